@@ -1,0 +1,133 @@
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+use crate::{Error, Result};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which database holds Steward's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    /// Picks the backend from a URL's scheme.
+    pub fn of_url(url: &str) -> Result<Backend> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(Error::UnsupportedUrl(url.to_string()))
+        }
+    }
+}
+
+/// A migrated connection pool to Steward's state store.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Store {
+    /// Opens the store at `url` (creating a SQLite file and its folder if needed) and applies
+    /// pending migrations, so every caller sees the current schema.
+    pub async fn open(url: &str) -> Result<Store> {
+        let store = match Backend::of_url(url)? {
+            Backend::Sqlite => Store::Sqlite(open_sqlite(url).await?),
+            Backend::Postgres => Store::Postgres(open_postgres(url).await?),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Store::Sqlite(_) => Backend::Sqlite,
+            Store::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let backend = self.backend().name();
+        let res = match self {
+            Store::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+            Store::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+        };
+        res.map_err(|source| Error::Migrate { backend, source })
+    }
+
+    /// Highest applied migration version; doctor reports it.
+    pub async fn schema_version(&self) -> Result<i64> {
+        let sql = "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success";
+        let res = match self {
+            Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+            Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        };
+        res.map_err(|source| Error::Database {
+            backend: self.backend().name(),
+            source,
+        })
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(pool) => pool.close().await,
+            Store::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+async fn open_sqlite(url: &str) -> Result<SqlitePool> {
+    let db = |source| Error::Database {
+        backend: "sqlite",
+        source,
+    };
+    let opts = SqliteConnectOptions::from_str(url)
+        .map_err(db)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(5));
+    if let Some(parent) = Path::new(opts.get_filename()).parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent).map_err(|source| Error::CreateDir {
+                path: parent.display().to_string(),
+                source,
+            })?;
+        }
+    }
+    SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(opts)
+        .await
+        .map_err(db)
+}
+
+async fn open_postgres(url: &str) -> Result<PgPool> {
+    let db = |source| Error::Database {
+        backend: "postgres",
+        source,
+    };
+    let opts = PgConnectOptions::from_str(url).map_err(db)?;
+    PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(opts)
+        .await
+        .map_err(db)
+}

@@ -1,0 +1,327 @@
+//! Layered configuration: built-in defaults < `<home>/config.toml` < `STEWARD_*` environment
+//! < command-line flags. Every value remembers where it came from, so `steward config` and
+//! doctor's messages can say which layer to fix.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+/// The settings steward reads. Names are the keys of `config.toml`; the environment
+/// variable is `STEWARD_` plus the upper-cased key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Key {
+    StateUrl,
+    PgUrl,
+    PgContainerHost,
+    TraefikApi,
+    TraefikWeb,
+    TraefikDynamicDir,
+    Domain,
+    ModelsDir,
+    WeightsDir,
+}
+
+impl Key {
+    pub const ALL: [Key; 9] = [
+        Key::StateUrl,
+        Key::PgUrl,
+        Key::PgContainerHost,
+        Key::TraefikApi,
+        Key::TraefikWeb,
+        Key::TraefikDynamicDir,
+        Key::Domain,
+        Key::ModelsDir,
+        Key::WeightsDir,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Key::StateUrl => "state_url",
+            Key::PgUrl => "pg_url",
+            Key::PgContainerHost => "pg_container_host",
+            Key::TraefikApi => "traefik_api",
+            Key::TraefikWeb => "traefik_web",
+            Key::TraefikDynamicDir => "traefik_dynamic_dir",
+            Key::Domain => "domain",
+            Key::ModelsDir => "models_dir",
+            Key::WeightsDir => "weights_dir",
+        }
+    }
+
+    pub fn env(self) -> String {
+        format!("STEWARD_{}", self.name().to_ascii_uppercase())
+    }
+
+    fn from_name(name: &str) -> Option<Key> {
+        Key::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Built-in default; `pg_url` has none because its password is made by the setup.
+    fn default(self, home: &Path) -> Option<String> {
+        let under_home = |p: &str| Some(home.join(p).display().to_string());
+        match self {
+            Key::StateUrl => Some(format!("sqlite://{}", home.join("state.db").display())),
+            Key::PgUrl => None,
+            Key::PgContainerHost => Some("172.17.0.1".into()),
+            Key::TraefikApi => Some("http://127.0.0.1:58080".into()),
+            Key::TraefikWeb => Some("http://127.0.0.1:58000".into()),
+            Key::TraefikDynamicDir => under_home("traefik/dynamic"),
+            Key::Domain => Some("localhost".into()),
+            Key::ModelsDir => Some("models".into()),
+            Key::WeightsDir => under_home("models"),
+        }
+    }
+
+    /// Values that may carry a password are masked when shown.
+    fn is_url_with_secret(self) -> bool {
+        matches!(self, Key::StateUrl | Key::PgUrl)
+    }
+}
+
+/// Which layer a value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File(PathBuf),
+    Env(String),
+    Flag,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => write!(f, "default"),
+            Source::File(p) => write!(f, "file {}", p.display()),
+            Source::Env(v) => write!(f, "env {v}"),
+            Source::Flag => write!(f, "flag"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    pub value: String,
+    pub source: Source,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub home: PathBuf,
+    values: BTreeMap<Key, Setting>,
+}
+
+impl Config {
+    /// Resolves every key through the layers. `env` is passed in (not read globally) so
+    /// tests can give each case its own environment.
+    pub fn load(
+        home: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+        flags: &[(Key, String)],
+    ) -> Result<Config> {
+        let mut values = BTreeMap::new();
+        for key in Key::ALL {
+            if let Some(value) = key.default(home) {
+                values.insert(
+                    key,
+                    Setting {
+                        value,
+                        source: Source::Default,
+                    },
+                );
+            }
+        }
+        let file = home.join("config.toml");
+        if file.exists() {
+            for (key, value) in read_file(&file)? {
+                values.insert(
+                    key,
+                    Setting {
+                        value,
+                        source: Source::File(file.clone()),
+                    },
+                );
+            }
+        }
+        for key in Key::ALL {
+            if let Some(value) = env(&key.env()).filter(|v| !v.is_empty()) {
+                values.insert(
+                    key,
+                    Setting {
+                        value,
+                        source: Source::Env(key.env()),
+                    },
+                );
+            }
+        }
+        for (key, value) in flags {
+            values.insert(
+                *key,
+                Setting {
+                    value: value.clone(),
+                    source: Source::Flag,
+                },
+            );
+        }
+        Ok(Config {
+            home: home.to_path_buf(),
+            values,
+        })
+    }
+
+    pub fn get(&self, key: Key) -> Option<&Setting> {
+        self.values.get(&key)
+    }
+
+    /// The value of a key that must be set, with a message that says how to set it.
+    pub fn require(&self, key: Key) -> Result<&str> {
+        match self.values.get(&key) {
+            Some(s) => Ok(&s.value),
+            None => bail!(
+                "{} is not set: run scripts/setup (it writes {}) or set {}",
+                key.name(),
+                self.home.join("config.toml").display(),
+                key.env()
+            ),
+        }
+    }
+
+    /// `key = value  (source)` lines, secrets masked.
+    pub fn describe(&self) -> Vec<String> {
+        Key::ALL
+            .into_iter()
+            .map(|key| match self.values.get(&key) {
+                Some(s) => {
+                    let shown = if key.is_url_with_secret() {
+                        mask_password(&s.value)
+                    } else {
+                        s.value.clone()
+                    };
+                    format!("{:<20} = {shown}  ({})", key.name(), s.source)
+                }
+                None => format!("{:<20} is not set  (set {})", key.name(), key.env()),
+            })
+            .collect()
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<(Key, String)>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+    table
+        .into_iter()
+        .map(|(name, value)| {
+            let Some(key) = Key::from_name(&name) else {
+                bail!("{}: unknown key `{name}`", path.display());
+            };
+            match value {
+                toml::Value::String(s) => Ok((key, s)),
+                other => bail!(
+                    "{}: `{name}` must be a string, not {}",
+                    path.display(),
+                    other.type_str()
+                ),
+            }
+        })
+        .collect()
+}
+
+/// Replaces the password of a `scheme://user:password@host` URL with `***`.
+pub fn mask_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn home(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("steward-config-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn layers_override_in_order_and_remember_their_source() {
+        let home = home("layers");
+        std::fs::write(
+            home.join("config.toml"),
+            "traefik_api = \"http://file:1\"\ndomain = \"file.test\"\npg_url = \"postgres://u:pw@h/db\"\n",
+        )
+        .unwrap();
+        let env = |k: &str| (k == "STEWARD_DOMAIN").then(|| "env.test".to_string());
+        let cfg = Config::load(&home, &env, &[(Key::Domain, "flag.test".into())]).unwrap();
+        assert_eq!(cfg.get(Key::TraefikApi).unwrap().value, "http://file:1");
+        assert!(matches!(
+            cfg.get(Key::TraefikApi).unwrap().source,
+            Source::File(_)
+        ));
+        assert_eq!(
+            cfg.get(Key::Domain).unwrap(),
+            &Setting {
+                value: "flag.test".into(),
+                source: Source::Flag
+            }
+        );
+        assert_eq!(cfg.get(Key::TraefikWeb).unwrap().source, Source::Default);
+
+        let cfg = Config::load(&home, &env, &[]).unwrap();
+        assert_eq!(
+            cfg.get(Key::Domain).unwrap().source,
+            Source::Env("STEWARD_DOMAIN".into())
+        );
+        let shown = cfg.describe().join("\n");
+        assert!(shown.contains("postgres://u:***@h/db"), "{shown}");
+        assert!(!shown.contains("pw@"), "{shown}");
+        std::fs::remove_dir_all(&home).unwrap();
+    }
+
+    #[test]
+    fn missing_pg_url_says_how_to_fix() {
+        let home = home("missing");
+        let cfg = Config::load(&home, &|_| None, &[]).unwrap();
+        let err = cfg.require(Key::PgUrl).unwrap_err().to_string();
+        assert!(
+            err.contains("scripts/setup") && err.contains("STEWARD_PG_URL"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&home).unwrap();
+    }
+
+    #[test]
+    fn unknown_or_mistyped_keys_are_refused() {
+        let home = home("typo");
+        std::fs::write(home.join("config.toml"), "trafik_api = \"x\"\n").unwrap();
+        let err = Config::load(&home, &|_| None, &[]).unwrap_err().to_string();
+        assert!(err.contains("unknown key `trafik_api`"), "{err}");
+        std::fs::write(home.join("config.toml"), "domain = 3\n").unwrap();
+        let err = Config::load(&home, &|_| None, &[]).unwrap_err().to_string();
+        assert!(err.contains("`domain` must be a string"), "{err}");
+        std::fs::remove_dir_all(&home).unwrap();
+    }
+
+    #[test]
+    fn masking_leaves_passwordless_urls_alone() {
+        assert_eq!(mask_password("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+        assert_eq!(mask_password("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            mask_password("postgres://u:p@ss@h/db"),
+            "postgres://u:***@h/db"
+        );
+    }
+}

@@ -1,0 +1,24 @@
+//! The pieces of the `steward` binary, as a library so integration tests can load the same
+//! configuration the binary does.
+
+pub mod config;
+pub mod demo;
+pub mod doctor;
+pub mod status;
+
+use std::path::{Path, PathBuf};
+
+/// Steward's home: `--home`, else `$STEWARD_HOME`, else `./.steward`; made absolute so
+/// paths derived from it do not depend on where a child process runs.
+pub fn resolve_home(flag: Option<&Path>, env: Option<String>) -> std::io::Result<PathBuf> {
+    let home = match (flag, env.filter(|e| !e.is_empty())) {
+        (Some(p), _) => p.to_path_buf(),
+        (None, Some(e)) => PathBuf::from(e),
+        (None, None) => PathBuf::from(".steward"),
+    };
+    if home.is_absolute() {
+        Ok(home)
+    } else {
+        Ok(std::env::current_dir()?.join(home))
+    }
+}

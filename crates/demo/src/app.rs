@@ -1,0 +1,160 @@
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub service: String,
+    pub version: String,
+    pub database_url: Option<String>,
+    pub start_unhealthy: bool,
+}
+
+impl Settings {
+    pub fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        Self {
+            service: var("SERVICE_NAME").unwrap_or_else(|| "demo".into()),
+            version: var("DEMO_VERSION").unwrap_or_else(|| "dev".into()),
+            database_url: var("DATABASE_URL"),
+            start_unhealthy: var("DEMO_START_UNHEALTHY").is_some_and(|v| v != "0"),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct AppState {
+    settings: Settings,
+    healthy: AtomicBool,
+    db: Option<PgPool>,
+}
+
+type Shared = Arc<AppState>;
+
+pub async fn serve(addr: SocketAddr, settings: Settings) -> std::io::Result<()> {
+    let db = match &settings.database_url {
+        // Lazy: the app must come up (and say why the database fails) even when it is down.
+        Some(url) => Some(
+            PgPoolOptions::new()
+                .max_connections(2)
+                .acquire_timeout(Duration::from_secs(3))
+                .connect_lazy(url)
+                .map_err(|e| std::io::Error::other(format!("DATABASE_URL: {e}")))?,
+        ),
+        None => None,
+    };
+    let state = Arc::new(AppState {
+        healthy: AtomicBool::new(!settings.start_unhealthy),
+        settings,
+        db,
+    });
+    let app = Router::new()
+        .route("/", get(index))
+        .route("/health", get(health))
+        .route("/items", post(add_item))
+        .route("/admin/health/fail", post(fail))
+        .route("/admin/health/ok", post(recover))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    eprintln!(
+        "steward-demo: {} {} listening on {addr}",
+        state.settings.service, state.settings.version
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}
+
+async fn health(State(s): State<Shared>) -> (StatusCode, Json<Value>) {
+    let healthy = s.healthy.load(Ordering::SeqCst);
+    let code = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let status = if healthy { "ok" } else { "unhealthy" };
+    (
+        code,
+        Json(json!({"status": status, "version": s.settings.version})),
+    )
+}
+
+async fn index(State(s): State<Shared>) -> (StatusCode, Json<Value>) {
+    let mut body = json!({
+        "service": s.settings.service,
+        "version": s.settings.version,
+        "healthy": s.healthy.load(Ordering::SeqCst),
+    });
+    let Some(db) = &s.db else {
+        return (StatusCode::OK, Json(body));
+    };
+    match count_items(db).await {
+        Ok(rows) => {
+            body["rows"] = json!(rows);
+            (StatusCode::OK, Json(body))
+        }
+        Err(e) => {
+            body["db_error"] = json!(e.to_string());
+            (StatusCode::BAD_GATEWAY, Json(body))
+        }
+    }
+}
+
+async fn add_item(State(s): State<Shared>) -> (StatusCode, Json<Value>) {
+    let Some(db) = &s.db else {
+        return (
+            StatusCode::CONFLICT,
+            Json(json!({"error": "DATABASE_URL is not set"})),
+        );
+    };
+    let added = async {
+        ensure_table(db).await?;
+        sqlx::query("INSERT INTO items DEFAULT VALUES")
+            .execute(db)
+            .await?;
+        count_items(db).await
+    };
+    match added.await {
+        Ok(rows) => (StatusCode::CREATED, Json(json!({"rows": rows}))),
+        Err(e) => (
+            StatusCode::BAD_GATEWAY,
+            Json(json!({"error": e.to_string()})),
+        ),
+    }
+}
+
+async fn fail(State(s): State<Shared>) -> Json<Value> {
+    s.healthy.store(false, Ordering::SeqCst);
+    Json(json!({"status": "unhealthy"}))
+}
+
+async fn recover(State(s): State<Shared>) -> Json<Value> {
+    s.healthy.store(true, Ordering::SeqCst);
+    Json(json!({"status": "ok"}))
+}
+
+async fn ensure_table(db: &PgPool) -> sqlx::Result<()> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS items (id bigserial PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
+async fn count_items(db: &PgPool) -> sqlx::Result<i64> {
+    ensure_table(db).await?;
+    sqlx::query_scalar("SELECT count(*) FROM items")
+        .fetch_one(db)
+        .await
+}

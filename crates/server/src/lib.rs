@@ -1,0 +1,1 @@
+//! Steward's HTTP surface. `app(state) -> Router`, so tests can drive it without a socket.
