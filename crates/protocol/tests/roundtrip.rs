@@ -1,5 +1,6 @@
 //! Every protocol type survives a JSON round trip unchanged, and its wire shape is the one
 //! documented (tags and snake_case names are part of the contract with outside clients).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::json;

@@ -1,0 +1,206 @@
+//! `steward doctor` against the real services: all ok, then each way a dependency can be
+//! wrong, with a clear message and a non-zero exit.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+use steward_cli::config::Key;
+
+fn doctor_json(extra: &[&str]) -> (bool, Vec<Value>) {
+    let mut args = vec!["doctor", "--json"];
+    args.extend_from_slice(extra);
+    let out = steward(&args);
+    let checks: Vec<Value> = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("doctor --json printed no JSON ({e}): {}", stdout(&out)));
+    (out.status.success(), checks)
+}
+
+fn check<'a>(checks: &'a [Value], name: &str) -> &'a Value {
+    checks
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {checks:?}"))
+}
+
+fn temp_state_url(tag: &str) -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("steward-doctor-{tag}-{}", unique()));
+    let url = format!("sqlite://{}", dir.join("state.db").display());
+    (dir, url)
+}
+
+#[test]
+fn every_dependency_is_ok_after_setup() {
+    let (dir, state_url) = temp_state_url("ok");
+    let (ok, checks) = doctor_json(&["--state-url", &state_url]);
+    assert!(ok, "doctor failed: {checks:#?}");
+    for name in ["docker", "postgres", "traefik", "state"] {
+        assert_eq!(check(&checks, name)["ok"], true, "{name}: {checks:#?}");
+    }
+    let models: Vec<&Value> = checks
+        .iter()
+        .filter(|c| c["name"].as_str().unwrap().starts_with("model "))
+        .collect();
+    assert_eq!(models.len(), 3, "one line per model manifest: {checks:#?}");
+    assert!(models
+        .iter()
+        .all(|m| m["ok"] == true && m["detail"].as_str().unwrap().contains("verified")));
+    let state = check(&checks, "state")["detail"].as_str().unwrap();
+    assert!(
+        state.contains("sqlite") && state.contains("schema v1"),
+        "{state}"
+    );
+    assert!(
+        dir.join("state.db").exists(),
+        "the sqlite state store was created and migrated"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn human_output_is_one_line_per_dependency() {
+    let (dir, state_url) = temp_state_url("lines");
+    let out = steward(&["doctor", "--state-url", &state_url]);
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.len(),
+        7,
+        "docker, postgres, traefik, state and 3 models:\n{text}"
+    );
+    assert!(lines.iter().all(|l| l.starts_with("ok ")), "{text}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn wrong_postgres_password_and_port_are_reported() {
+    let cfg = config();
+    let good = get(&cfg, Key::PgUrl);
+    let at = good.rfind('@').unwrap();
+    let colon = good[..at].rfind(':').unwrap();
+    let bad_password = format!("{}:not-the-password{}", &good[..colon], &good[at..]);
+    let (ok, checks) = doctor_json(&["--pg-url", &bad_password]);
+    assert!(!ok, "doctor must exit non-zero");
+    let pg = check(&checks, "postgres");
+    assert_eq!(pg["ok"], false);
+    let detail = pg["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("password authentication failed"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("from flag") && !detail.contains("not-the-password"),
+        "{detail}"
+    );
+    assert_eq!(
+        check(&checks, "docker")["ok"],
+        true,
+        "other checks are unaffected"
+    );
+
+    let port = free_port();
+    let bad_port = format!("postgres://steward:x@127.0.0.1:{port}/steward");
+    let (ok, checks) = doctor_json(&["--pg-url", &bad_port]);
+    assert!(!ok);
+    let detail = check(&checks, "postgres")["detail"]
+        .as_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(detail.contains("connection refused"), "{detail}");
+
+    let (ok, checks) = doctor_json(&["--pg-url", "mysql://root@localhost/x"]);
+    assert!(!ok);
+    assert_eq!(check(&checks, "postgres")["ok"], false);
+}
+
+/// A Traefik owned by this test: ok while it runs, a clear failure once it is stopped.
+#[test]
+fn stopped_traefik_is_reported() {
+    let api_port = free_port();
+    let web_port = free_port();
+    let dynamic = std::env::temp_dir().join(format!("steward-doctor-traefik-{}", unique()));
+    std::fs::create_dir_all(&dynamic).unwrap();
+    let mut traefik: Child = Command::new(traefik_bin())
+        .arg(format!(
+            "--entryPoints.traefik.address=127.0.0.1:{api_port}"
+        ))
+        .arg(format!("--entryPoints.web.address=127.0.0.1:{web_port}"))
+        .arg("--api.insecure=true")
+        .arg("--ping=true")
+        .arg(format!("--providers.file.directory={}", dynamic.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let api = format!("http://127.0.0.1:{api_port}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::net::TcpStream::connect(("127.0.0.1", api_port)).is_err() {
+        assert!(Instant::now() < deadline, "test traefik did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, checks) = doctor_json(&["--traefik-api", &api]);
+    let running = check(&checks, "traefik").clone();
+
+    traefik.kill().unwrap();
+    traefik.wait().unwrap();
+    let (ok, checks) = doctor_json(&["--traefik-api", &api]);
+    std::fs::remove_dir_all(&dynamic).unwrap();
+
+    assert_eq!(running["ok"], true, "{running}");
+    assert!(running["detail"].as_str().unwrap().contains(&api));
+    assert!(!ok, "doctor must exit non-zero when traefik is down");
+    let detail = check(&checks, "traefik")["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("connection refused") && detail.contains("is Traefik running?"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn state_store_on_postgres_is_migrated() {
+    let cfg = config();
+    let admin = get(&cfg, Key::PgUrl);
+    let db = format!("steward_doctor_{}", unique());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let pool = rt.block_on(sqlx::PgPool::connect(&admin)).unwrap();
+    rt.block_on(sqlx::query(&format!("CREATE DATABASE {db}")).execute(&pool))
+        .unwrap();
+    let url = format!("{}/{db}", &admin[..admin.rfind('/').unwrap()]);
+
+    let (ok, checks) = doctor_json(&["--state-url", &url]);
+    let tables: i64 = rt
+        .block_on(async {
+            let conn = sqlx::PgPool::connect(&url).await?;
+            let n = sqlx::query_scalar(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'audit_log'",
+            )
+            .fetch_one(&conn)
+            .await;
+            conn.close().await;
+            n
+        })
+        .unwrap();
+    rt.block_on(sqlx::query(&format!("DROP DATABASE {db} WITH (FORCE)")).execute(&pool))
+        .unwrap();
+
+    assert!(ok, "{checks:#?}");
+    let state = check(&checks, "state")["detail"].as_str().unwrap();
+    assert!(
+        state.starts_with("postgres at") && state.contains("schema v1"),
+        "{state}"
+    );
+    assert!(!state.contains(&admin), "password must be masked: {state}");
+    assert_eq!(tables, 1);
+}
+
+#[test]
+fn unsupported_state_url_is_refused() {
+    let (ok, checks) = doctor_json(&["--state-url", "redis://localhost"]);
+    assert!(!ok);
+    let detail = check(&checks, "state")["detail"].as_str().unwrap();
+    assert!(detail.contains("unsupported state store URL"), "{detail}");
+}
