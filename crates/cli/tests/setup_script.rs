@@ -83,3 +83,102 @@ fn second_run_changes_nothing() {
     );
     assert_eq!(mtimes(&watched), before, "config files were rewritten");
 }
+
+/// Runs the model fetcher on one manifest with its own (temp) destination and cache.
+fn fetch(models: &std::path::Path, dest: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    Command::new("python3")
+        .arg(repo_root().join("scripts/fetch_models.py"))
+        .arg("--models-dir")
+        .arg(models)
+        .arg("--dest")
+        .arg(dest)
+        .arg("--cache")
+        .arg(dest.join("cache"))
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn temp_models(tag: &str, edit: impl Fn(String) -> String) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("steward-fetch-{tag}-{}", unique()));
+    std::fs::create_dir_all(dir.join("models")).unwrap();
+    let manifest =
+        std::fs::read_to_string(repo_root().join("models/smollm2-135m-instruct.toml")).unwrap();
+    std::fs::write(dir.join("models/small.toml"), edit(manifest)).unwrap();
+    dir
+}
+
+#[test]
+fn fetcher_refuses_a_wrong_hash_and_leaves_nothing_behind() {
+    let dir = temp_models("badhash", |m| {
+        m.replace(
+            "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            &"0".repeat(64),
+        )
+    });
+    let out = fetch(&dir.join("models"), &dir.join("dest"), &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("sha256 mismatch") && err.contains("re-run"),
+        "{err}"
+    );
+    let model_dir = dir.join("dest/smollm2-135m-instruct-q4_1");
+    let left: Vec<_> = std::fs::read_dir(&model_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "no final or partial file may remain: {left:?}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn fetcher_repairs_a_tampered_file_on_verify() {
+    use std::io::{Seek, SeekFrom, Write};
+    let dir = temp_models("tamper", |m| m);
+    let (models, dest) = (dir.join("models"), dir.join("dest"));
+    let file = dest.join("smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let out = fetch(&models, &dest, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout(&out).ends_with("models: changed=1\n"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Flip one byte but keep size and mtime, so only a re-hash can tell.
+    let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+    let mut f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+    f.seek(SeekFrom::Start(1_000_000)).unwrap();
+    f.write_all(&[0xff]).unwrap();
+    f.set_modified(mtime).unwrap();
+    drop(f);
+
+    let trusted = fetch(&models, &dest, &[]);
+    assert!(
+        stdout(&trusted).contains("(cached)"),
+        "the stamp is trusted without --verify"
+    );
+    let verified = fetch(&models, &dest, &["--verify"]);
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    assert!(
+        stdout(&verified).ends_with("models: changed=1\n"),
+        "--verify must re-fetch: {}",
+        stdout(&verified)
+    );
+    let sha = Command::new("sha256sum").arg(&file).output().unwrap();
+    assert!(stdout(&sha)
+        .starts_with("b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
