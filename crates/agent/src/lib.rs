@@ -1,2 +1,14 @@
-//! The orchestrator that owns one request path for every intent. It reaches executors only
-//! through `steward_tools`' trait and never depends on `steward-exec`.
+//! The orchestrator: one request path for every way into Steward (CLI, chat, webhooks,
+//! alerts, MCP): validate → vet → approve → dry-run → execute → audit.
+//!
+//! This crate sees executors only through `steward_tools::Executor`; it never depends on
+//! `steward-exec`.
+
+pub mod approvals;
+pub mod audit_tool;
+mod error;
+pub mod orchestrator;
+pub mod principal;
+
+pub use error::{Error, Result};
+pub use orchestrator::{Orchestrator, Outcome, Request, Settings};

@@ -21,10 +21,18 @@ pub enum Key {
     Domain,
     ModelsDir,
     WeightsDir,
+    TenantImage,
+    TenantApp,
+    TenantDatabase,
+    ReleaseRetention,
+    TenantSubnetPool,
+    PoliciesDir,
+    ApprovalTtl,
+    Principal,
 }
 
 impl Key {
-    pub const ALL: [Key; 9] = [
+    pub const ALL: [Key; 17] = [
         Key::StateUrl,
         Key::PgUrl,
         Key::PgContainerHost,
@@ -34,6 +42,14 @@ impl Key {
         Key::Domain,
         Key::ModelsDir,
         Key::WeightsDir,
+        Key::TenantImage,
+        Key::TenantApp,
+        Key::TenantDatabase,
+        Key::ReleaseRetention,
+        Key::TenantSubnetPool,
+        Key::PoliciesDir,
+        Key::ApprovalTtl,
+        Key::Principal,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +63,14 @@ impl Key {
             Key::Domain => "domain",
             Key::ModelsDir => "models_dir",
             Key::WeightsDir => "weights_dir",
+            Key::TenantImage => "tenant_image",
+            Key::TenantApp => "tenant_app",
+            Key::TenantDatabase => "tenant_database",
+            Key::ReleaseRetention => "release_retention",
+            Key::TenantSubnetPool => "tenant_subnet_pool",
+            Key::PoliciesDir => "policies_dir",
+            Key::ApprovalTtl => "approval_ttl",
+            Key::Principal => "principal",
         }
     }
 
@@ -71,6 +95,14 @@ impl Key {
             Key::Domain => Some("localhost".into()),
             Key::ModelsDir => Some("models".into()),
             Key::WeightsDir => under_home("models"),
+            Key::TenantImage => Some("steward-demo:v1".into()),
+            Key::TenantApp => Some("fresco".into()),
+            Key::TenantDatabase => Some("steward_tenants".into()),
+            Key::ReleaseRetention => Some("5".into()),
+            Key::TenantSubnetPool => Some("10.213.0.0/16".into()),
+            Key::PoliciesDir => Some("policies".into()),
+            Key::ApprovalTtl => Some("15m".into()),
+            Key::Principal => Some("operator:local".into()),
         }
     }
 

@@ -20,7 +20,11 @@ pub async fn platform(cfg: &Config) -> Result<Platform> {
     Ok(Platform {
         docker: DockerClient::connect()
             .await
-            .context("cannot reach the Docker Engine")?,
+            .with_context(|| {
+                let host = std::env::var("DOCKER_HOST")
+                    .unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+                format!("cannot reach the Docker Engine at {host} (is dockerd running? is DOCKER_HOST right?)")
+            })?,
         routes: RouteDir::new(cfg.require(Key::TraefikDynamicDir)?),
         traefik: TraefikApi::new(cfg.require(Key::TraefikApi)?)?,
     })

@@ -1,9 +1,13 @@
 //! The pieces of the `steward` binary, as a library so integration tests can load the same
 //! configuration the binary does.
 
+pub mod approvals;
+pub mod audit;
+pub mod call;
 pub mod config;
 pub mod demo;
 pub mod doctor;
+pub mod path;
 pub mod status;
 
 use std::path::{Path, PathBuf};

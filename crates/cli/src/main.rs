@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use steward_cli::config::{Config, Key};
-use steward_cli::{demo, doctor, resolve_home, status};
+use steward_cli::{approvals, audit, call, demo, doctor, resolve_home, status};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,10 +45,134 @@ enum Command {
     },
     /// Show every configuration value and the layer it came from (secrets masked)
     Config,
+    /// Propose one catalogue tool call with JSON arguments, e.g.
+    /// `steward call service_status '{"service":"rentguy"}'`.
+    ///
+    /// The call goes down the one request path: validate, vet (policy and guards), dry-run,
+    /// approval where policy asks for it, execute, audit. Exit code 0 done, 1 failed,
+    /// 2 input to fix, 3 refused by policy or a guard, or waiting for approval.
+    Call {
+        /// Tool name from the catalogue (`steward tools list`)
+        tool: String,
+        /// Arguments as a JSON object; `{}` when omitted
+        #[arg(default_value = "{}")]
+        args: String,
+        /// Describe the change and the policy decision without making it
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        caller: CallerArgs,
+    },
+    /// Pending approvals (with --all, answered ones too)
+    Approvals {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a pending call and run it
+    Approve {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+        /// The approving operator (default: the `principal` setting)
+        #[arg(long = "as")]
+        principal: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deny a pending call; it can never run
+    Deny {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long = "as")]
+        principal: Option<String>,
+    },
+    /// Policy tools
+    Policy {
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
+    /// The tamper-evident audit log
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+    /// The tool catalogue: list it, show a schema, or regenerate tools/*.json
+    Tools {
+        #[command(subcommand)]
+        action: ToolsAction,
+    },
     /// Bring the demo platform (rentguy, psra, n8n) up or down
     Demo {
         #[command(subcommand)]
         action: DemoAction,
+    },
+}
+
+/// Who proposes a call and where it came from.
+#[derive(Debug, clap::Args)]
+struct CallerArgs {
+    /// Principal as kind:id (operator:alice, alert_rule:rentguy-down, webhook:n8n,
+    /// service_account:tenant-acme, mcp:client, role:viewer); default: the `principal` setting
+    #[arg(long = "as")]
+    principal: Option<String>,
+    /// Origin: chat, webhook, alert, monitor, mcp, api or schedule
+    #[arg(long, default_value = "api")]
+    origin: String,
+    /// The call was derived from untrusted text (a log line, an alert annotation, a webhook body)
+    #[arg(long)]
+    untrusted: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyAction {
+    /// Print the decision for a call and the policies behind it; runs nothing
+    Check {
+        tool: String,
+        #[arg(default_value = "{}")]
+        args: String,
+        #[command(flatten)]
+        caller: CallerArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditAction {
+    /// Check the hash chain and the signed head checkpoint; exit 1 and name the record on tampering
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Full-text search over the records, newest first
+    Search {
+        query: String,
+        /// Only records newer than this (10m, 2h ago, yesterday, RFC3339)
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild the search index from the store
+    Reindex,
+}
+
+#[derive(Debug, Subcommand)]
+enum ToolsAction {
+    /// One line per tool: name, effect, summary
+    List,
+    /// Print one tool's definition (summary, effect, JSON Schema of its arguments)
+    Show { tool: String },
+    /// Regenerate the committed definitions under tools/ from the typed argument structs
+    Export {
+        #[arg(long, default_value = "tools")]
+        dir: PathBuf,
     },
 }
 
@@ -121,6 +245,47 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 println!("{}", status::render(&status));
             }
         }
+        Command::Call {
+            tool,
+            args,
+            dry_run,
+            json,
+            caller,
+        } => {
+            let caller = caller.resolve(&cfg)?;
+            return call::run(&cfg, &caller, &tool, &args, dry_run, json).await;
+        }
+        Command::Approvals { all, json } => return approvals::list(&cfg, all, json).await,
+        Command::Approve {
+            id,
+            reason,
+            principal,
+            json,
+        } => return approvals::approve(&cfg, &id, principal, reason, json).await,
+        Command::Deny {
+            id,
+            reason,
+            principal,
+        } => return approvals::deny(&cfg, &id, principal, reason).await,
+        Command::Policy {
+            action: PolicyAction::Check { tool, args, caller },
+        } => {
+            let caller = caller.resolve(&cfg)?;
+            return approvals::policy_check(&cfg, &caller, &tool, &args).await;
+        }
+        Command::Audit { action } => {
+            return match action {
+                AuditAction::Verify { json } => audit::verify(&cfg, json).await,
+                AuditAction::Search {
+                    query,
+                    since,
+                    limit,
+                    json,
+                } => audit::search(&cfg, &query, since.as_deref(), limit, json).await,
+                AuditAction::Reindex => audit::reindex(&cfg).await,
+            }
+        }
+        Command::Tools { action } => return tools_command(action),
         Command::Config => cfg.describe().iter().for_each(|l| println!("{l}")),
         Command::Demo {
             action: DemoAction::Up { tag },
@@ -130,4 +295,52 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         } => demo::down(&cfg).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn tools_command(action: ToolsAction) -> Result<ExitCode> {
+    match action {
+        ToolsAction::List => {
+            for t in steward_tools::CATALOGUE {
+                let effect = serde_json::to_value(t.effect)?;
+                println!(
+                    "{:<24} {:<12} {}",
+                    t.name,
+                    effect.as_str().unwrap_or("?"),
+                    t.summary
+                );
+            }
+        }
+        ToolsAction::Show { tool } => {
+            match steward_tools::schemas::definition_text(&tool) {
+                Some(text) => print!("{text}"),
+                None => {
+                    eprintln!("steward tools show: unknown tool {tool:?}; `steward tools list` lists them");
+                    return Ok(ExitCode::from(2));
+                }
+            }
+        }
+        ToolsAction::Export { dir } => {
+            let changed = steward_tools::schemas::export(&dir)?;
+            println!(
+                "tools: {} definitions in {}, {} changed",
+                steward_tools::CATALOGUE.len(),
+                dir.display(),
+                changed.len()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+impl CallerArgs {
+    fn resolve(self, cfg: &Config) -> Result<call::Caller> {
+        Ok(call::Caller {
+            principal: match self.principal {
+                Some(p) => p,
+                None => cfg.require(Key::Principal)?.to_string(),
+            },
+            origin: self.origin,
+            untrusted_text: self.untrusted,
+        })
+    }
 }

@@ -51,7 +51,7 @@ fn every_dependency_is_ok_after_setup() {
         .all(|m| m["ok"] == true && m["detail"].as_str().unwrap().contains("verified")));
     let state = check(&checks, "state")["detail"].as_str().unwrap();
     assert!(
-        state.contains("sqlite") && state.contains("schema v1"),
+        state.contains("sqlite") && state.contains("schema v3"),
         "{state}"
     );
     assert!(
@@ -138,7 +138,8 @@ fn stopped_traefik_is_reported() {
         .unwrap();
     let api = format!("http://127.0.0.1:{api_port}");
     let deadline = Instant::now() + Duration::from_secs(15);
-    while std::net::TcpStream::connect(("127.0.0.1", api_port)).is_err() {
+    // The port accepts connections a moment before the API routes answer 200.
+    while !api_answers(api_port) {
         assert!(Instant::now() < deadline, "test traefik did not start");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -190,7 +191,7 @@ fn state_store_on_postgres_is_migrated() {
     assert!(ok, "{checks:#?}");
     let state = check(&checks, "state")["detail"].as_str().unwrap();
     assert!(
-        state.starts_with("postgres at") && state.contains("schema v1"),
+        state.starts_with("postgres at") && state.contains("schema v3"),
         "{state}"
     );
     assert!(!state.contains(&admin), "password must be masked: {state}");
@@ -203,4 +204,17 @@ fn unsupported_state_url_is_refused() {
     assert!(!ok);
     let detail = check(&checks, "state")["detail"].as_str().unwrap();
     assert!(detail.contains("unsupported state store URL"), "{detail}");
+}
+
+/// True when Traefik's API answers `GET /api/version` with 200.
+fn api_answers(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let request = "GET /api/version HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    let mut reply = String::new();
+    conn.write_all(request.as_bytes()).is_ok()
+        && conn.read_to_string(&mut reply).is_ok()
+        && (reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200"))
 }

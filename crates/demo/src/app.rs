@@ -62,6 +62,7 @@ pub async fn serve(addr: SocketAddr, settings: Settings) -> std::io::Result<()> 
         .route("/items", post(add_item))
         .route("/admin/health/fail", post(fail))
         .route("/admin/health/ok", post(recover))
+        .layer(axum::middleware::from_fn(log_request))
         .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind(addr).await?;
     eprintln!(
@@ -69,10 +70,43 @@ pub async fn serve(addr: SocketAddr, settings: Settings) -> std::io::Result<()> 
         state.settings.service, state.settings.version
     );
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown_signal())
         .await
+}
+
+/// Ctrl-C or SIGTERM: `docker stop` sends SIGTERM, and a PID 1 that ignores it makes every
+/// stop and restart wait out Docker's 10 s grace period.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+/// One log line per request (health probes excepted), so `service_logs` has something real
+/// to read and filter.
+async fn log_request(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = next.run(req).await;
+    if path != "/health" {
+        eprintln!(
+            "steward-demo: {method} {path} -> {}",
+            resp.status().as_u16()
+        );
+    }
+    resp
 }
 
 async fn health(State(s): State<Shared>) -> (StatusCode, Json<Value>) {

@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::errors::Error as BollardError;
-use bollard::models::{
-    ContainerCreateBody, HostConfig, NetworkCreateRequest, RestartPolicy, RestartPolicyNameEnum,
-};
+use bollard::models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use tracing::info;
 
@@ -74,7 +72,10 @@ impl Platform {
         spec: &ServiceSpec,
         health_timeout: Duration,
     ) -> Result<Outcome> {
-        self.ensure_network().await?;
+        let network = self
+            .docker
+            .ensure_network(NETWORK, &[(labels::OWNED, "true")])
+            .await?;
         let name = spec.container_name();
         let api = self.docker.api();
         let existing = match self.docker.container(&name).await {
@@ -89,7 +90,7 @@ impl Platform {
         if existing.is_none() {
             info!(service = %spec.service, container = %name, image = %spec.image, "creating container");
             let opts = CreateContainerOptionsBuilder::new().name(&name).build();
-            api.create_container(Some(opts), container_body(spec))
+            api.create_container(Some(opts), container_body(spec, &network))
                 .await?;
         }
         if !was_running {
@@ -130,34 +131,6 @@ impl Platform {
         Ok(containers.len())
     }
 
-    async fn ensure_network(&self) -> Result<()> {
-        let api = self.docker.api();
-        match api.inspect_network(NETWORK, None).await {
-            Ok(_) => return Ok(()),
-            Err(BollardError::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {}
-            Err(e) => return Err(e.into()),
-        }
-        let req = NetworkCreateRequest {
-            name: NETWORK.into(),
-            driver: Some("bridge".into()),
-            labels: Some(HashMap::from([(
-                labels::OWNED.to_string(),
-                "true".to_string(),
-            )])),
-            ..Default::default()
-        };
-        match api.create_network(req).await {
-            Ok(_) => Ok(()),
-            // Another process created it between our inspect and create.
-            Err(BollardError::DockerResponseServerError {
-                status_code: 409, ..
-            }) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
     async fn wait_healthy(&self, name: &str, timeout: Duration) -> Result<ManagedContainer> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -182,7 +155,7 @@ impl Platform {
     }
 }
 
-fn container_body(spec: &ServiceSpec) -> ContainerCreateBody {
+fn container_body(spec: &ServiceSpec, network_id: &str) -> ContainerCreateBody {
     let mut labels = HashMap::from([
         (labels::SERVICE.to_string(), spec.service.clone()),
         (labels::KIND.to_string(), spec.kind.clone()),
@@ -199,7 +172,7 @@ fn container_body(spec: &ServiceSpec) -> ContainerCreateBody {
         env: Some(env),
         labels: Some(labels),
         host_config: Some(HostConfig {
-            network_mode: Some(NETWORK.into()),
+            network_mode: Some(network_id.into()),
             restart_policy: Some(RestartPolicy {
                 name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
                 maximum_retry_count: None,

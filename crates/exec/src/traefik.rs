@@ -148,6 +148,10 @@ pub struct Route {
     pub name: String,
     pub host: String,
     pub backend: String,
+    /// Adds a `headers` middleware named [`Route::headers_middleware`] that sets security
+    /// response headers (tenant routes serve third-party apps, so the browser-side hardening
+    /// is applied at the edge rather than trusted to each app).
+    pub security_headers: bool,
 }
 
 impl Route {
@@ -188,7 +192,20 @@ impl Route {
             name: name.into(),
             host: host.into(),
             backend: backend.into(),
+            security_headers: false,
         })
+    }
+
+    /// The same route with the security headers middleware.
+    pub fn with_security_headers(mut self) -> Self {
+        self.security_headers = true;
+        self
+    }
+
+    /// Name of the headers middleware in the route's file (`<name>-security-headers`).
+    pub fn headers_middleware(&self) -> Option<String> {
+        self.security_headers
+            .then(|| format!("{}-security-headers", self.name))
     }
 
     /// The rule exactly as Traefik reports it back through its API.
@@ -196,15 +213,27 @@ impl Route {
         format!("Host(`{}`)", self.host)
     }
 
-    fn to_yaml(&self) -> String {
+    /// The file provider YAML of this route, exactly as [`RouteDir::write`] writes it.
+    pub fn to_yaml(&self) -> String {
+        let (router_middlewares, middlewares) = match self.headers_middleware() {
+            Some(m) => (
+                format!("      middlewares: [{m}]\n"),
+                format!("  middlewares:\n    {m}:\n      headers:\n{SECURITY_HEADERS_YAML}"),
+            ),
+            None => (String::new(), String::new()),
+        };
         format!(
-            "# Managed by steward; edits are overwritten.\nhttp:\n  routers:\n    {n}:\n      rule: \"{rule}\"\n      entryPoints: [web]\n      service: {n}\n  services:\n    {n}:\n      loadBalancer:\n        servers:\n          - url: \"{b}\"\n",
+            "# Managed by steward; edits are overwritten.\nhttp:\n  routers:\n    {n}:\n      rule: \"{rule}\"\n      entryPoints: [web]\n      service: {n}\n{router_middlewares}{middlewares}  services:\n    {n}:\n      loadBalancer:\n        servers:\n          - url: \"{b}\"\n",
             n = self.name,
             rule = self.rule(),
             b = self.backend,
         )
     }
 }
+
+/// Options of the security headers middleware: no framing (clickjacking), no MIME sniffing,
+/// a strict referrer policy, HSTS once TLS terminates here, and no server fingerprint.
+const SECURITY_HEADERS_YAML: &str = "        frameDeny: true\n        contentTypeNosniff: true\n        browserXssFilter: true\n        referrerPolicy: \"strict-origin-when-cross-origin\"\n        permissionsPolicy: \"camera=(), microphone=(), geolocation=()\"\n        stsSeconds: 31536000\n        stsIncludeSubdomains: true\n        customResponseHeaders:\n          X-Powered-By: \"\"\n          Server: \"\"\n";
 
 /// The file provider's watched directory. One file per route, `<name>.yml`.
 #[derive(Debug, Clone)]
@@ -238,11 +267,27 @@ impl RouteDir {
             return Ok(false);
         }
         std::fs::create_dir_all(&self.dir).map_err(io)?;
-        // No .yml suffix: the file provider ignores it until the rename.
-        let tmp = self.dir.join(format!(".{}.tmp", route.name));
+        // The temp file lives beside the watched directory (same file system, so the rename
+        // is atomic): even an ignored file inside it wakes the watcher and can cost Traefik a
+        // whole provider throttle window before the real change is applied.
+        let tmp_dir = self.dir.parent().unwrap_or(&self.dir);
+        let tmp = tmp_dir.join(format!(".route-{}.tmp", route.name));
         std::fs::write(&tmp, body).map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)?;
         Ok(true)
+    }
+
+    /// The current text of route `name`'s file, or `None` when there is no such route.
+    pub fn read_text(&self, name: &str) -> Result<Option<String>> {
+        let path = self.file(name);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Error::RouteFile {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
     }
 
     /// Removes a route; removing a missing route is not an error (idempotent).
@@ -256,6 +301,34 @@ impl RouteDir {
                 source,
             }),
         }
+    }
+
+    /// The route steward wrote for `name`, read back from its file. None when there is no
+    /// file or it is not in the form [`RouteDir::write`] produces (then steward does not own
+    /// what it says, and inventory falls back to container state).
+    pub fn read(&self, name: &str) -> Option<Route> {
+        let text = std::fs::read_to_string(self.file(name)).ok()?;
+        let host = text
+            .split_once("Host(`")
+            .and_then(|(_, rest)| rest.split_once("`)"))
+            .map(|(host, _)| host)?;
+        let backend = text.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix("- url: \"")
+                .and_then(|u| u.strip_suffix('"'))
+        })?;
+        let route = Route::new(name, host, backend).ok()?;
+        // A tenant route keeps its headers middleware when read back and rewritten.
+        Some(if text.contains("-security-headers]") {
+            route.with_security_headers()
+        } else {
+            route
+        })
+    }
+
+    /// The backend URL the route `name` forwards to, e.g. `http://172.20.0.5:8080`.
+    pub fn backend(&self, name: &str) -> Option<String> {
+        self.read(name).map(|r| r.backend)
     }
 }
 
@@ -281,8 +354,23 @@ mod tests {
         assert!(!routes.write(&r).unwrap());
         let text = std::fs::read_to_string(dir.join("app.yml")).unwrap();
         assert!(text.contains("rule: \"Host(`app.localhost`)\""), "{text}");
+        assert_eq!(routes.read("app"), Some(r.clone()));
+        assert_eq!(
+            routes.backend("app").as_deref(),
+            Some("http://10.0.0.2:8080")
+        );
+        assert_eq!(routes.read("missing"), None);
+        let h = r.clone().with_security_headers();
+        assert!(routes.write(&h).unwrap());
+        let text = routes.read_text("app").unwrap().unwrap();
+        assert!(
+            text.contains("middlewares: [app-security-headers]"),
+            "{text}"
+        );
+        assert!(text.contains("frameDeny: true"), "{text}");
         assert!(routes.remove("app").unwrap());
         assert!(!routes.remove("app").unwrap());
+        assert_eq!(routes.read_text("app").unwrap(), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -14,7 +14,7 @@ mod intent;
 mod time;
 
 pub use approval::{ApprovalRequest, ApprovalStatus};
-pub use audit::{AuditKind, AuditRecord};
+pub use audit::{AuditEntry, AuditKind, AuditRecord};
 pub use call::{CallId, Effect, ToolCall, ToolOutcome, ToolResult};
 pub use decision::Decision;
 pub use intent::{Actor, Intent, IntentBody, IntentId, Origin};

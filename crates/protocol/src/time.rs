@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 ///
 /// Kept as a plain integer so the protocol needs no date library; crates that do calendar
 /// arithmetic (time expressions such as `yesterday`) convert at their edge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
 

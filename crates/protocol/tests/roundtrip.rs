@@ -97,32 +97,32 @@ fn tool_result_roundtrip() {
 
 #[test]
 fn decisions_roundtrip() {
+    let ids = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     for d in [
         Decision::Allow {
-            policy: "read-only".into(),
+            policies: ids(&["operators-read"]),
         },
         Decision::NeedsApproval {
-            policy: "writes".into(),
+            policies: ids(&["operators-write", "destructive-needs-approval"]),
             reason: "restart".into(),
         },
         Decision::Deny {
-            policy: "untrusted".into(),
-            reason: "webhook".into(),
+            policies: vec![],
+            reason: "no policy permits it".into(),
         },
     ] {
         roundtrip(&d);
     }
-    let wire = roundtrip(&Decision::NeedsApproval {
-        policy: "p".into(),
+    let d = Decision::NeedsApproval {
+        policies: ids(&["p"]),
         reason: "r".into(),
-    });
+    };
+    let wire = roundtrip(&d);
     assert_eq!(wire["decision"], "needs_approval");
-    assert!(Decision::Allow { policy: "p".into() }.is_allow());
-    assert!(!Decision::Deny {
-        policy: "p".into(),
-        reason: "r".into()
-    }
-    .is_allow());
+    assert_eq!(wire["policies"], json!(["p"]));
+    assert_eq!(d.policies(), ["p"]);
+    assert!(Decision::Allow { policies: vec![] }.is_allow());
+    assert!(!d.is_allow());
 }
 
 #[test]
@@ -155,14 +155,26 @@ fn approval_request_roundtrip() {
 fn audit_record_roundtrip() {
     let rec = AuditRecord {
         seq: 7,
-        at: Timestamp(5),
-        kind: AuditKind::ExecBegin,
-        intent_id: Some(IntentId("i1".into())),
-        payload: json!({"tool": "service_restart"}),
         prev_hash: "00".repeat(32),
         hash: "ab".repeat(32),
+        entry: AuditEntry {
+            at: Timestamp(5),
+            kind: Some(AuditKind::ExecBegin),
+            intent_id: Some(IntentId("i1".into())),
+            actor: Some(Actor::User { name: "ops".into() }),
+            origin: Some(Origin::Chat),
+            tool: Some("service_restart".into()),
+            args: Some(json!({"service": "rentguy"})),
+            decision: Some(Decision::Allow {
+                policies: vec!["operators-write".into()],
+            }),
+            ..Default::default()
+        },
     };
-    assert_eq!(roundtrip(&rec)["kind"], "exec_begin");
+    let wire = roundtrip(&rec);
+    assert_eq!(wire["kind"], "exec_begin");
+    assert_eq!(wire["seq"], 7);
+    assert!(wire.get("outcome").is_none());
 }
 
 #[test]

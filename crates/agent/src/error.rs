@@ -1,0 +1,22 @@
+use steward_tools::ToolError;
+
+/// Errors of the orchestrator itself (a refused or failed call is an `Outcome`, not this).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("audit log: {0}")]
+    Audit(#[from] steward_audit::Error),
+    #[error("policy: {0}")]
+    Policy(#[from] steward_policy::Error),
+    #[error("state store: {0}")]
+    Store(#[from] sqlx::Error),
+    #[error("no approval with id {0:?}; `steward approvals` lists them")]
+    NoSuchApproval(String),
+    #[error("{0}")]
+    Approval(String),
+    #[error("state store holds a damaged row: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Tool(ToolError),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

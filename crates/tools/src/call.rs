@@ -1,0 +1,211 @@
+//! A validated, typed tool call: the only form executors ever see.
+
+use serde_json::Value;
+
+use crate::args::*;
+use crate::catalogue::{self, ToolSpec};
+use crate::error::{ErrorKind, ToolError};
+
+macro_rules! typed_calls {
+    ($($variant:ident($args:ty) = $tool:literal,)*) => {
+        /// One catalogue tool with its typed arguments.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Call {
+            $($variant($args),)*
+        }
+
+        impl Call {
+            /// The catalogue name of the tool.
+            pub fn tool(&self) -> &'static str {
+                match self {
+                    $(Call::$variant(_) => $tool,)*
+                }
+            }
+
+            /// The arguments as JSON (validated form, normalised field order).
+            pub fn args_json(&self) -> Value {
+                match self {
+                    $(Call::$variant(a) => serde_json::to_value(a).unwrap_or(Value::Null),)*
+                }
+            }
+
+            fn from_json(tool: &str, args: Value) -> Result<Call, ToolError> {
+                match tool {
+                    $($tool => serde_json::from_value::<$args>(args)
+                        .map(Call::$variant)
+                        .map_err(|e| invalid(tool, e)),)*
+                    _ => Err(ToolError::new(
+                        ErrorKind::UnknownTool,
+                        format!("unknown tool {tool:?}; `steward tools` lists the catalogue"),
+                    )),
+                }
+            }
+        }
+
+        /// The JSON Schema of a tool's arguments, generated from its typed struct.
+        pub fn schema(tool: &str) -> Option<Value> {
+            let schema = match tool {
+                $($tool => schemars::schema_for!($args),)*
+                _ => return None,
+            };
+            serde_json::to_value(schema).ok()
+        }
+    };
+}
+
+typed_calls! {
+    ServiceList(ServiceListArgs) = "service_list",
+    ServiceStatus(ServiceArgs) = "service_status",
+    ServiceLogs(ServiceLogsArgs) = "service_logs",
+    ServiceMetrics(ServiceMetricsArgs) = "service_metrics",
+    ServiceReleases(ServiceArgs) = "service_releases",
+    ServiceRestart(ServiceArgs) = "service_restart",
+    ServiceStop(ServiceArgs) = "service_stop",
+    ServiceStart(ServiceArgs) = "service_start",
+    ServiceDeploy(ServiceDeployArgs) = "service_deploy",
+    ServiceRollback(ServiceRollbackArgs) = "service_rollback",
+    ServiceSetLimits(ServiceSetLimitsArgs) = "service_set_limits",
+    TenantCheckSubdomain(TenantCheckSubdomainArgs) = "tenant_check_subdomain",
+    TenantProvision(TenantProvisionArgs) = "tenant_provision",
+    TenantDestroy(TenantDestroyArgs) = "tenant_destroy",
+    DbBackup(DbTargetArgs) = "db_backup",
+    DbBackupsList(DbTargetArgs) = "db_backups_list",
+    DbVerifyBackup(DbVerifyBackupArgs) = "db_verify_backup",
+    DbRestore(DbRestoreArgs) = "db_restore",
+    AuditSearch(AuditSearchArgs) = "audit_search",
+    OriginCheck(OriginCheckArgs) = "origin_check",
+    Notify(NotifyArgs) = "notify",
+    Respond(RespondArgs) = "respond",
+}
+
+fn invalid(tool: &str, e: serde_json::Error) -> ToolError {
+    ToolError::new(
+        ErrorKind::InvalidArgs,
+        format!("invalid arguments for {tool}: {e}"),
+    )
+}
+
+impl Call {
+    /// Validates `args` for `tool`: the tool must exist, the JSON must match the tool's
+    /// schema (types, ranges, lengths), and it must deserialize into the typed struct, whose
+    /// identifier types enforce the naming rules. Fails closed on anything else.
+    pub fn parse(tool: &str, args: Value) -> Result<Call, ToolError> {
+        let Some(schema) = schema(tool) else {
+            return Self::from_json(tool, args);
+        };
+        if !args.is_object() {
+            return Err(ToolError::new(
+                ErrorKind::InvalidArgs,
+                format!("invalid arguments for {tool}: expected a JSON object"),
+            ));
+        }
+        // Typed deserialization first: its messages name the identifier rule that was broken.
+        let call = Self::from_json(tool, args.clone())?;
+        let validator = jsonschema::validator_for(&schema)
+            .map_err(|e| ToolError::new(ErrorKind::Internal, format!("schema of {tool}: {e}")))?;
+        if let Some(err) = validator.iter_errors(&args).next() {
+            let at = err.instance_path.to_string();
+            let at = if at.is_empty() { "/".to_string() } else { at };
+            return Err(ToolError::new(
+                ErrorKind::InvalidArgs,
+                format!("invalid arguments for {tool} at {at}: {err}"),
+            ));
+        }
+        Ok(call)
+    }
+
+    /// The catalogue entry of this call's tool.
+    pub fn spec(&self) -> &'static ToolSpec {
+        // Every variant is named after a catalogue entry; a test checks both lists agree.
+        catalogue::find(self.tool()).unwrap_or(&catalogue::CATALOGUE[0])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_catalogue_tool_has_typed_args_and_a_schema() {
+        for spec in catalogue::CATALOGUE {
+            let schema = schema(spec.name).unwrap_or_else(|| panic!("{} has no schema", spec.name));
+            assert_eq!(schema["type"], "object", "{}", spec.name);
+        }
+    }
+
+    #[test]
+    fn valid_calls_parse_to_their_variant() {
+        let c = Call::parse(
+            "service_rollback",
+            json!({"service": "rentguy", "to": "yesterday"}),
+        )
+        .unwrap();
+        assert_eq!(c.tool(), "service_rollback");
+        assert_eq!(c.spec().name, "service_rollback");
+        assert_eq!(
+            c.args_json(),
+            json!({"service": "rentguy", "to": "yesterday"})
+        );
+    }
+
+    #[test]
+    fn bad_input_gets_a_clear_error() {
+        let cases = [
+            ("rm_rf", json!({}), ErrorKind::UnknownTool, "unknown tool"),
+            (
+                "service_status",
+                json!("rentguy"),
+                ErrorKind::InvalidArgs,
+                "JSON object",
+            ),
+            (
+                "service_status",
+                json!({}),
+                ErrorKind::InvalidArgs,
+                "missing field `service`",
+            ),
+            (
+                "service_status",
+                json!({"service": 7}),
+                ErrorKind::InvalidArgs,
+                "invalid type",
+            ),
+            (
+                "service_status",
+                json!({"service": "x; DROP"}),
+                ErrorKind::InvalidArgs,
+                "must be lowercase",
+            ),
+            (
+                "service_status",
+                json!({"service": "rentguy", "force": true}),
+                ErrorKind::InvalidArgs,
+                "unknown field `force`",
+            ),
+            (
+                "service_logs",
+                json!({"service": "rentguy", "tail": 0}),
+                ErrorKind::InvalidArgs,
+                "/tail",
+            ),
+            (
+                "tenant_provision",
+                json!({"subdomain": "traefik"}),
+                ErrorKind::InvalidArgs,
+                "reserved",
+            ),
+            (
+                "service_set_limits",
+                json!({"service": "rentguy", "cpus": -1.0}),
+                ErrorKind::InvalidArgs,
+                "/cpus",
+            ),
+        ];
+        for (tool, args, kind, needle) in cases {
+            let err = Call::parse(tool, args.clone()).unwrap_err();
+            assert_eq!(err.kind, kind, "{tool} {args}: {err}");
+            assert!(err.message.contains(needle), "{tool} {args}: {err}");
+        }
+    }
+}
