@@ -3,6 +3,12 @@
 pub enum Error {
     #[error("unsupported state store URL {0:?}: use sqlite://<path> or postgres://...")]
     UnsupportedUrl(String),
+    #[error("cannot lock {path} to migrate the state store: {source}")]
+    Lock {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot create the state store folder {path}: {source}")]
     CreateDir {
         path: String,

@@ -1,4 +1,4 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -50,12 +50,26 @@ impl Store {
     /// Opens the store at `url` (creating a SQLite file and its folder if needed) and applies
     /// pending migrations, so every caller sees the current schema.
     pub async fn open(url: &str) -> Result<Store> {
-        let store = match Backend::of_url(url)? {
-            Backend::Sqlite => Store::Sqlite(open_sqlite(url).await?),
-            Backend::Postgres => Store::Postgres(open_postgres(url).await?),
-        };
-        store.migrate().await?;
-        Ok(store)
+        match Backend::of_url(url)? {
+            Backend::Sqlite => {
+                let (pool, file) = open_sqlite(url).await?;
+                let store = Store::Sqlite(pool);
+                // sqlx takes no lock on SQLite, so two processes opening a fresh store
+                // at once would both apply the same migration; a file lock serializes them.
+                let _guard = match file {
+                    Some(file) => Some(MigrationLock::acquire(&file).await?),
+                    None => None,
+                };
+                store.migrate().await?;
+                Ok(store)
+            }
+            Backend::Postgres => {
+                // sqlx holds a PostgreSQL advisory lock while it migrates.
+                let store = Store::Postgres(open_postgres(url).await?);
+                store.migrate().await?;
+                Ok(store)
+            }
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -104,7 +118,9 @@ impl Store {
 ///
 /// SQLite: WAL with `synchronous=NORMAL` (no fsync per commit; the WAL is synced at each
 /// WAL checkpoint).
-async fn open_sqlite(url: &str) -> Result<SqlitePool> {
+///
+/// Returns the pool and the database file, or `None` for an in-memory store.
+async fn open_sqlite(url: &str) -> Result<(SqlitePool, Option<PathBuf>)> {
     let db = |source| Error::Database {
         backend: "sqlite",
         source,
@@ -115,7 +131,10 @@ async fn open_sqlite(url: &str) -> Result<SqlitePool> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(5));
-    if let Some(parent) = Path::new(opts.get_filename()).parent() {
+    let file = opts.get_filename();
+    let file =
+        (!file.as_os_str().is_empty() && file != Path::new(":memory:")).then(|| file.to_path_buf());
+    if let Some(parent) = file.as_deref().and_then(Path::parent) {
         if !parent.as_os_str().is_empty() {
             std::fs::create_dir_all(parent).map_err(|source| Error::CreateDir {
                 path: parent.display().to_string(),
@@ -123,11 +142,41 @@ async fn open_sqlite(url: &str) -> Result<SqlitePool> {
             })?;
         }
     }
-    SqlitePoolOptions::new()
+    let pool = SqlitePoolOptions::new()
         .max_connections(4)
         .connect_with(opts)
         .await
-        .map_err(db)
+        .map_err(db)?;
+    Ok((pool, file))
+}
+
+/// An exclusive lock on `<database>.migrate.lock`, held while migrations run and released
+/// on drop (the OS releases it too if the process dies).
+struct MigrationLock {
+    _file: std::fs::File,
+}
+
+impl MigrationLock {
+    async fn acquire(database: &Path) -> Result<MigrationLock> {
+        let mut name = database.as_os_str().to_owned();
+        name.push(".migrate.lock");
+        let path = PathBuf::from(name);
+        let io = |source| Error::Lock {
+            path: path.display().to_string(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        let file = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+            .await
+            .map_err(|e| io(std::io::Error::other(e)))?
+            .map_err(io)?;
+        Ok(MigrationLock { _file: file })
+    }
 }
 
 /// PostgreSQL: `synchronous_commit=off` for Steward's sessions only (see [`open_sqlite`]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use common::{contains, dump, entry, fill, read_tree, scoped, Place};
 use serde_json::json;
-use steward_audit::{AuditLog, AuditOptions, Backend, INTERRUPTED};
+use steward_audit::{AuditLog, AuditOptions, Backend, Store, INTERRUPTED};
 use steward_protocol::{Actor, AuditEntry, AuditKind, Decision, IntentId, Origin, Timestamp};
 
 macro_rules! both {
@@ -400,7 +400,23 @@ async fn checkpoint_key_is_private() {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let _ = AuditOptions::default();
+    })
+    .await;
+}
+
+/// Several processes opening one fresh SQLite store at once (parallel CLI calls on a new
+/// machine) must each see it migrated, never fail on a half-shared migration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_opens_of_a_fresh_sqlite_store_all_migrate() {
+    scoped(Backend::Sqlite, async |p| {
+        let opens = (0..8).map(|_| {
+            let url = p.url.clone();
+            tokio::spawn(async move { Store::open(&url).await })
+        });
+        for open in opens.collect::<Vec<_>>() {
+            let store = open.await.unwrap().unwrap();
+            assert_eq!(store.schema_version().await.unwrap(), 3);
+        }
     })
     .await;
 }
