@@ -17,7 +17,7 @@ use steward_protocol::{AuditEntry, AuditKind, Decision, Origin, Timestamp};
 use steward_tools::{Call, Clock, Done, ErrorKind, Plan, Registry, ToolError};
 
 use crate::approvals::{args_hash, Approval, ApprovalState, ApprovalStore};
-use crate::principal::{actor_of, label};
+use crate::principal::{actor_of, label, label_of_actor};
 use crate::{Error, Result};
 
 /// How long a pending approval stays answerable unless configured otherwise.
@@ -100,7 +100,9 @@ pub struct Orchestrator {
 }
 
 impl Orchestrator {
-    /// Builds the orchestrator and closes any execution a crash left open in the audit log.
+    /// Builds the orchestrator, closes any execution a crash left open in the audit log, and
+    /// counts the executions still inside the guards' windows (whichever process ran them),
+    /// so that limits hold across CLI calls.
     pub async fn start(
         registry: Registry,
         policies: PolicySet,
@@ -113,6 +115,12 @@ impl Orchestrator {
         let reconciled = audit.reconcile(clock.now()).await?;
         for r in &reconciled {
             tracing::warn!(seq = r.seq, tool = ?r.entry.tool, "closed an execution left open by a crash");
+        }
+        let since = Timestamp(clock.now().0.saturating_sub(guards.lookback_ms()));
+        for begin in audit.begins_since(since).await? {
+            if let (Some(actor), Some(tool)) = (&begin.entry.actor, &begin.entry.tool) {
+                guards.record_past(&label_of_actor(actor), tool, begin.entry.at.0);
+            }
         }
         Ok(Self {
             registry,
@@ -417,6 +425,7 @@ impl Orchestrator {
                         .await
                 }
             };
+        let _executing = self.audit.executing().await?;
         let mut begin = base.clone();
         begin.kind = Some(AuditKind::ExecBegin);
         begin.decision = Some(decision.clone());

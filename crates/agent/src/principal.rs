@@ -15,3 +15,11 @@ pub fn actor_of(p: &Principal) -> Actor {
         _ => Actor::Service { name: label(p) },
     }
 }
+
+/// The inverse of [`actor_of`]: the `kind:id` label the guards count an audited call under.
+pub fn label_of_actor(actor: &Actor) -> String {
+    match actor {
+        Actor::User { name } => format!("{}:{name}", PrincipalKind::Operator.prefix()),
+        Actor::Service { name } => name.clone(),
+    }
+}

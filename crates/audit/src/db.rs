@@ -503,6 +503,23 @@ pub(crate) async fn open_begins(store: &Store) -> Result<Vec<Row>> {
         .map_err(Error::db(backend(store)))
 }
 
+/// `ExecBegin` rows stamped after `after_ms`, oldest first.
+pub(crate) async fn begins_since(store: &Store, after_ms: i64) -> Result<Vec<Row>> {
+    let sql = match store {
+        Store::Sqlite(_) => format!(
+            "SELECT {COLUMNS} FROM audit_log WHERE kind = 'exec_begin' AND at_ms > ?1 ORDER BY seq"
+        ),
+        Store::Postgres(_) => format!(
+            "SELECT {COLUMNS} FROM audit_log WHERE kind = 'exec_begin' AND at_ms > $1 ORDER BY seq"
+        ),
+    };
+    on_pool!(store, |pool| sqlx::query_as(&sql)
+        .bind(after_ms)
+        .fetch_all(pool)
+        .await)
+    .map_err(Error::db(backend(store)))
+}
+
 impl Row {
     /// Builds a row from a hashed record, copying the columns kept outside `entry`.
     pub fn new(

@@ -3,7 +3,7 @@
 pub enum Error {
     #[error("unsupported state store URL {0:?}: use sqlite://<path> or postgres://...")]
     UnsupportedUrl(String),
-    #[error("cannot lock {path} to migrate the state store: {source}")]
+    #[error("cannot lock {path}: {source}")]
     Lock {
         path: String,
         #[source]

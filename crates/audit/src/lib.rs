@@ -14,6 +14,7 @@ pub mod checkpoint;
 mod db;
 mod error;
 mod index;
+mod liveness;
 mod log;
 pub mod redact;
 mod store;
@@ -21,6 +22,7 @@ mod verify;
 
 pub use checkpoint::Checkpoint;
 pub use error::{Error, Result};
+pub use liveness::Executing;
 pub use log::{AuditLog, AuditOptions, INTERRUPTED};
 pub use store::{Backend, Store};
 pub use verify::{Problem, ProblemKind, VerifyReport};

@@ -14,6 +14,7 @@ use crate::chain::{canonical_json, record_hash, GENESIS};
 use crate::checkpoint::{Checkpoint, Checkpointer};
 use crate::db::{self, Conn, InsertError, Row};
 use crate::index::SearchIndex;
+use crate::liveness::{self, Executing};
 use crate::redact::redact_entry;
 use crate::store::Store;
 use crate::verify::{self, VerifyReport};
@@ -283,8 +284,14 @@ impl AuditLog {
 
     /// Closes every open begin with a `Reconciled` record whose outcome says it was
     /// interrupted. Run at start-up, before new calls, so a crash stays visible in the log
-    /// rather than leaving a begin open forever.
+    /// rather than leaving a begin open forever. While any process is executing (see
+    /// [`AuditLog::executing`]) open begins may be live, so nothing is closed and the next
+    /// start-up tries again.
     pub async fn reconcile(&self, now: Timestamp) -> Result<Vec<AuditRecord>> {
+        let Some(_exclusive) = liveness::quiescent(&self.inner.dir)? else {
+            tracing::debug!("an execution is running; reconcile deferred");
+            return Ok(Vec::new());
+        };
         let open = self.open_begins().await?;
         if open.is_empty() {
             return Ok(Vec::new());
@@ -334,6 +341,23 @@ impl AuditLog {
     /// records were indexed.
     pub async fn rebuild_index(&self) -> Result<u64> {
         self.inner.index.rebuild(&self.inner.store).await
+    }
+
+    /// Marks an execution as running until the returned guard drops: take it before
+    /// appending `exec_begin` and keep it past `exec_end`, so a concurrent start-up never
+    /// reconciles a live execution.
+    pub async fn executing(&self) -> Result<Executing> {
+        liveness::begin(&self.inner.dir).await
+    }
+
+    /// `exec_begin` records after `since`, oldest first: the recent executions the guards'
+    /// rate windows count, whichever process ran them.
+    pub async fn begins_since(&self, since: Timestamp) -> Result<Vec<AuditRecord>> {
+        db::begins_since(&self.inner.store, since.0)
+            .await?
+            .into_iter()
+            .map(Row::into_record)
+            .collect()
     }
 
     /// Up to `limit` records from `from_seq` on, oldest first.

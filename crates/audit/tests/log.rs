@@ -35,6 +35,8 @@ macro_rules! both {
 both!(
     secrets_never_reach_store_index_or_checkpoint,
     open_begins_and_reconcile,
+    live_executions_are_never_reconciled,
+    begins_since_counts_recent_executions,
     search_by_tool_service_text_and_since,
     concurrent_appends_keep_a_valid_chain,
     two_writers_on_one_store,
@@ -190,6 +192,63 @@ async fn open_begins_and_reconcile(p: &Place) {
     assert!(log.verify().await.unwrap().ok);
     let found = log.search("kind:reconciled", None, 10).await.unwrap();
     assert_eq!(found.len(), 2);
+}
+
+/// Another process starting while this one executes must leave the open begin alone.
+async fn live_executions_are_never_reconciled(p: &Place) {
+    let log = p.open().await;
+    let running = log.executing().await.unwrap();
+    let begin = log
+        .append(exec_entry(AuditKind::ExecBegin, 1, "service_deploy", None))
+        .await
+        .unwrap();
+    let other = p.open().await; // a second process on the same store and audit dir
+    let now = Timestamp(1_800_000_000_000);
+    assert!(other.reconcile(now).await.unwrap().is_empty());
+    assert_eq!(other.open_begins().await.unwrap().len(), 1);
+    // Two executions may run at once: the lock is shared.
+    let second = other.executing().await.unwrap();
+    drop(second);
+    assert!(other.reconcile(now).await.unwrap().is_empty());
+    // Once it is over (here: the process died without writing exec_end), it is closed.
+    drop(running);
+    let closed = other.reconcile(now).await.unwrap();
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0].entry.refers_to, Some(begin.seq));
+}
+
+async fn begins_since_counts_recent_executions(p: &Place) {
+    let log = p.open().await;
+    for n in 0..5 {
+        log.append(exec_entry(
+            AuditKind::ExecBegin,
+            n * 10,
+            "service_restart",
+            None,
+        ))
+        .await
+        .unwrap();
+        log.append(exec_entry(
+            AuditKind::Refused,
+            n * 10 + 1,
+            "db_restore",
+            None,
+        ))
+        .await
+        .unwrap();
+    }
+    let since = |n: i64| Timestamp(1_700_000_000_000 + n);
+    let at = |rs: Vec<steward_protocol::AuditRecord>| {
+        rs.iter()
+            .map(|r| r.entry.at.0 - 1_700_000_000_000)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        at(log.begins_since(since(-1)).await.unwrap()),
+        vec![0, 10, 20, 30, 40]
+    );
+    assert_eq!(at(log.begins_since(since(20)).await.unwrap()), vec![30, 40]);
+    assert!(log.begins_since(since(40)).await.unwrap().is_empty());
 }
 
 async fn search_by_tool_service_text_and_since(p: &Place) {

@@ -61,7 +61,9 @@ pub async fn orchestrator(cfg: &Config, executors: Vec<Arc<dyn Executor>>) -> Re
     Ok(Orchestrator::start(
         Registry::new(all),
         load_policies(cfg)?,
-        load_guards(cfg)?,
+        load_guards(cfg)?
+            .with_lock_dir(&cfg.home.join("run"))
+            .context("cannot create the lock folder for the guards")?,
         audit,
         ApprovalStore::new(store),
         clock,

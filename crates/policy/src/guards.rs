@@ -7,10 +7,19 @@
 //! - one write per target at a time (a second write waits or is refused).
 //!
 //! Time is passed in (`now_ms`), so tests and replays are deterministic.
+//!
+//! Across processes (each `steward` CLI call is one): the agent seeds the rate windows from
+//! the audit log's recent executions at start-up ([`Guards::record_past`]), and with a lock
+//! dir ([`Guards::with_lock_dir`]) a target's write slot is also an exclusive file lock, so
+//! two processes never write one target at once. The OS releases the lock of a process
+//! that dies. Two processes admitted in the same instant can still both count against a
+//! rate window they each saw one short of its limit.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
-use std::path::Path;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -194,6 +203,8 @@ impl Shared {
 pub struct Guards {
     config: Arc<GuardsConfig>,
     shared: Arc<Shared>,
+    /// Where target write slots are also file locks, shared by every process.
+    lock_dir: Option<Arc<PathBuf>>,
 }
 
 /// Proof that a call was admitted. For a write with a target it holds that target's write
@@ -201,21 +212,29 @@ pub struct Guards {
 #[derive(Debug)]
 #[must_use = "dropping a Permit releases its target at once"]
 pub struct Permit {
-    slot: Option<(Arc<Shared>, String)>,
+    slot: Option<Slot>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    shared: Arc<Shared>,
+    target: String,
+    /// The cross-process lock, when the guards have a lock dir; released on drop.
+    _file: Option<File>,
 }
 
 impl Permit {
     /// The target whose write slot this permit holds.
     pub fn target(&self) -> Option<&str> {
-        self.slot.as_ref().map(|(_, t)| t.as_str())
+        self.slot.as_ref().map(|s| s.target.as_str())
     }
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        if let Some((shared, target)) = self.slot.take() {
-            shared.lock().busy.remove(&target);
-            shared.released.notify_waiters();
+        if let Some(slot) = self.slot.take() {
+            slot.shared.lock().busy.remove(&slot.target);
+            slot.shared.released.notify_waiters();
         }
     }
 }
@@ -233,7 +252,49 @@ impl Guards {
                 state: Mutex::new(State::default()),
                 released: Notify::new(),
             }),
+            lock_dir: None,
         }
+    }
+
+    /// Makes each target's write slot a file lock in `dir` as well, so that separate
+    /// processes (CLI calls, the server) exclude each other. The dir is created if needed.
+    pub fn with_lock_dir(mut self, dir: &Path) -> Result<Guards> {
+        std::fs::create_dir_all(dir).map_err(|source| PolicyError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        self.lock_dir = Some(Arc::new(dir.to_path_buf()));
+        Ok(self)
+    }
+
+    /// Counts a call admitted earlier, possibly by another process (read back from the
+    /// audit log at start-up), against the rate windows and the blast radius. Feed calls
+    /// oldest first, before admitting new ones.
+    pub fn record_past(&self, principal: &str, tool: &str, at_ms: i64) {
+        let Some(spec) = steward_tools::find(tool) else {
+            return;
+        };
+        if spec.effect == Effect::None {
+            return;
+        }
+        let mut st = self.shared.lock();
+        st.by_principal
+            .entry(principal.to_string())
+            .or_default()
+            .push_back(at_ms);
+        st.by_tool.entry(spec.name).or_default().push_back(at_ms);
+        if spec.effect == Effect::Destructive {
+            st.destructive.push_back(at_ms);
+        }
+    }
+
+    /// The longest window any guard looks back over, for seeding with [`Guards::record_past`].
+    pub fn lookback_ms(&self) -> i64 {
+        ms(self
+            .config
+            .rate_limit
+            .window_secs
+            .max(self.config.blast_radius.window_secs))
     }
 
     /// Reads the configuration; a missing file means the defaults, a malformed or
@@ -352,7 +413,11 @@ impl Guards {
                         retry_after_ms: None,
                     });
                 }
-                Some(t.to_string())
+                let file = match &self.lock_dir {
+                    Some(dir) => Some(lock_target(dir, t, &format!("{tool} by {who}"))?),
+                    None => None,
+                };
+                Some((t.to_string(), file))
             }
             _ => None,
         };
@@ -370,9 +435,13 @@ impl Guards {
         if st.by_principal.len() > 4096 {
             st.by_principal.retain(|_, log| !log.is_empty());
         }
-        let slot = slot.map(|t| {
-            st.busy.insert(t.clone(), format!("{tool} by {who}"));
-            (Arc::clone(&self.shared), t)
+        let slot = slot.map(|(target, file)| {
+            st.busy.insert(target.clone(), format!("{tool} by {who}"));
+            Slot {
+                shared: Arc::clone(&self.shared),
+                target,
+                _file: file,
+            }
         });
         Ok(Permit { slot })
     }
@@ -402,7 +471,15 @@ impl Guards {
             match self.admit(principal, call, target, now_ms.saturating_add(elapsed)) {
                 Err(r) if r.guard == GuardKind::TargetBusy => {
                     let left = timeout.saturating_sub(started.elapsed());
-                    if left.is_zero() || tokio::time::timeout(left, released).await.is_err() {
+                    // Another process's release wakes nobody here: look again now and then.
+                    let nap = match self.lock_dir {
+                        Some(_) => left.min(CROSS_PROCESS_POLL),
+                        None => left,
+                    };
+                    if left.is_zero()
+                        || (tokio::time::timeout(nap, released).await.is_err()
+                            && started.elapsed() >= timeout)
+                    {
                         return Err(GuardRefusal {
                             guard: GuardKind::TargetBusy,
                             message: format!(
@@ -422,6 +499,61 @@ impl Guards {
     /// Targets with a write in flight, for status displays.
     pub fn busy_targets(&self) -> HashSet<String> {
         self.shared.lock().busy.keys().cloned().collect()
+    }
+}
+
+/// How often a writer waiting for a target another process holds looks again.
+const CROSS_PROCESS_POLL: Duration = Duration::from_millis(50);
+
+/// Takes the exclusive file lock of `target` in `dir`, writing `holder` into the file so a
+/// refused caller can say who holds it.
+fn lock_target(dir: &Path, target: &str, holder: &str) -> std::result::Result<File, GuardRefusal> {
+    // Targets are validated identifiers, but the file name must not depend on that.
+    let name: String = target
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = dir.join(format!("target-{name}.lock"));
+    let busy = |message: String| GuardRefusal {
+        guard: GuardKind::TargetBusy,
+        message,
+        retry_after_ms: None,
+    };
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| busy(format!("cannot open the lock {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => {
+            // Best effort: the holder text only improves another caller's message.
+            let _ = file
+                .set_len(0)
+                .and_then(|()| write!(file, "{holder} (pid {})", std::process::id()));
+            Ok(file)
+        }
+        Err(TryLockError::WouldBlock) => {
+            let mut other = String::new();
+            let _ = file.read_to_string(&mut other);
+            Err(busy(format!(
+                "a write on {target} is already running in another steward process ({}); \
+                 {holder} is refused",
+                if other.is_empty() {
+                    "holder unknown"
+                } else {
+                    other.trim()
+                }
+            )))
+        }
+        Err(TryLockError::Error(e)) => Err(busy(format!("cannot lock {}: {e}", path.display()))),
     }
 }
 

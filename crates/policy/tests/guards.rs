@@ -262,3 +262,89 @@ fn configuration_loads_with_defaults_and_refuses_mistakes() {
         assert!(e.contains(needle), "{text}: {e}");
     }
 }
+
+/// Two `Guards` on one lock dir behave like two processes: each holds its own file handle,
+/// and the OS lock, not the in-memory map, is what excludes the other.
+#[tokio::test(flavor = "current_thread")]
+async fn processes_sharing_a_lock_dir_write_one_target_at_a_time() {
+    let dir = std::env::temp_dir().join(format!("steward-guard-locks-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cli = Guards::defaults().with_lock_dir(&dir).unwrap();
+    let server = guards("[target]\nmode = \"wait\"\nwait_timeout_ms = 2000\n")
+        .with_lock_dir(&dir)
+        .unwrap();
+    let restart = call("service_restart", json!({"service": "rentguy"}));
+    let held = cli
+        .admit(&p("operator:alice"), &restart, Some("rentguy"), 0)
+        .unwrap();
+    let r = server
+        .admit(&p("operator:bob"), &restart, Some("rentguy"), 1)
+        .unwrap_err();
+    assert_eq!(r.guard, GuardKind::TargetBusy);
+    assert!(
+        r.message
+            .contains("another steward process (service_restart by operator:alice (pid "),
+        "{r}"
+    );
+    // Another target is free, and reads never take the slot.
+    let other = call("service_restart", json!({"service": "psra"}));
+    drop(
+        server
+            .admit(&p("operator:bob"), &other, Some("psra"), 2)
+            .unwrap(),
+    );
+    let status = call("service_status", json!({"service": "rentguy"}));
+    drop(
+        server
+            .admit(&p("operator:bob"), &status, Some("rentguy"), 3)
+            .unwrap(),
+    );
+
+    // In wait mode the other process's release is noticed by polling.
+    let releaser = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        drop(held);
+    });
+    let started = std::time::Instant::now();
+    let second = server
+        .admit_wait(&p("operator:bob"), &restart, Some("rentguy"), 4)
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(100));
+    releaser.await.unwrap();
+    assert!(cli
+        .admit(&p("operator:alice"), &restart, Some("rentguy"), 5)
+        .is_err());
+    drop(second);
+    drop(
+        cli.admit(&p("operator:alice"), &restart, Some("rentguy"), 6)
+            .unwrap(),
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Calls another process made (read back from the audit log) fill the same windows.
+#[test]
+fn past_calls_count_against_the_windows() {
+    let g = guards("[rate_limit]\nper_principal = 3\n[blast_radius]\nmax_destructive = 2\n");
+    assert_eq!(g.lookback_ms(), 3_600_000);
+    g.record_past("operator:alice", "tenant_destroy", 1_000);
+    g.record_past("operator:bob", "db_restore", 2_000);
+    g.record_past("operator:alice", "respond", 2_500); // no effect: never counted
+    g.record_past("operator:alice", "no_such_tool", 2_600); // ignored
+    let destroy = call("tenant_destroy", json!({"tenant": "acme"}));
+    let r = g
+        .admit(&p("operator:carol"), &destroy, Some("acme"), 3_000)
+        .unwrap_err();
+    assert_eq!(r.guard, GuardKind::BlastRadius);
+    assert_eq!(r.retry_after_ms, Some(3_600_000 + 1_000 - 3_000));
+
+    g.record_past("operator:alice", "service_status", 2_700);
+    g.record_past("operator:alice", "service_logs", 2_800);
+    let status = call("service_status", json!({"service": "rentguy"}));
+    let r = g
+        .admit(&p("operator:alice"), &status, None, 3_000)
+        .unwrap_err();
+    assert_eq!(r.guard, GuardKind::PrincipalRate);
+    assert!(r.message.contains("made 3 calls"), "{r}");
+}
