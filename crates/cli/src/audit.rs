@@ -79,3 +79,10 @@ pub async fn reindex(cfg: &Config) -> Result<ExitCode> {
     println!("audit: index rebuilt from {n} records");
     Ok(ExitCode::SUCCESS)
 }
+
+pub async fn checkpoint(cfg: &Config) -> Result<ExitCode> {
+    let log = path::audit_log(cfg).await?;
+    let cp = log.checkpoint().await?;
+    println!("{}", serde_json::to_string(&cp)?);
+    Ok(ExitCode::SUCCESS)
+}

@@ -161,6 +161,10 @@ enum AuditAction {
     },
     /// Rebuild the search index from the store
     Reindex,
+    /// Sign the current head now and print it as one JSON line: append that line to a file
+    /// kept off this host (e.g. from cron) so even someone who controls the data dir cannot
+    /// cut the tail unnoticed
+    Checkpoint,
 }
 
 #[derive(Debug, Subcommand)]
@@ -283,6 +287,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     json,
                 } => audit::search(&cfg, &query, since.as_deref(), limit, json).await,
                 AuditAction::Reindex => audit::reindex(&cfg).await,
+                AuditAction::Checkpoint => audit::checkpoint(&cfg).await,
             }
         }
         Command::Tools { action } => return tools_command(action),

@@ -219,6 +219,13 @@ fn destructive_call_waits_for_another_operator_then_runs_and_is_audited() {
     }
     let verify = steward(&["audit", "verify"]);
     assert!(verify.status.success(), "{}", stdout(&verify));
+
+    // The exported head covers the records just written, and verifies with them.
+    let cp: Value = serde_json::from_str(&stdout(&steward(&["audit", "checkpoint"]))).unwrap();
+    let head = records.as_array().unwrap()[0]["seq"].as_u64().unwrap();
+    assert!(cp["seq"].as_u64().unwrap() >= head, "{cp} vs {head}");
+    assert_eq!(cp["mac"].as_str().unwrap().len(), 64, "{cp}");
+    assert!(steward(&["audit", "verify"]).status.success());
 }
 
 #[test]
