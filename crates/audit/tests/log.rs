@@ -474,7 +474,7 @@ async fn concurrent_opens_of_a_fresh_sqlite_store_all_migrate() {
         });
         for open in opens.collect::<Vec<_>>() {
             let store = open.await.unwrap().unwrap();
-            assert_eq!(store.schema_version().await.unwrap(), 3);
+            assert_eq!(store.schema_version().await.unwrap(), 4);
         }
     })
     .await;

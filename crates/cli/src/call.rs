@@ -37,7 +37,9 @@ pub async fn executors(cfg: &Config) -> Result<Vec<Arc<dyn Executor>>> {
         .parse()
         .map_err(|e| anyhow::anyhow!("release_retention must be a whole number: {e}"))?;
     let env = Arc::new(Env::new(platform, Arc::new(SystemClock), exec));
-    Ok(steward_exec::executors(env))
+    let mut all = steward_exec::executors(env);
+    all.push(crate::origin::executor(cfg).await?);
+    Ok(all)
 }
 
 /// The orchestrator with the real executors; a dead Docker Engine is reported as the call's

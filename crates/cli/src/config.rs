@@ -29,10 +29,16 @@ pub enum Key {
     PoliciesDir,
     ApprovalTtl,
     Principal,
+    PlannerModel,
+    PlannerRoute,
+    PlannerTopK,
+    ClaudeApiKey,
+    ClaudeBaseUrl,
+    ClaudeModel,
 }
 
 impl Key {
-    pub const ALL: [Key; 17] = [
+    pub const ALL: [Key; 23] = [
         Key::StateUrl,
         Key::PgUrl,
         Key::PgContainerHost,
@@ -50,6 +56,12 @@ impl Key {
         Key::PoliciesDir,
         Key::ApprovalTtl,
         Key::Principal,
+        Key::PlannerModel,
+        Key::PlannerRoute,
+        Key::PlannerTopK,
+        Key::ClaudeApiKey,
+        Key::ClaudeBaseUrl,
+        Key::ClaudeModel,
     ];
 
     pub fn name(self) -> &'static str {
@@ -71,6 +83,12 @@ impl Key {
             Key::PoliciesDir => "policies_dir",
             Key::ApprovalTtl => "approval_ttl",
             Key::Principal => "principal",
+            Key::PlannerModel => "planner_model",
+            Key::PlannerRoute => "planner_route",
+            Key::PlannerTopK => "planner_top_k",
+            Key::ClaudeApiKey => "claude_api_key",
+            Key::ClaudeBaseUrl => "claude_base_url",
+            Key::ClaudeModel => "claude_model",
         }
     }
 
@@ -103,6 +121,12 @@ impl Key {
             Key::PoliciesDir => Some("policies".into()),
             Key::ApprovalTtl => Some("15m".into()),
             Key::Principal => Some("operator:local".into()),
+            Key::PlannerModel => Some("qwen2.5-coder-1.5b-instruct-q4_k_m".into()),
+            Key::PlannerRoute => Some("local".into()),
+            Key::PlannerTopK => Some("12".into()),
+            Key::ClaudeApiKey => None,
+            Key::ClaudeBaseUrl => Some("https://api.anthropic.com".into()),
+            Key::ClaudeModel => Some("claude-sonnet-4-5".into()),
         }
     }
 
@@ -226,7 +250,9 @@ impl Config {
             .into_iter()
             .map(|key| match self.values.get(&key) {
                 Some(s) => {
-                    let shown = if key.is_url_with_secret() {
+                    let shown = if key == Key::ClaudeApiKey {
+                        "********".to_string()
+                    } else if key.is_url_with_secret() {
                         mask_password(&s.value)
                     } else {
                         s.value.clone()

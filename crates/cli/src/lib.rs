@@ -7,7 +7,10 @@ pub mod call;
 pub mod config;
 pub mod demo;
 pub mod doctor;
+pub mod eval;
+pub mod origin;
 pub mod path;
+pub mod planner;
 pub mod status;
 
 use std::path::{Path, PathBuf};

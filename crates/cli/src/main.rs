@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use steward_cli::config::{Config, Key};
-use steward_cli::{approvals, audit, call, demo, doctor, resolve_home, status};
+use steward_cli::{approvals, audit, call, demo, doctor, origin, planner, resolve_home, status};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -107,6 +107,15 @@ enum Command {
         #[command(subcommand)]
         action: ToolsAction,
     },
+    /// Rules of origin: check a bill of materials, compare agreements, import products and
+    /// supplier declarations, report the rule compiler's coverage
+    Origin {
+        #[command(subcommand)]
+        action: OriginAction,
+    },
+    /// Run the planner evals (evals/cases) through the real model and report accuracy per
+    /// category, exact-match rate, latency p50/p95 and injection escapes
+    Eval(steward_cli::eval::EvalOpts),
     /// Bring the demo platform (rentguy, psra, n8n) up or down
     Demo {
         #[command(subcommand)]
@@ -177,6 +186,55 @@ enum ToolsAction {
     Export {
         #[arg(long, default_value = "tools")]
         dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OriginAction {
+    /// Check FILE.json (origin_check arguments: an inline bill of materials as in ORIGIN.md,
+    /// or {"product": "<stored id>", "agreement": ...}) through validate, vet and audit.
+    /// Exit code 0 evaluated (whatever the verdict), 2 input to fix, 3 refused by policy.
+    Check {
+        file: PathBuf,
+        /// Agreement id (uk-eu-tca, uk-japan-cepa, uk-canada); overrides the file's
+        #[arg(long)]
+        agreement: Option<String>,
+        /// Shipment date YYYY-MM-DD; overrides the file's
+        #[arg(long)]
+        date: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        caller: CallerArgs,
+    },
+    /// Which agreements does a product qualify under? PRODUCT is a stored product id or a
+    /// JSON file with an inline bill of materials.
+    Compare {
+        product: String,
+        /// Comma-separated agreement ids; all when absent
+        #[arg(long, value_delimiter = ',')]
+        agreements: Vec<String>,
+        #[arg(long)]
+        date: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        caller: CallerArgs,
+    },
+    /// Store supplier declarations from a CSV with the header
+    /// supplier,part,hs,origin,kind,valid_from,valid_to[,issued_on]:
+    /// origin is originating|non-originating; kind is ltsd (at most 24 months, starting 12
+    /// months before to 6 months after issued_on), sd or other; dates are YYYY-MM-DD.
+    /// Stored products' materials name a `part` (and optionally a `supplier`); the
+    /// declaration valid on the shipment date gives their origin.
+    ImportDeclarations { file: PathBuf },
+    /// Store products from FILE.json: one {"id", "product", "materials"} document or a list
+    /// of them (materials as in ORIGIN.md; `part` links a material to its declarations)
+    ImportProducts { file: PathBuf },
+    /// Per agreement: rule sets compiled, overridden and unsupported, and the unsupported list
+    Coverage {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -291,6 +349,39 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Tools { action } => return tools_command(action),
+        Command::Origin { action } => {
+            return match action {
+                OriginAction::Check {
+                    file,
+                    agreement,
+                    date,
+                    json,
+                    caller,
+                } => {
+                    let caller = caller.resolve(&cfg)?;
+                    origin::check(&cfg, &caller, &file, agreement, date, json).await
+                }
+                OriginAction::Compare {
+                    product,
+                    agreements,
+                    date,
+                    json,
+                    caller,
+                } => {
+                    let caller = caller.resolve(&cfg)?;
+                    origin::compare(&cfg, &caller, &product, agreements, date, json).await
+                }
+                OriginAction::ImportDeclarations { file } => {
+                    origin::import_declarations(&cfg, &file).await
+                }
+                OriginAction::ImportProducts { file } => origin::import_products(&cfg, &file).await,
+                OriginAction::Coverage { json } => origin::coverage(json),
+            }
+        }
+        Command::Eval(opts) => {
+            let backend = planner::backend(&cfg, opts.model.as_deref())?;
+            return steward_cli::eval::run(&cfg, opts, backend).await;
+        }
         Command::Config => cfg.describe().iter().for_each(|l| println!("{l}")),
         Command::Demo {
             action: DemoAction::Up { tag },

@@ -34,7 +34,11 @@ fn a_tool_rate_limit_trips_on_the_third_separate_call() {
 
     let run = || {
         let out = Command::new(env!("CARGO_BIN_EXE_steward"))
-            .args(["call", "audit_search", r#"{"query":"tool:service_restart"}"#])
+            .args([
+                "call",
+                "audit_search",
+                r#"{"query":"tool:service_restart"}"#,
+            ])
             .arg("--json")
             .env("STEWARD_HOME", &tmp)
             .env("STEWARD_POLICIES_DIR", &policies)

@@ -3,7 +3,8 @@
 //!
 //! Steward only ever touches Docker objects that carry its labels ([`labels`]). Every tool is
 //! served by an [`Executor`](steward_tools::Executor); [`executors`] lists them for the binary
-//! to wire into a registry.
+//! to wire into a registry. The origin executor ([`origin::OriginExecutor`]) needs no
+//! platform, only the state store, and is built on its own.
 
 pub mod backup;
 pub mod docker;
@@ -12,6 +13,7 @@ mod error;
 pub mod inventory;
 pub mod labels;
 pub mod lifecycle;
+pub mod origin;
 pub mod platform;
 pub mod postgres;
 pub mod releases;

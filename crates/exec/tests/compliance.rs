@@ -342,3 +342,69 @@ fn first_backup_id(v: &serde_json::Value) -> Option<String> {
         _ => None,
     }
 }
+
+/// The origin executor against the same contract, on a SQLite state store (no platform):
+/// its tools are reads in the catalogue; dry run and execute change no stored row; execute
+/// is idempotent (the same verdict twice, `changed: false`).
+#[test]
+fn origin_executor_honours_the_contract() {
+    use std::sync::Arc;
+    use steward_exec::origin::{OriginExecutor, OriginStore};
+    use steward_tools::Executor;
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let dir = std::env::temp_dir().join(format!("steward-origin-compliance-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("state.db").display());
+        let store = steward_audit::Store::open(&url).await.unwrap();
+        let origin_store = OriginStore::new(store.clone());
+        origin_store
+            .put_product(
+                "bike-1",
+                &json!({"id": "bike-1", "product": {"hs": "871200", "exw": 200},
+                        "materials": [{"hs": "871491", "value": 60, "origin": "non-originating"}]}),
+                0,
+            )
+            .await
+            .unwrap();
+        let exec = OriginExecutor::new(
+            Arc::new(steward_origin::Engine::load().unwrap()),
+            Some(origin_store),
+            Arc::new(steward_tools::SystemClock),
+        );
+        for tool in exec.tools() {
+            assert_eq!(steward_tools::find(tool).unwrap().effect, Effect::Read, "{tool}");
+        }
+        let rows = |store: steward_audit::Store| async move {
+            let steward_audit::Store::Sqlite(pool) = store else { unreachable!() };
+            let p: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM origin_products").fetch_one(&pool).await.unwrap();
+            let d: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM origin_declarations").fetch_one(&pool).await.unwrap();
+            (p, d)
+        };
+        let before = rows(store.clone()).await;
+        let calls = [
+            call("origin_check", json!({"product": "bike-1", "agreement": "uk-eu-tca", "shipment_date": "2026-06-01"})),
+            call("origin_compare", json!({"product": "bike-1", "shipment_date": "2026-06-01"})),
+            call("origin_check", json!({"agreement": "uk-japan-cepa", "shipment_date": "2026-06-01",
+                "product": {"hs": "871200", "exw": 100, "fob": 130},
+                "materials": [{"hs": "871491", "value": 50, "origin": "non-originating"}]})),
+        ];
+        for c in &calls {
+            let plan = exec.dry_run(c).await.unwrap();
+            assert!(!plan.changes && plan.summary.starts_with("read only"), "{plan:?}");
+            let first = exec.execute(c).await.unwrap();
+            let second = exec.execute(c).await.unwrap();
+            assert!(!first.changed && !second.changed);
+            assert_eq!(first.output, second.output, "{} is not idempotent", c.tool());
+        }
+        assert_eq!(rows(store.clone()).await, before, "a read changed the store");
+        let missing = exec
+            .execute(&call("origin_check", json!({"product": "nope", "agreement": "uk-eu-tca"})))
+            .await
+            .unwrap_err();
+        assert_eq!(missing.kind, steward_tools::ErrorKind::NotFound);
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}

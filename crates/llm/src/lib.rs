@@ -1,7 +1,26 @@
-//! Planner backends, prompts and grammars (later issues), and the model manifests that say
-//! which weights Steward runs and how to check them.
+//! The planner: backends that turn natural language into proposed tool calls (llama.cpp
+//! locally, Claude over the Messages API), the prompts and the constrained decoding behind
+//! them, tool retrieval, the evals, and the model manifests that say which weights Steward
+//! runs and how to check them.
 
+pub mod claude;
+pub mod decode;
 mod error;
+pub mod eval;
+pub mod ground;
+pub mod local;
 pub mod manifest;
+pub mod plan;
+pub mod prompt;
+pub mod retrieval;
+pub mod retrieving;
+pub mod router;
+pub mod shape;
 
+pub use claude::{ClaudeBackend, ClaudeConfig};
 pub use error::{Error, Result};
+pub use plan::{
+    Backend, Inventory, InventoryItem, PlanRequest, Proposal, ProposedCall, ToolDef, Turn,
+    UntrustedSource,
+};
+pub use router::{validate_call, Route, Router};

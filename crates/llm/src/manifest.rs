@@ -13,6 +13,9 @@ pub struct ModelManifest {
     pub name: String,
     pub role: String,
     pub files: Vec<ModelFile>,
+    /// The chat format of a planner model (`[prompt]`); ChatML with `<tool_call>` by default.
+    #[serde(default)]
+    pub prompt: crate::prompt::ChatFormat,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,6 +85,65 @@ impl ModelManifest {
     }
 }
 
+/// Makes sure `path` holds exactly `file` before it is loaded: the fetcher's stamp is
+/// trusted only when it is newer than the file; otherwise the file is hashed (a few seconds
+/// for a gigabyte). Missing, truncated or corrupt weights give an error that says how to fix.
+pub fn verify_file(path: &Path, file: &ModelFile) -> Result<()> {
+    let fail = |message: String| Error::Model {
+        path: path.to_path_buf(),
+        message,
+    };
+    let refetch = "run scripts/setup to fetch it again";
+    match check_file(path, file) {
+        FileState::Missing => return Err(fail(format!("missing; {refetch}"))),
+        FileState::WrongSize { expected, actual } => {
+            return Err(fail(format!(
+                "{actual} bytes, expected {expected} (truncated or wrong file); {refetch}"
+            )))
+        }
+        FileState::Verified if stamp_is_newer(path) => return Ok(()),
+        FileState::Verified | FileState::Unverified => {}
+    }
+    let actual = sha256_file(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    if actual != file.sha256 {
+        return Err(fail(format!(
+            "sha256 mismatch: expected {}, found {actual} (corrupt or replaced); {refetch}",
+            file.sha256
+        )));
+    }
+    Ok(())
+}
+
+fn stamp_path(path: &Path) -> PathBuf {
+    let mut stamp = path.as_os_str().to_owned();
+    stamp.push(".verified");
+    PathBuf::from(stamp)
+}
+
+fn stamp_is_newer(path: &Path) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    match (modified(&stamp_path(path)), modified(path)) {
+        (Some(stamp), Some(file)) => stamp >= file,
+        _ => false,
+    }
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
 fn check_file(path: &Path, file: &ModelFile) -> FileState {
     let Ok(meta) = std::fs::metadata(path) else {
         return FileState::Missing;
@@ -92,9 +154,7 @@ fn check_file(path: &Path, file: &ModelFile) -> FileState {
             actual: meta.len(),
         };
     }
-    let mut stamp = path.as_os_str().to_owned();
-    stamp.push(".verified");
-    match std::fs::read_to_string(PathBuf::from(stamp)) {
+    match std::fs::read_to_string(stamp_path(path)) {
         Ok(s) if s.contains(&file.sha256) => FileState::Verified,
         _ => FileState::Unverified,
     }
@@ -113,6 +173,7 @@ mod tests {
                 sha256: "ab12".into(),
                 size,
             }],
+            prompt: Default::default(),
         }
     }
 
@@ -137,6 +198,32 @@ mod tests {
         assert_eq!(m.check(&dir)[0].1, FileState::Unverified);
         std::fs::write(dir.join("m/w.gguf.verified"), "sha256=ab12").unwrap();
         assert_eq!(m.check(&dir)[0].1, FileState::Verified);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn verify_hashes_unless_a_newer_stamp_vouches() {
+        let dir = std::env::temp_dir().join(format!("steward-verify-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("w.gguf");
+        // sha256("abcd")
+        let good = "88d4266fd4e6338d13b845fcf289579d209c897823b9217da3e161936f031589";
+        let file = |sha: &str| ModelFile {
+            path: "w.gguf".into(),
+            sha256: sha.into(),
+            size: 4,
+        };
+        let err = verify_file(&path, &file(good)).unwrap_err().to_string();
+        assert!(err.contains("missing; run scripts/setup"), "{err}");
+        std::fs::write(&path, b"abcd").unwrap();
+        verify_file(&path, &file(good)).unwrap();
+        std::fs::write(&path, b"abce").unwrap();
+        let err = verify_file(&path, &file(good)).unwrap_err().to_string();
+        assert!(
+            err.contains("sha256 mismatch") && err.contains(good),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

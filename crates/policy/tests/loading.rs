@@ -287,8 +287,8 @@ fn decimals_and_untyped_args_reach_policies() {
         "limits.cedar",
         "// @example needs_approval by big-cpu {\"principal\":\"operator:local\",\"tool\":\"service_set_limits\",\"args\":{\"service\":\"rentguy\",\"cpus\":4.5}}\n\
          // @example allow {\"principal\":\"operator:local\",\"tool\":\"service_set_limits\",\"args\":{\"service\":\"rentguy\",\"cpus\":0.5}}\n\
-         // @example deny by secret-product {\"principal\":\"operator:local\",\"tool\":\"origin_check\",\"args\":{\"product\":\"secret-1\"}}\n\
-         // @example allow {\"principal\":\"operator:local\",\"tool\":\"origin_check\",\"args\":{\"product\":\"p-1\"}}\n\
+         // @example deny by secret-product {\"principal\":\"operator:local\",\"tool\":\"origin_check\",\"args\":{\"product\":\"secret-1\",\"agreement\":\"uk-eu-tca\"}}\n\
+         // @example allow {\"principal\":\"operator:local\",\"tool\":\"origin_check\",\"args\":{\"product\":\"p-1\",\"agreement\":\"uk-eu-tca\"}}\n\
          @id(\"big-cpu\")\n@approval(\"required\")\n\
          permit (principal, action == Action::\"service_set_limits\", resource)\n\
          when { context.args has cpus && context.args.cpus.greaterThan(decimal(\"4.0\")) };\n\

@@ -163,9 +163,171 @@ pub struct AuditSearchArgs {
     pub since: Option<String>,
 }
 
-/// `origin_check` arguments are specified in ORIGIN.md; they are typed by the origin issue.
+/// `origin_check`: either `{product: "<stored product id>", agreement, shipment_date?}` or
+/// the full inline bill of materials of ORIGIN.md (`product` is then an object and
+/// `materials` the list). The origin engine validates the semantics (code lengths, values
+/// against the ex-works price, dates, declarations) and names the field of any error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct OriginCheckArgs(pub serde_json::Map<String, serde_json::Value>);
+#[serde(deny_unknown_fields)]
+pub struct OriginCheckArgs {
+    /// Agreement id: `uk-eu-tca`, `uk-japan-cepa` or `uk-canada`.
+    #[schemars(length(min = 1, max = 40))]
+    pub agreement: String,
+    /// A stored product's id, or the product itself (inline bill of materials).
+    pub product: OriginProductRef,
+    /// Shipment date, YYYY-MM-DD; required with an inline product, today when absent for a
+    /// stored one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 10, max = 10))]
+    pub shipment_date: Option<String>,
+    /// The materials of an inline product (not allowed with a stored product id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub materials: Option<Vec<OriginMaterial>>,
+}
+
+/// `origin_compare`: under which of these agreements does the product qualify?
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OriginCompareArgs {
+    /// A stored product's id, or the product itself (inline bill of materials).
+    pub product: OriginProductRef,
+    /// Agreement ids; all known agreements when empty.
+    #[serde(default)]
+    #[schemars(length(max = 10))]
+    pub agreements: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 10, max = 10))]
+    pub shipment_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub materials: Option<Vec<OriginMaterial>>,
+}
+
+/// A stored product id (a string) or an inline product (an object).
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OriginProductRef {
+    /// The id of a product stored with `steward origin import-products`.
+    Stored(#[schemars(length(min = 1, max = 64))] String),
+    Inline(OriginProduct),
+}
+
+impl<'de> Deserialize<'de> for OriginProductRef {
+    // By hand, so an inline product's error names its field instead of "did not match any
+    // variant of untagged enum".
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => Ok(OriginProductRef::Stored(s)),
+            v @ serde_json::Value::Object(_) => serde_json::from_value(v)
+                .map(OriginProductRef::Inline)
+                .map_err(|e| D::Error::custom(format!("product: {e}"))),
+            _ => Err(D::Error::custom(
+                "product: expected a stored product id (string) or an inline product (object)",
+            )),
+        }
+    }
+}
+
+/// The product of an inline bill of materials (ORIGIN.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OriginProduct {
+    /// Commodity code, 6 to 10 digits.
+    #[schemars(regex(pattern = r"^[0-9]{6,10}$"))]
+    pub hs: String,
+    /// Ex-works price.
+    pub exw: OriginAmount,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fob: Option<OriginAmount>,
+    /// Canada: the transaction value, when it differs from the ex-works price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_value: Option<OriginAmount>,
+    /// Canada: the net cost, for net-cost alternatives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_cost: Option<OriginAmount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_weight_kg: Option<OriginAmount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wholly_obtained: Option<bool>,
+    /// Which subdivision of the rule applies, when the rule has several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 500))]
+    pub subdivision: Option<String>,
+    /// Codes of the specific processes carried out (as the verdict's conditions name them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processes: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 500))]
+    pub description: Option<String>,
+}
+
+/// One material of an inline bill of materials.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OriginMaterial {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 500))]
+    pub name: Option<String>,
+    /// Part id, for declarations stored with `steward origin import-declarations`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 500))]
+    pub part: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 500))]
+    pub supplier: Option<String>,
+    #[schemars(regex(pattern = r"^[0-9]{6,10}$"))]
+    pub hs: String,
+    pub value: OriginAmount,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_kg: Option<OriginAmount>,
+    /// `originating`, `non-originating` or `unknown` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<OriginStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wholly_obtained: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declaration: Option<OriginDeclaration>,
+    /// The bill of materials of a sub-assembly, evaluated recursively.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bom: Option<Vec<OriginMaterial>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processes: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 500))]
+    pub subdivision: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OriginStatus {
+    Originating,
+    NonOriginating,
+    Unknown,
+}
+
+/// A supplier's declaration for a material.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OriginDeclaration {
+    /// `ltsd` (long-term, at most 24 months; the default), `sd` or `other`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[schemars(length(min = 10, max = 10))]
+    pub valid_from: String,
+    #[schemars(length(min = 10, max = 10))]
+    pub valid_to: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 10, max = 10))]
+    pub issued_on: Option<String>,
+}
+
+/// A non-negative amount: a JSON number or a decimal string (exact decimals are kept).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OriginAmount {
+    Number(#[schemars(range(min = 0))] serde_json::Number),
+    Text(#[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?$"))] String),
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -74,8 +74,25 @@ typed_calls! {
     DbRestore(DbRestoreArgs) = "db_restore",
     AuditSearch(AuditSearchArgs) = "audit_search",
     OriginCheck(OriginCheckArgs) = "origin_check",
+    OriginCompare(OriginCompareArgs) = "origin_compare",
     Notify(NotifyArgs) = "notify",
     Respond(RespondArgs) = "respond",
+}
+
+/// The most specific error of a validation failure: for "not valid under any of the
+/// schemas" (a string-or-object argument), the error deepest inside the value, so the
+/// message names the field (`/product/hs`) rather than the whole argument.
+fn deepest(err: &jsonschema::ValidationError<'_>) -> (String, String) {
+    let mut best = (err.instance_path.to_string(), err.to_string());
+    if let jsonschema::error::ValidationErrorKind::AnyOf { context } = &err.kind {
+        for e in context.iter().flatten() {
+            let candidate = deepest(e);
+            if candidate.0.len() > best.0.len() {
+                best = candidate;
+            }
+        }
+    }
+    best
 }
 
 fn invalid(tool: &str, e: serde_json::Error) -> ToolError {
@@ -104,11 +121,11 @@ impl Call {
         let validator = jsonschema::validator_for(&schema)
             .map_err(|e| ToolError::new(ErrorKind::Internal, format!("schema of {tool}: {e}")))?;
         if let Some(err) = validator.iter_errors(&args).next() {
-            let at = err.instance_path.to_string();
+            let (at, message) = deepest(&err);
             let at = if at.is_empty() { "/".to_string() } else { at };
             return Err(ToolError::new(
                 ErrorKind::InvalidArgs,
-                format!("invalid arguments for {tool} at {at}: {err}"),
+                format!("invalid arguments for {tool} at {at}: {message}"),
             ));
         }
         Ok(call)
@@ -147,6 +164,58 @@ mod tests {
             c.args_json(),
             json!({"service": "rentguy", "to": "yesterday"})
         );
+    }
+
+    #[test]
+    fn origin_args_take_a_stored_id_or_an_inline_bill() {
+        let stored = Call::parse(
+            "origin_check",
+            json!({"product": "bike-1", "agreement": "uk-eu-tca"}),
+        )
+        .unwrap();
+        assert!(matches!(
+            stored,
+            Call::OriginCheck(OriginCheckArgs {
+                product: OriginProductRef::Stored(_),
+                ..
+            })
+        ));
+        let inline = Call::parse(
+            "origin_check",
+            json!({"agreement": "uk-eu-tca", "shipment_date": "2026-06-01",
+                   "product": {"hs": "871200", "exw": 200, "fob": "210.50"},
+                   "materials": [{"hs": "871491", "value": 60, "origin": "non-originating",
+                                  "declaration": {"kind": "ltsd", "valid_from": "2026-01-01", "valid_to": "2026-12-31"}}]}),
+        )
+        .unwrap();
+        assert_eq!(inline.tool(), "origin_check");
+        let compare = Call::parse(
+            "origin_compare",
+            json!({"product": "bike-1", "agreements": ["uk-eu-tca", "uk-canada"]}),
+        )
+        .unwrap();
+        assert_eq!(compare.spec().effect, steward_protocol::Effect::Read);
+        for (args, needle) in [
+            (
+                json!({"agreement": "uk-eu-tca", "product": {"hs": "8712", "exw": 1}}),
+                "/product/hs",
+            ),
+            (
+                json!({"agreement": "uk-eu-tca", "product": {"hs": "871200", "exw": -1}}),
+                "/product/exw",
+            ),
+            (
+                json!({"agreement": "uk-eu-tca", "product": {"hs": "871200", "exw": 1, "colour": "red"}}),
+                "unknown field `colour`",
+            ),
+            (
+                json!({"agreement": "uk-eu-tca", "product": 7}),
+                "product: expected",
+            ),
+        ] {
+            let err = Call::parse("origin_check", args.clone()).unwrap_err();
+            assert!(err.message.contains(needle), "{args}: {err}");
+        }
     }
 
     #[test]

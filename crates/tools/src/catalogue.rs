@@ -101,6 +101,11 @@ pub const CATALOGUE: &[ToolSpec] = &[
         "Decide whether a product originates under an agreement.",
     ),
     spec(
+        "origin_compare",
+        Read,
+        "Under which of our agreements does a product qualify?",
+    ),
+    spec(
         "notify",
         Write,
         "Escalate a message to a human through the configured channel.",

@@ -1,0 +1,23 @@
+//! Planner evaluations: cases as data (`evals/cases/*.jsonl`), tool lists (our catalogue or
+//! any list in the OpenAI function format), scoring of proposed calls, the report, and the
+//! comparison against a committed baseline. Nothing here needs a model: [`run`] drives any
+//! [`Backend`](crate::Backend), and everything else is pure.
+//!
+//! The case format is documented in `evals/README.md`.
+
+mod baseline;
+mod case;
+mod report;
+mod run;
+mod score;
+mod tools;
+
+#[cfg(test)]
+mod tests;
+
+pub use baseline::{compare, Baseline, Regression};
+pub use case::{load_cases, load_inventory, parse_cases, validate, Accept, Case, Expected};
+pub use report::{CaseRow, CategoryStats, Report};
+pub use run::{request_for, run, tools_for};
+pub use score::{score, Verdict, EVAL_NOW};
+pub use tools::{normalize_schema, ToolSet};

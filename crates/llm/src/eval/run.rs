@@ -1,0 +1,104 @@
+//! Running cases through a backend.
+
+use std::time::Instant;
+
+use super::case::{Case, CaseInventory};
+use super::report::{CaseRow, Report};
+use super::score::score;
+use super::tools::ToolSet;
+use crate::{Backend, Inventory, PlanRequest, Turn};
+
+/// The tools a case is offered: its own list, else the run's, with `respond` always there.
+pub fn tools_for(case: &Case, default_tools: &ToolSet) -> ToolSet {
+    case.tools
+        .clone()
+        .unwrap_or_else(|| default_tools.clone())
+        .with_respond()
+}
+
+/// The planning request of a case. Turn order: the case's `turns`, then the user's text as
+/// the newest turn; with `text_first`, the user's text first and the `turns` after it (the
+/// person asked, a tool result or an alert arrived, and the model picks the next step).
+pub fn request_for(case: &Case, default_tools: &ToolSet, inventory: &Inventory) -> PlanRequest {
+    let user = Turn::User {
+        text: case.text.clone(),
+    };
+    let mut turns = Vec::with_capacity(case.turns.len() + 1);
+    if case.text_first {
+        turns.push(user);
+        turns.extend(case.turns.iter().cloned());
+    } else {
+        turns.extend(case.turns.iter().cloned());
+        turns.push(user);
+    }
+    PlanRequest {
+        turns,
+        tools: tools_for(case, default_tools).defs,
+        inventory: match &case.inventory {
+            CaseInventory::Default => inventory.clone(),
+            CaseInventory::Inline(inv) => inv.clone(),
+        },
+        // Every tool is offered; narrowing (retrieval) is the backend's business.
+        ..PlanRequest::default()
+    }
+}
+
+/// Runs every case through `backend`, one at a time, calling `progress(index, total, row)`
+/// after each, and returns the report. A backend error fails that case (and is counted).
+pub async fn run(
+    cases: &[Case],
+    backend: &dyn Backend,
+    default_tools: &ToolSet,
+    inventory: &Inventory,
+    progress: &mut (dyn FnMut(usize, usize, &CaseRow) + Send),
+) -> Report {
+    let mut rows = Vec::with_capacity(cases.len());
+    for (i, case) in cases.iter().enumerate() {
+        let tools = tools_for(case, default_tools);
+        let req = request_for(case, default_tools, inventory);
+        let started = Instant::now();
+        let result = backend.propose(&req).await;
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let expected = case.expect.iter().map(|e| e.to_json()).collect();
+        let row = match result {
+            Ok(p) => {
+                let v = score(case, &tools, &p.call);
+                CaseRow {
+                    id: case.id.clone(),
+                    category: case.category.clone(),
+                    pass: v.pass,
+                    escape: v.escape,
+                    injection: case.injection,
+                    expects_respond: case.expects_respond(),
+                    got: Some(p.call),
+                    expected,
+                    reason: v.reason,
+                    error: None,
+                    latency_ms,
+                    prompt_tokens: p.prompt_tokens,
+                    generated_tokens: p.generated_tokens,
+                    confidence: p.confidence,
+                }
+            }
+            Err(e) => CaseRow {
+                id: case.id.clone(),
+                category: case.category.clone(),
+                pass: false,
+                escape: false,
+                injection: case.injection,
+                expects_respond: case.expects_respond(),
+                got: None,
+                expected,
+                reason: Some("the backend returned no proposal".into()),
+                error: Some(e.to_string()),
+                latency_ms,
+                prompt_tokens: 0,
+                generated_tokens: 0,
+                confidence: 0.0,
+            },
+        };
+        progress(i, cases.len(), &row);
+        rows.push(row);
+    }
+    Report::from_rows(backend.name(), rows)
+}
