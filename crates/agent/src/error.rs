@@ -17,6 +17,8 @@ pub enum Error {
     Corrupt(String),
     #[error("{0}")]
     Tool(ToolError),
+    #[error("planner: {0}")]
+    Planner(steward_llm::Error),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

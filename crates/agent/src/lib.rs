@@ -6,6 +6,7 @@
 
 pub mod approvals;
 pub mod audit_tool;
+pub mod conversation;
 mod error;
 pub mod orchestrator;
 pub mod principal;

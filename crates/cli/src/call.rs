@@ -23,6 +23,13 @@ const EXIT_NOT_RUN: u8 = 3;
 
 /// The executors on the real services named by `cfg`.
 pub async fn executors(cfg: &Config) -> Result<Vec<Arc<dyn Executor>>> {
+    let mut all = steward_exec::executors(env(cfg).await?);
+    all.push(crate::origin::executor(cfg).await?);
+    Ok(all)
+}
+
+/// The executors' view of the platform: Docker, PostgreSQL, Traefik and their settings.
+pub async fn env(cfg: &Config) -> Result<Arc<Env>> {
     let platform = demo::platform(cfg).await?;
     let mut exec = ExecConfig::new(cfg.home.join("exec"), cfg.require(Key::PgUrl)?.to_string());
     exec.pg_container_host = cfg.require(Key::PgContainerHost)?.to_string();
@@ -36,10 +43,7 @@ pub async fn executors(cfg: &Config) -> Result<Vec<Arc<dyn Executor>>> {
         .require(Key::ReleaseRetention)?
         .parse()
         .map_err(|e| anyhow::anyhow!("release_retention must be a whole number: {e}"))?;
-    let env = Arc::new(Env::new(platform, Arc::new(SystemClock), exec));
-    let mut all = steward_exec::executors(env);
-    all.push(crate::origin::executor(cfg).await?);
-    Ok(all)
+    Ok(Arc::new(Env::new(platform, Arc::new(SystemClock), exec)))
 }
 
 /// The orchestrator with the real executors; a dead Docker Engine is reported as the call's

@@ -4,6 +4,7 @@
 pub mod approvals;
 pub mod audit;
 pub mod call;
+pub mod chat;
 pub mod config;
 pub mod demo;
 pub mod doctor;

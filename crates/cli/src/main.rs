@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use steward_cli::config::{Config, Key};
-use steward_cli::{approvals, audit, call, demo, doctor, origin, planner, resolve_home, status};
+use steward_cli::{
+    approvals, audit, call, chat, demo, doctor, origin, planner, resolve_home, status,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -112,6 +114,24 @@ enum Command {
     Origin {
         #[command(subcommand)]
         action: OriginAction,
+    },
+    /// Turn a request in plain words into a proposed tool call: prints the call, the policy
+    /// decision and the dry-run; executes nothing
+    Plan {
+        text: String,
+        /// Services and tenants from this JSON file instead of Docker:
+        /// {"services": [{"name": "rentguy", "kind": "platform", "description": "..."}]}
+        #[arg(long)]
+        inventory: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Talk to Steward: it investigates with read tools, shows each step, asks for approval
+    /// inline when policy requires it, and runs what you allow
+    Chat {
+        /// Services and tenants from this JSON file instead of Docker
+        #[arg(long)]
+        inventory: Option<PathBuf>,
     },
     /// Run the planner evals (evals/cases) through the real model and report accuracy per
     /// category, exact-match rate, latency p50/p95 and injection escapes
@@ -378,6 +398,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 OriginAction::Coverage { json } => origin::coverage(json),
             }
         }
+        Command::Plan {
+            text,
+            inventory,
+            json,
+        } => return chat::plan(&cfg, &text, inventory.as_deref(), json).await,
+        Command::Chat { inventory } => return chat::chat(&cfg, inventory.as_deref()).await,
         Command::Eval(opts) => {
             let backend = planner::backend(&cfg, opts.model.as_deref())?;
             return steward_cli::eval::run(&cfg, opts, backend).await;

@@ -30,7 +30,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cases = load_cases(&cases)?;
     let mut ranks = Vec::new();
     let mut times = Vec::new();
+    let mut top_scores: Vec<(f32, bool)> = Vec::new();
     for case in cases.iter().filter(|c| c.tools.is_none()) {
+        let best = index.rank(&embedder, &case.text)?[0].1;
+        top_scores.push((best, case.category == "irrelevant"));
         let Some(want) = case
             .expect
             .iter()
@@ -57,6 +60,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ranks.len(),
         times.get(times.len() / 2).copied().unwrap_or(0)
     );
+    // How well the best tool's similarity separates irrelevant requests from the rest.
+    for threshold in [0.15f32, 0.2, 0.25, 0.3, 0.35] {
+        let irrelevant_below = top_scores
+            .iter()
+            .filter(|(s, irr)| *irr && *s < threshold)
+            .count();
+        let relevant_below = top_scores
+            .iter()
+            .filter(|(s, irr)| !*irr && *s < threshold)
+            .count();
+        println!(
+            "best score < {threshold}: {irrelevant_below} of {} irrelevant, {relevant_below} of {} others",
+            top_scores.iter().filter(|(_, i)| *i).count(),
+            top_scores.iter().filter(|(_, i)| !*i).count()
+        );
+    }
     for k in [1, 3, 5, 6, 8, 10, 12] {
         let hit = ranks.iter().filter(|&&r| r < k).count();
         println!(

@@ -171,6 +171,23 @@ pub fn check_input(req: &PlanRequest) -> Result<()> {
     Ok(())
 }
 
+/// llama.cpp's global state: initialized once per process, shared by every model loaded.
+fn llama() -> std::result::Result<&'static LlamaBackend, String> {
+    static BACKEND: std::sync::OnceLock<std::result::Result<LlamaBackend, String>> =
+        std::sync::OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            LlamaBackend::init()
+                .map(|mut b| {
+                    b.void_logs();
+                    b
+                })
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
 fn worker(
     cfg: LocalConfig,
     path: PathBuf,
@@ -183,17 +200,14 @@ fn worker(
         path: path.clone(),
         message,
     };
-    let backend = match LlamaBackend::init() {
-        Ok(mut b) => {
-            b.void_logs();
-            b
-        }
+    let backend = match llama() {
+        Ok(b) => b,
         Err(e) => {
             let _ = ready.send(Err(model_err(format!("cannot start llama.cpp: {e}"))));
             return;
         }
     };
-    let model = match LlamaModel::load_from_file(&backend, &path, &LlamaModelParams::default()) {
+    let model = match LlamaModel::load_from_file(backend, &path, &LlamaModelParams::default()) {
         Ok(m) => m,
         Err(e) => {
             let _ = ready.send(Err(model_err(format!("llama.cpp cannot load it: {e}"))));
@@ -206,7 +220,7 @@ fn worker(
         .with_n_batch(512)
         .with_n_threads(threads)
         .with_n_threads_batch(threads);
-    let ctx = match model.new_context(&backend, params) {
+    let ctx = match model.new_context(backend, params) {
         Ok(c) => c,
         Err(e) => {
             let _ = ready.send(Err(model_err(format!("cannot create a context: {e}"))));

@@ -12,10 +12,16 @@ use crate::decode::RESPOND;
 use crate::plan::{Backend, PlanRequest, Proposal, ToolDef, Turn};
 use crate::retrieval::{Embedder, ToolIndex};
 use crate::Result;
+use steward_tools::Effect;
 
 /// Tools offered per turn by default: recall@12 was 0.980 on the eval cases (148 with a
 /// tool expected), recall@8 0.946 (`cargo run -p steward-llm --example retrieval_recall`).
 pub const DEFAULT_TOP_K: usize = 12;
+
+/// Below this best similarity nothing on the platform matches the request, so only
+/// `respond` is offered: 10 of the 12 irrelevant eval requests score below it, and 6 of the
+/// other 186 (see the same example).
+pub const MIN_SCORE: f32 = 0.15;
 
 #[derive(Debug)]
 pub struct Retrieving {
@@ -74,7 +80,12 @@ impl Retrieving {
         Ok(index)
     }
 
-    /// The names offered for `req`: the `k` best for the latest user text, and `respond`.
+    /// The names offered for `req`: the `k` best for the person's latest words, and
+    /// `respond`; only `respond` when nothing matches. Once the conversation holds untrusted
+    /// text (a tool result, an alert, a webhook body), writes are limited: right after such
+    /// text, read tools only (that step may investigate or answer; a write needs the
+    /// person's next words), and after the person speaks again, only the one write their
+    /// words rank first ("restart it" after a status check).
     pub fn offer(&self, req: &PlanRequest) -> Result<Option<Vec<String>>> {
         let candidates: Vec<ToolDef> = req
             .tools
@@ -82,21 +93,39 @@ impl Retrieving {
             .filter(|t| t.name != RESPOND)
             .cloned()
             .collect();
-        if candidates.len() <= self.k {
-            return Ok(None);
-        }
         let Some(query) = req.turns.iter().rev().find_map(|t| match t {
             Turn::User { text } => Some(text.as_str()),
             _ => None,
         }) else {
             return Ok(None);
         };
-        let mut names = self
-            .index(&candidates)?
-            .top_k(&self.embedder, query, self.k)?;
+        let ranked = self.index(&candidates)?.rank(&self.embedder, query)?;
+        let data_last = matches!(req.turns.last(), Some(Turn::Untrusted { .. }));
+        let has_data = req
+            .turns
+            .iter()
+            .any(|t| matches!(t, Turn::Untrusted { .. }));
+        let mut names: Vec<String> = if ranked.first().is_none_or(|(_, s)| *s < MIN_SCORE) {
+            Vec::new()
+        } else {
+            ranked
+                .into_iter()
+                .take(self.k)
+                .enumerate()
+                .filter(|(rank, (name, _))| {
+                    !has_data || reads_only(name) || (!data_last && *rank == 0)
+                })
+                .map(|(_, (name, _))| name)
+                .collect()
+        };
         names.push(RESPOND.to_string());
         Ok(Some(names))
     }
+}
+
+/// Whether `tool` is a catalogue tool that changes nothing; unknown tools count as writes.
+fn reads_only(tool: &str) -> bool {
+    steward_tools::find(tool).is_some_and(|s| matches!(s.effect, Effect::Read | Effect::None))
 }
 
 #[async_trait::async_trait]

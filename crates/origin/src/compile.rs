@@ -36,7 +36,7 @@ regex!(
     PERIOD = r"\s*\((\d{1,2})(?:st|nd|rd|th)? ([A-Za-z]+) (\d{4}) to (\d{1,2})(?:st|nd|rd|th)? ([A-Za-z]+) (\d{4})\)"
 );
 regex!(
-    CHANGE_FROM_LIST = r"^A change from (.+?), whether or not there is also a change from any other (chapter|heading|subheading), provided that (.+)$"
+    CHANGE_FROM_LIST = r"^A change from (.+?), whether or not there is also a change from any other (chapter|heading|subheading),? provided(?: that)?:? (.+)$"
 );
 regex!(
     ALLOWANCE = r"^However,? non-originating materials of (.+?) may be used, provided that their total value does not exceed (\d+(?:\.\d+)?)% of the ex-works price(?: \(EXW\))?(?: of the product)?(?: or (\d+(?:\.\d+)?)% of the Free on Board \(FOB\) (?:cost|price)(?: of the product)?)?$"
@@ -49,10 +49,16 @@ regex!(
     CTC_TCA = r"^(CC|CTH|CTSH): All non-originating materials used in the production of the good have undergone a change in tariff classification at the \d-digit level \((?:chapter|tariff heading|subheading)\)"
 );
 regex!(CHANGE_OTHER = r"^A change from any other (chapter|heading|subheading)");
-regex!(CHANGE_GROUP = r"^A change from any (heading|subheading) outside this group");
+regex!(CHANGE_GROUP = r"^A change from any (?:other )?(heading|subheading) outside this group");
 regex!(
-    CHANGE_WITHIN =
-        r"^A change from within (?:this|any one of these|the same) (heading|subheading)s?"
+    CHANGE_WITHIN = r"^(?:A c|C)hange from within (?:this|any one of these|any of these|the same) (chapter|heading|subheading)s?"
+);
+regex!(CHANGE_WITHIN_CODE = r"^A change from within (?:chapter|heading|subheading) [0-9.]+");
+regex!(
+    WHETHER = r"^,? ?whether or not there is also a change from (?:any other|another) (?:chapter|heading|subheading)s?(?:,? except (?:from )?(.+?))?,? provided(?: that)?:? (.+)$"
+);
+regex!(
+    DESC_OF_CODE = r"^([a-z][a-z ()-]*?) of ((?:chapter|heading|subheading) [0-9.]+(?: (?:to|through) (?:chapter |heading |subheading )?[0-9.]+)?)(?: (containing [^,]+))?$"
 );
 regex!(ANY_HEADING = r"^Production from non-originating materials of any heading");
 regex!(
@@ -135,16 +141,55 @@ pub fn change_from_list(text: &str, lo: u64, hi: u64) -> Option<R<Vec<Alternativ
         return None;
     }
     Some((|| {
-        let list = hs_list(&c[1])?;
+        let list = except_list(&c[1])?;
         let level = level_word(&c[2]);
         let digits = level.digits().ok_or("no level")?;
         let unit = 10u64.pow(10 - digits as u32);
         let (first, last) = (lo / unit * unit, (hi / unit + 1) * unit - 1);
-        if list.ranges.iter().any(|r| r.lo <= last && first <= r.hi) {
+        let overlaps = |r: &crate::hs::HsRange| r.lo <= last && first <= r.hi;
+        if !list.described.is_empty()
+            && (list.described_within.is_empty() || list.described_within.iter().any(overlaps))
+        {
             return Err(format!(
-                "the change from {:?} is within the product's own {}",
+                "the change from {:?} may be within the product's own {}",
                 &c[1], &c[2]
             ));
+        }
+        if list.ranges.iter().any(overlaps) {
+            // "A change from subheading 830590, whether or not there is also a change from
+            // any other heading" for a product of heading 8305: the listed codes of the
+            // product's own heading are allowed besides any other heading, so only the rest
+            // of the own heading breaks the rule. Read only when the rule set lies in one
+            // heading (subheading, chapter), whose codes are then known.
+            if lo / unit != hi / unit {
+                return Err(format!(
+                    "the change from {:?} is within the product's own {}, and the rule set spans several",
+                    &c[1], &c[2]
+                ));
+            }
+            let own = format!("{} {:0w$}", &c[2], lo / unit, w = digits);
+            let inside: Vec<String> = list
+                .ranges
+                .iter()
+                .filter(|r| overlaps(r))
+                .map(|r| r.label.clone())
+                .collect();
+            let label = format!("{own} other than {}", inside.join(", "));
+            let except = complement(first, last, &list, &label);
+            let alts = and(
+                one(vec![Condition::ChangeOfClassification {
+                    level: Level::Any,
+                    except,
+                }]),
+                conditions(&c[3])?,
+            );
+            return Ok(alts
+                .into_iter()
+                .map(|conditions| Alternative {
+                    conditions,
+                    ..Alternative::default()
+                })
+                .collect());
         }
         let alts = and(one(vec![ctc(level)]), conditions(&c[3])?);
         Ok(alts
@@ -155,6 +200,29 @@ pub fn change_from_list(text: &str, lo: u64, hi: u64) -> Option<R<Vec<Alternativ
             })
             .collect())
     })())
+}
+
+/// The codes of `first..=last` outside the ranges of `list`, each piece labelled `label`.
+fn complement(first: u64, last: u64, list: &HsSet, label: &str) -> HsSet {
+    let mut cut: Vec<(u64, u64)> = list
+        .ranges
+        .iter()
+        .filter(|r| r.lo <= last && first <= r.hi)
+        .map(|r| (r.lo.max(first), r.hi.min(last)))
+        .collect();
+    cut.sort_unstable();
+    let mut out = HsSet::default();
+    let mut next = first;
+    for (a, b) in cut {
+        if a > next {
+            out.push_bounds(label.to_string(), next, a - 1);
+        }
+        next = next.max(b.saturating_add(1));
+    }
+    if next <= last {
+        out.push_bounds(label.to_string(), next, last);
+    }
+    out
 }
 
 /// "However, non-originating materials of <list> may be used, provided that their total
@@ -479,10 +547,6 @@ fn sentence(t: &str) -> R<Alts> {
         };
         return ctc_rest(level, &t[c[0].len()..]);
     }
-    if let Some(c) = CHANGE_OTHER.captures(t) {
-        let level = level_word(&c[1]);
-        return ctc_rest(level, &t[c[0].len()..]);
-    }
     if let Some(c) = CHANGE_GROUP.captures(t) {
         // The group's own range is filled in by the caller (it is the rule set's range).
         let rest = &t[c[0].len()..];
@@ -496,10 +560,23 @@ fn sentence(t: &str) -> R<Alts> {
         }
         return Ok(alts);
     }
+    if let Some(c) = CHANGE_OTHER.captures(t) {
+        let level = level_word(&c[1]);
+        return ctc_rest(level, &t[c[0].len()..]);
+    }
     if let Some(c) = CHANGE_WITHIN.captures(t) {
         let level = level_word(&c[1]);
         let rest = t[c[0].len()..].trim_start_matches(',').trim();
         return change_within(level, rest);
+    }
+    if let Some(c) = CHANGE_WITHIN_CODE.captures(t) {
+        // "A change from within heading 8517, whether or not there is also a change from any
+        // other heading, provided that ...": materials of the named heading or of any other
+        // heading, so only the conditions bind.
+        return match WHETHER.captures(&t[c[0].len()..]) {
+            Some(w) => whether(&w),
+            None => Err(format!("cannot read {t:?}")),
+        };
     }
     if let Some(c) = ANY_HEADING.captures(t) {
         return ctc_rest(Level::Any, &t[c[0].len()..]);
@@ -592,8 +669,35 @@ fn ctc_rest(level: Level, rest: &str) -> R<Alts> {
 }
 
 /// The list after "except from": codes ("non-originating materials of heading 7106"),
-/// "yarn of heading 5004 to 5006, ...", or a description ("non-originating forged blanks").
+/// "yarn of heading 5004 to 5006, ...", a description ("non-originating forged blanks"),
+/// a description with where it is classified ("dairy preparations of subheading 190190
+/// containing more than 10% by dry weight of milk solids"), or codes and such a
+/// description joined by "or" / "and from" ("chapter 4 or dairy preparations of ...").
 fn except_list(list: &str) -> R<HsSet> {
+    let l = list.trim();
+    let first = match except_item(l) {
+        Ok(s) => return Ok(s),
+        Err(e) => e,
+    };
+    for sep in [" or ", ", ", " and from "] {
+        for (i, _) in l.match_indices(sep) {
+            let (left, right) = (l[..i].trim_end_matches(','), &l[i + sep.len()..]);
+            let left = left
+                .strip_prefix("non-originating materials of ")
+                .or_else(|| left.strip_prefix("materials of "))
+                .unwrap_or(left);
+            if let (Ok(mut a), Ok(b)) = (hs_list(left), except_item(right)) {
+                if !b.described.is_empty() {
+                    a.extend(&b);
+                    return Ok(a);
+                }
+            }
+        }
+    }
+    Err(first)
+}
+
+fn except_item(list: &str) -> R<HsSet> {
     let l = list.trim();
     let l = l
         .strip_prefix("non-originating materials of ")
@@ -611,6 +715,15 @@ fn except_list(list: &str) -> R<HsSet> {
     if !d.chars().any(|c| c.is_ascii_digit()) && d.len() < 120 && l.starts_with("non-originating ")
     {
         return Ok(HsSet::described(d));
+    }
+    // "dairy preparations of subheading 190190 containing more than 10% by dry weight of milk
+    // solids": described (with the qualifier), classified within the codes.
+    if let Some(c) = DESC_OF_CODE.captures(d) {
+        if let Ok(within) = hs_list(&c[2]) {
+            let mut s = HsSet::described(if c.get(3).is_some() { d } else { c[1].trim() });
+            s.described_within = within.ranges;
+            return Ok(s);
+        }
     }
     // "forged blanks of heading 7207": described materials, classified within the codes.
     if let Some((desc, codes)) = d.split_once(" of ") {
@@ -664,6 +777,18 @@ fn change_within(level: Level, rest: &str) -> R<Alts> {
             None => Err(format!("cannot read {tail:?}")),
         };
     }
+    // "A change from within this heading or heading 8708, whether or not there is also a
+    // change from any other heading, provided that <conditions>": with the "whether or not"
+    // clause, materials of any heading are allowed, so only the conditions bind. Extra codes
+    // after "within this heading" are read only with that clause.
+    if let Some(i) = rest.find("whether or not") {
+        let extra = rest[..i].trim().trim_end_matches(',').trim();
+        let extra_ok =
+            extra.is_empty() || hs_list(extra.strip_prefix("or ").unwrap_or(extra)).is_ok();
+        if let (true, Some(w)) = (extra_ok, WHETHER.captures(&rest[i..])) {
+            return whether(&w);
+        }
+    }
     let (_, tail) = split_tail(rest);
     let tail =
         tail.ok_or_else(|| format!("no condition after 'a change from within': {rest:?}"))?;
@@ -684,6 +809,22 @@ fn change_within(level: Level, rest: &str) -> R<Alts> {
         }
     }
     Err(format!("cannot read the condition {tail:?}"))
+}
+
+/// The "whether or not there is also a change from any other heading[, except from X],
+/// provided that <conditions>" of a change from within: materials of any heading but X.
+fn whether(w: &regex::Captures) -> R<Alts> {
+    let conds = conditions(&w[2])?;
+    match w.get(1) {
+        None => Ok(conds),
+        Some(x) => Ok(and(
+            one(vec![Condition::ChangeOfClassification {
+                level: Level::Any,
+                except: except_list(x.as_str())?,
+            }]),
+            conds,
+        )),
+    }
 }
 
 trait Pipe: Sized {
@@ -806,7 +947,10 @@ fn condition(p: &str) -> R<Alts> {
         let percent = pct(percent)?;
         let rest = rest.trim();
         let weights: Vec<WeightOf> = match rest {
-            "the weight of the product" | "the net weight of the product" => vec![WeightOf::Product],
+            // "the weight of the net weight of the product" (Canada 1902, a slip of the text).
+            "the weight of the product"
+            | "the net weight of the product"
+            | "the weight of the net weight of the product" => vec![WeightOf::Product],
             "either the net weight of the product or the net weight of all material used in production" => {
                 vec![WeightOf::Product, WeightOf::AllMaterials]
             }
@@ -858,6 +1002,30 @@ fn materials_phrase(s: &str) -> R<Materials> {
         x.extend(&y);
         return Ok(Materials::Set(x));
     }
+    // "materials of this heading or heading 8708", "materials classified in the same heading
+    // as the final product or heading 8466".
+    for (lvl, phrases) in [
+        (
+            Level::Heading,
+            [
+                "materials of this heading or ",
+                "materials classified in the same heading as the final product or ",
+            ],
+        ),
+        (
+            Level::Subheading,
+            [
+                "materials of this subheading or ",
+                "materials classified in the same subheading as the final product or ",
+            ],
+        ),
+    ] {
+        for p in phrases {
+            if let Some(codes) = s.strip_prefix(p) {
+                return Ok(Materials::SameAsOr(lvl, hs_list(codes)?));
+            }
+        }
+    }
     match s {
         "materials" | "material" => return Ok(Materials::All),
         "materials of this heading"
@@ -874,9 +1042,23 @@ fn materials_phrase(s: &str) -> R<Materials> {
         }
         _ => {}
     }
-    for lead in ["materials of ", "material of "] {
+    for lead in [
+        "materials of ",
+        "material of ",
+        "materials classified in ",
+        "material classified in ",
+        "component products of ",
+    ] {
         if let Some(list) = s.strip_prefix(lead) {
             return Ok(Materials::Set(hs_list(list)?));
+        }
+    }
+    // "forged blanks of heading 7207": described, classified within the codes.
+    if let Some(c) = DESC_OF_CODE.captures(s) {
+        if c.get(3).is_none() && !c[1].starts_with("material") {
+            let mut set = HsSet::described(c[1].trim());
+            set.described_within = hs_list(&c[2])?.ranges;
+            return Ok(Materials::Set(set));
         }
     }
     if s.chars().any(|c| c.is_ascii_digit()) || s.len() > 80 || s.contains(',') {
@@ -1120,5 +1302,211 @@ mod tests {
         assert!(
             matches!(&p[0][0], Condition::SpecificProcess { code, .. } if code == "weaving-combined-with-making-up-including-cutting-of-fabric")
         );
+    }
+
+    fn from_list(raw: &str, lo: u64, hi: u64) -> Vec<Vec<Condition>> {
+        change_from_list(raw, lo, hi)
+            .unwrap_or_else(|| panic!("not a change-from list: {raw}"))
+            .unwrap_or_else(|e| panic!("{raw}: {e}"))
+            .into_iter()
+            .map(|a| a.conditions)
+            .collect()
+    }
+
+    fn code(s: &str) -> crate::hs::HsCode {
+        crate::hs::HsCode::parse(s).unwrap()
+    }
+
+    /// Canada 8305: the listed subheading lies in the product's own heading, so the rest of
+    /// heading 8305 is excepted and the listed subheading is capped.
+    #[test]
+    fn change_from_a_subheading_of_the_own_heading() {
+        let raw = "A change from [subheading&nbsp;830590](/subheadings/8305900000-80), whether or not there is also a change from any other heading, provided that the value of non-originating materials of [subheading&nbsp;830590](/subheadings/8305900000-80) does not exceed **50%** of the transaction value or ex-works price of the product.";
+        let a = from_list(raw, 8_305_000_000, 8_305_999_999);
+        assert_eq!(a.len(), 1);
+        let Condition::ChangeOfClassification { level, except } = &a[0][0] else {
+            panic!("{a:?}")
+        };
+        assert_eq!(*level, Level::Any);
+        assert_eq!(except.label(), "heading 8305 other than subheading 830590");
+        assert_eq!(except.member(&code("830520")), crate::hs::Member::Yes);
+        assert_eq!(except.member(&code("830510")), crate::hs::Member::Yes);
+        assert_eq!(except.member(&code("830590")), crate::hs::Member::No);
+        assert_eq!(except.member(&code("730890")), crate::hs::Member::No);
+        assert!(
+            matches!(&a[0][1], Condition::MaxNom { percent, base: Base::TransactionValueOrExw, of: Materials::Set(s) } if *percent == Decimal::from(50) && s.label() == "subheading 830590")
+        );
+        // Canada 820713: one listed code inside the own heading, one outside.
+        let raw = "A change from [subheading&nbsp;820719](/subheadings/8207190000-80) or [heading&nbsp;8209](/headings/8209), whether or not there is also a change from any other heading, provided that the value of non-originating materials of [subheading&nbsp;820719](/subheadings/8207190000-80) or [heading&nbsp;8209](/headings/8209) does not exceed **50%** of the transaction value or ex-works price of the product.";
+        let a = from_list(raw, 8_207_130_000, 8_207_139_999);
+        let Condition::ChangeOfClassification { except, .. } = &a[0][0] else {
+            panic!("{a:?}")
+        };
+        assert_eq!(except.label(), "heading 8207 other than subheading 820719");
+        assert_eq!(except.member(&code("820713")), crate::hs::Member::Yes);
+        assert_eq!(except.member(&code("820719")), crate::hs::Member::No);
+        assert_eq!(except.member(&code("820900")), crate::hs::Member::No);
+        // A rule set spanning several headings has no single own heading to complement.
+        assert!(change_from_list(raw, 8_206_000_000, 8_207_999_999)
+            .unwrap()
+            .is_err());
+    }
+
+    /// Canada 730721-730729, 8519-8521, 8206, 380910: listed materials outside the own
+    /// heading, written as described materials, "classified in", "component products", and
+    /// "provided" without "that".
+    #[test]
+    fn change_from_materials_outside_the_own_heading() {
+        let a = from_list("A change from forged blanks of [heading&nbsp;7207](/headings/7207), whether or not there is also a change from any other heading, provided that the value of the non-originating forged blanks of [heading&nbsp;7207](/headings/7207) does not exceed **50%** of the transaction value or ex-works price of the product.", 7_307_210_000, 7_307_299_999);
+        assert_eq!(a[0][0], ctc(Level::Heading));
+        assert!(
+            matches!(&a[0][1], Condition::MaxNom { of: Materials::Set(s), .. } if s.described == vec!["forged blanks".to_string()] && s.member(&code("720711")) == crate::hs::Member::Maybe && s.member(&code("720810")) == crate::hs::Member::No)
+        );
+        let a = from_list("A change from [heading&nbsp;8522](/headings/8522), whether or not there is also a change from any other heading, provided that the value of non-originating materials classified in [heading&nbsp;8522](/headings/8522) does not exceed **50%** of the transaction value or ex-works price of the product.", 8_519_000_000, 8_521_999_999);
+        assert!(
+            matches!(&a[0][1], Condition::MaxNom { of: Materials::Set(s), .. } if s.label() == "heading 8522")
+        );
+        let a = from_list("A change from [heading&nbsp;8202](/headings/8202) to [heading&nbsp;8205](/headings/8205), whether or not there is also a change from any other heading, provided that the value of the non-originating component products of [heading&nbsp;8202](/headings/8202) to [heading&nbsp;8205](/headings/8205) does not exceed **25%** of the transaction value or ex-works price of the set.", 8_206_000_000, 8_206_999_999);
+        assert!(
+            matches!(&a[0][1], Condition::MaxNom { percent, of: Materials::Set(s), .. } if *percent == Decimal::from(25) && s.label() == "headings 8202 to 8205")
+        );
+        let a = from_list("A change from [heading&nbsp;1006](/headings/1006) or [heading&nbsp;1101](/headings/1101) to [heading&nbsp;1108](/headings/1108), whether or not there is also a change from any other heading, provided the weight of non-originating materials of [heading&nbsp;1006](/headings/1006) or [heading&nbsp;1101](/headings/1101) to [heading&nbsp;1108](/headings/1108) used in production does not exceed **20%** of the net weight of the product.", 3_809_100_000, 3_809_199_999);
+        assert!(
+            matches!(&a[0][1], Condition::MaxWeight { of_weight: WeightOf::Product, of: Materials::Set(s), .. } if s.label() == "heading 1006, headings 1101 to 1108")
+        );
+    }
+
+    /// Canada "a change from within this heading [or heading X] / heading 8517 / this
+    /// chapter / the same subheading, whether or not ..., provided that <conditions>".
+    #[test]
+    fn change_from_within_with_conditions() {
+        let a = conds("A change from within this heading or [heading&nbsp;8708](/headings/8708), whether or not there is also a change from any other heading, provided that the value of non-originating materials of this heading or [heading&nbsp;8708](/headings/8708) does not exceed **50%** of the transaction value or ex-works price of the product.");
+        assert!(
+            matches!(&a[0][..], [Condition::MaxNom { of: Materials::SameAsOr(Level::Heading, s), .. }] if s.label() == "heading 8708")
+        );
+        let a = conds("A change from within this heading, [heading&nbsp;8407](/headings/8407), [heading&nbsp;8408](/headings/8408) or [heading&nbsp;8708](/headings/8708), whether or not there is also a change from any other heading, provided that the value of non-originating materials of this heading or [heading&nbsp;8407](/headings/8407), [heading&nbsp;8408](/headings/8408) or [heading&nbsp;8708](/headings/8708) does not exceed **50%** of the transaction value or ex-works price of the product.");
+        assert!(
+            matches!(&a[0][..], [Condition::MaxNom { of: Materials::SameAsOr(Level::Heading, s), .. }] if s.label() == "heading 8407, heading 8408, heading 8708")
+        );
+        let a = conds("A change from within any one of these heading or [heading&nbsp;8466](/headings/8466), whether or not there is also a change from any other heading, provided that the value of non-originating materials classified in the same heading as the final product or [heading&nbsp;8466](/headings/8466) does not exceed **50%** of the transaction value or ex-works price of the product.");
+        assert!(matches!(
+            &a[0][..],
+            [Condition::MaxNom {
+                of: Materials::SameAsOr(Level::Heading, _),
+                ..
+            }]
+        ));
+        let a = conds("A change from within [heading&nbsp;8517](/headings/8517), whether or not there is also a change from any other heading, provided that the value of non-originating materials of [heading&nbsp;8517](/headings/8517) does not exceed **50%** of the transaction value or ex-works price of the product.");
+        assert!(
+            matches!(&a[0][..], [Condition::MaxNom { of: Materials::Set(s), .. }] if s.label() == "heading 8517")
+        );
+        let a = conds("A change from within this chapter, whether or not there is also a change from any other chapter, provided that the value of non-originating materials of [chapter&nbsp;89](/chapters/89) does not exceed **40%** of the transaction value or ex-works price of the product.");
+        assert!(
+            matches!(&a[0][..], [Condition::MaxNom { percent, of: Materials::Set(s), .. }] if *percent == Decimal::from(40) && s.label() == "chapter 89")
+        );
+        // 190410: a weight cap against either of two weights is two alternatives.
+        let a = conds("A change from within this heading, whether or not there is also a change from any other heading, provided that the weight of the non-originating materials of this heading does not exceed **30%** of either the net weight of the product or the net weight of all material used in production.");
+        assert_eq!(a.len(), 2);
+        assert!(matches!(
+            &a[1][..],
+            [Condition::MaxWeight {
+                of: Materials::SameAs(Level::Heading),
+                of_weight: WeightOf::AllMaterials,
+                ..
+            }]
+        ));
+        // 210610: "material from within that subheading".
+        let a = conds("A change from within the same subheading, whether or not there is also a change from any other subheading, provided that the net weight of non-originating material from within that subheading does not exceed **30%** of either the net weight of the product or the net weight of all material used in production.");
+        assert!(matches!(
+            &a[0][..],
+            [Condition::MaxWeight {
+                of: Materials::SameAs(Level::Subheading),
+                of_weight: WeightOf::Product,
+                ..
+            }]
+        ));
+        // 710610-710692: "from another subheading" and a process condition.
+        let a = conds("A change from within any one of these subheading, whether or not there is also a change from another subheading, provided that the non-originating materials classified in the same subheading as the final product undergo electrolytic, thermal or chemical separation or alloying.");
+        assert!(matches!(&a[0][..], [Condition::SpecificProcess { .. }]));
+        // 340130: "Change from within ... any other heading except subheading 340290".
+        let a = conds("Change from within this heading, whether or not there is also a change from any other heading except [subheading&nbsp;340290](/subheadings/3402900000-80), provided that the value of non-originating materials of this heading does not exceed **20%** of the transaction value or ex-works price of the product.");
+        assert!(
+            matches!(&a[0][..], [Condition::ChangeOfClassification { level: Level::Any, except }, Condition::MaxNom { of: Materials::SameAs(Level::Heading), .. }] if except.label() == "subheading 340290")
+        );
+        // 320110-321000: "within any of these subheading or any other subheading".
+        assert_eq!(
+            conds("A change from within any of these subheading or any other subheading."),
+            vec![vec![ctc(Level::Any)]]
+        );
+        // Extra codes after "within this heading" without the "whether or not" clause
+        // would restrict the materials: not read.
+        assert!(compile_rule("A change from within this heading or [heading&nbsp;8708](/headings/8708), provided that the value of non-originating materials of this heading or [heading&nbsp;8708](/headings/8708) does not exceed **50%** of the transaction value or ex-works price of the product.").is_err());
+        // 3407: "at least one of the component products of the set is originating" stays
+        // unread.
+        assert!(compile_rule("A change from within this heading, whether or not there is also a change from any other heading, provided that:  - at least one of the component products of the set is originating, *and*  - the value of the non-originating component products of this heading does not exceed **50%** of the transaction value or ex-works price of the set.").is_err());
+    }
+
+    /// Exceptions naming described materials with where they are classified.
+    #[test]
+    fn described_exceptions() {
+        // Canada 0401.
+        let a = conds("A change from any other chapter, except from dairy preparations of [subheading&nbsp;190190](/subheadings/1901900000-80) containing more than **10%** by dry weight of milk solids, provided that all the material of [chapter&nbsp;4](/chapters/04) used is wholly obtained.");
+        let Condition::ChangeOfClassification { level, except } = &a[0][0] else {
+            panic!("{a:?}")
+        };
+        assert_eq!(*level, Level::Chapter);
+        assert_eq!(
+            except.described,
+            vec!["dairy preparations of subheading 190190 containing more than 10% by dry weight of milk solids".to_string()]
+        );
+        assert_eq!(except.member(&code("190190")), crate::hs::Member::Maybe);
+        assert_eq!(except.member(&code("190110")), crate::hs::Member::No);
+        assert!(matches!(
+            &a[0][1],
+            Condition::MaterialsWhollyObtained { .. }
+        ));
+        // Japan 230990: codes "or" a described member.
+        let a = conds("<abbr title='Change of tariff heading'>CTH</abbr>: All non-originating materials used in the production of the good have undergone a change in tariff classification at the 4-digit level (tariff heading) except from [heading&nbsp;0401](/headings/0401) to [heading&nbsp;0406](/headings/0406) or dairy preparations of [subheading&nbsp;190190](/subheadings/1901900000-80) containing more than **10%** by dry weight of milk solids.");
+        let Condition::ChangeOfClassification { except, .. } = &a[0][0] else {
+            panic!("{a:?}")
+        };
+        assert_eq!(except.member(&code("040690")), crate::hs::Member::Yes);
+        assert_eq!(except.member(&code("190190")), crate::hs::Member::Maybe);
+        // TCA 6401-6405 and Canada 6401-6405.
+        let a = conds("Production from non-originating materials of any heading, except from non- originating assemblies of uppers affixed to inner soles or to other sole components of [heading&nbsp;6406](/headings/6406).");
+        assert!(
+            matches!(&a[0][0], Condition::ChangeOfClassification { level: Level::Any, except } if except.described == vec!["assemblies of uppers affixed to inner soles or to other sole components".to_string()] && except.member(&code("640620")) == crate::hs::Member::Maybe && except.member(&code("640110")) == crate::hs::Member::No)
+        );
+        // Japan 6401-6406: "... and from assemblies of uppers ... of subheading 640690".
+        let a = conds("<abbr title='Change of tariff heading'>CTH</abbr>: All non-originating materials used in the production of the good have undergone a change in tariff classification at the 4-digit level (tariff heading) except from [heading&nbsp;6401](/headings/6401) to [heading&nbsp;6405](/headings/6405) and from assemblies of uppers affixed to inner soles of [subheading&nbsp;640690](/subheadings/6406900000-80) and A maximum of **50%** of the ex-works price (EXW) is made up of non-originating parts (MAXNOM).");
+        assert!(
+            matches!(&a[0][0], Condition::ChangeOfClassification { except, .. } if except.member(&code("640590")) == crate::hs::Member::Yes && except.member(&code("640690")) == crate::hs::Member::Maybe && except.member(&code("640620")) == crate::hs::Member::No)
+        );
+        // Japan 190120: "rice flour of subheading 110290" in a value cap.
+        let a = conds("<abbr title='Change of tariff chapter'>CC</abbr>: All non-originating materials used in the production of the good have undergone a change in tariff classification at the 2-digit level (chapter), provided that the value of non-originating rice flour of [subheading&nbsp;110290](/subheadings/1102900000-80) used does not exceed **35%** of the ex-works price (EXW) or **30%** of the Free on Board (FOB) cost of the product.");
+        assert_eq!(a.len(), 2);
+        assert!(
+            matches!(&a[0][1], Condition::MaxNom { of: Materials::Set(s), .. } if s.described == vec!["rice flour".to_string()] && s.member(&code("110290")) == crate::hs::Member::Maybe)
+        );
+        // Canada 3503: "chapter 2 other than swine skin" stays unread.
+        assert!(compile_rule("A change from any other heading, except from [chapter&nbsp;2](/chapters/02) other than swine skin or [chapter&nbsp;3](/chapters/03) other than fish skin.").is_err());
+    }
+
+    /// Canada 2207-2209 and 1902 (the text's "the weight of the net weight of the product").
+    #[test]
+    fn group_exceptions_and_weight_slip() {
+        let a = conds("A change from any other heading outside this group, except from [heading&nbsp;2204](/headings/2204).");
+        assert!(
+            matches!(&a[0][0], Condition::ChangeOfClassification { level: Level::Heading, except } if except.ranges.len() == 1 && except.ranges[0].label == "heading 2204" && except.described == vec![GROUP.to_string()])
+        );
+        let a = conds("A change from any other heading, provided that:   - the net weight of non-originating material of [heading&nbsp;1006](/headings/1006) or [heading&nbsp;1101](/headings/1101) to [heading&nbsp;1108](/headings/1108) used in production does not exceed **20%** of the net weight of the product,   - the net weight of non-originating sugar used in production does not exceed **20%** of the net weight of the product, and   - the net weight of non-originating material of [chapter&nbsp;4](/chapters/04) used in production does not exceed **20%** of the weight of the net weight of the product.");
+        assert_eq!(a.len(), 1);
+        assert!(matches!(
+            &a[0][3],
+            Condition::MaxWeight {
+                of_weight: WeightOf::Product,
+                ..
+            }
+        ));
     }
 }

@@ -653,6 +653,13 @@ impl Ctx<'_> {
                     Member::No
                 }
             }
+            Materials::SameAsOr(l, s) => {
+                if same(*l, &m.hs, &self.product.hs) {
+                    Member::Yes
+                } else {
+                    s.member(&m.hs)
+                }
+            }
         }
     }
 

@@ -181,7 +181,14 @@ impl HsSet {
 
     /// A short label: "chapter 04, headings 1701 to 1702".
     pub fn label(&self) -> String {
-        let mut parts: Vec<String> = self.ranges.iter().map(|r| r.label.clone()).collect();
+        let mut parts: Vec<String> = Vec::new();
+        for r in &self.ranges {
+            // Pieces of one named set ("heading 8305 other than subheading 830590") share
+            // their label.
+            if parts.last() != Some(&r.label) {
+                parts.push(r.label.clone());
+            }
+        }
         parts.extend(self.described.iter().map(|d| format!("\"{d}\"")));
         parts.join(", ")
     }

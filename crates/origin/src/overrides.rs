@@ -19,7 +19,8 @@
 //!
 //! A `<set>` is comma-separated without spaces: `ch04`, `h1701`, `h7208-7217`, `sh071010`,
 //! `sh170191-170199`, or a quoted description `"active cathode materials"`, optionally with
-//! where such materials are classified: `"forged blanks"@h7207`.
+//! where such materials are classified: `"forged blanks"@h7207`. Sets joined by `+` are a
+//! union: `sh230910+"dog or cat food"@sh230990`.
 
 use std::str::FromStr;
 
@@ -242,6 +243,12 @@ fn day(w: Option<&str>) -> std::result::Result<NaiveDate, String> {
 fn set(w: Option<&str>) -> std::result::Result<HsSet, String> {
     let w = w.ok_or("missing set")?;
     let mut s = HsSet::default();
+    // `<set>+<set>`: a union, so codes and a described member can be mixed.
+    if let Some((a, b)) = w.split_once('+') {
+        s = set(Some(a))?;
+        s.extend(&set(Some(b))?);
+        return Ok(s);
+    }
     if let Some(d) = w.strip_prefix('"') {
         // "description"@<set>: described materials, classified within <set>.
         let (text, within) = match d.split_once("\"@") {
@@ -293,6 +300,12 @@ mod tests {
         assert!(a.quota);
         assert!(alternative("MAXNOM fifty EXW").is_err());
         assert!(alternative("CTH except h72").is_err());
+        let a = alternative("ANY except sh230910+\"dog or cat food\"@sh230990").unwrap();
+        let Condition::ChangeOfClassification { except, .. } = &a.conditions[0] else {
+            panic!("{a:?}")
+        };
+        assert_eq!(except.label(), "subheading 230910, \"dog or cat food\"");
+        assert_eq!(except.described_within[0].label, "subheading 230990");
         assert!(
             parse("[[override]]\nagreement='x'\nrange='1-2'\nwhy='w'\nalternatives=['CTH']")
                 .is_err()

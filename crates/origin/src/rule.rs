@@ -83,6 +83,9 @@ pub enum Materials {
     /// Non-originating materials classified at the same level as the product
     /// ("materials of this heading").
     SameAs(Level),
+    /// Non-originating materials classified at the same level as the product, or in a set
+    /// of codes ("materials of this heading or heading 8708").
+    SameAsOr(Level, HsSet),
 }
 
 impl Materials {
@@ -90,15 +93,23 @@ impl Materials {
         match self {
             Materials::All => "all non-originating materials".into(),
             Materials::Set(s) => format!("non-originating materials of {}", s.label()),
-            Materials::SameAs(l) => format!(
-                "non-originating materials of the product's own {}",
-                match l {
-                    Level::Chapter => "chapter",
-                    Level::Heading => "heading",
-                    Level::Subheading | Level::Any => "subheading",
-                }
+            Materials::SameAs(l) => {
+                format!("non-originating materials of the product's own {}", own(*l))
+            }
+            Materials::SameAsOr(l, s) => format!(
+                "non-originating materials of the product's own {} or of {}",
+                own(*l),
+                s.label()
             ),
         }
+    }
+}
+
+fn own(l: Level) -> &'static str {
+    match l {
+        Level::Chapter => "chapter",
+        Level::Heading => "heading",
+        Level::Subheading | Level::Any => "subheading",
     }
 }
 

@@ -352,6 +352,61 @@ fn canada_transaction_value_or_exw() {
     assert_eq!(run(bom(json!(170))).verdict, Outcome::NotOriginating);
 }
 
+/// Canada 8305: "CTH", or "A change from subheading 830590, whether or not there is also a
+/// change from any other heading, provided that the value of non-originating materials of
+/// subheading 830590 does not exceed 50% of the transaction value or ex-works price".
+/// Staples in strips 830520, EXW 100, non-originating parts of 830590 worth 40: CTH fails
+/// (same heading, 40 > 10 tolerance); the second passes (830590 is allowed, 40% <= 50%):
+/// originating. Add non-originating fittings of 830510 worth 20: the rest of heading 8305 is
+/// not allowed by either rule, and 20 > 10 tolerance, so not originating. With those
+/// fittings worth only 5, the tolerance (5 <= 10) lifts the second rule: originating.
+#[test]
+fn canada_change_from_a_subheading_of_the_own_heading() {
+    let bom = |extra: Option<i64>| {
+        let mut m = vec![json!({"hs": "830590", "value": 40, "origin": "non-originating"})];
+        if let Some(v) = extra {
+            m.push(json!({"hs": "830510", "value": v, "origin": "non-originating"}));
+        }
+        req(
+            "uk-canada",
+            "2026-06-01",
+            json!({"hs": "830520", "exw": 100}),
+            Value::Array(m),
+        )
+    };
+    let v = run(bom(None));
+    assert_eq!(v.verdict, Outcome::Originating, "{}", v.reason);
+    assert_eq!(v.alternatives[0].result, Tri::Fail);
+    assert_eq!(v.alternatives[1].result, Tri::Pass);
+    assert_eq!(cond(&v, 1, 1).figure.unwrap().to_string(), "40");
+    let v = run(bom(Some(20)));
+    assert_eq!(v.verdict, Outcome::NotOriginating, "{}", v.reason);
+    let v = run(bom(Some(5)));
+    assert_eq!(v.verdict, Outcome::Originating, "{}", v.reason);
+}
+
+/// Canada 0401: "A change from any other chapter, except from dairy preparations of
+/// subheading 190190 containing more than 10% by dry weight of milk solids, provided that
+/// all the material of chapter 4 used is wholly obtained". Cream 040150, EXW 100, with a
+/// non-originating 190190 preparation worth 30: the code cannot tell whether it is such a
+/// dairy preparation, so undetermined (30 > 10 tolerance either way); with a non-originating
+/// 170199 sugar instead, and no chapter-4 material: originating.
+#[test]
+fn canada_described_dairy_exception() {
+    let bom = |hs: &str| {
+        req(
+            "uk-canada",
+            "2026-06-01",
+            json!({"hs": "040150", "exw": 100}),
+            json!([{"hs": hs, "value": 30, "origin": "non-originating"}]),
+        )
+    };
+    let v = run(bom("190190"));
+    assert_eq!(v.verdict, Outcome::Undetermined, "{}", v.reason);
+    let v = run(bom("170199"));
+    assert_eq!(v.verdict, Outcome::Originating, "{}", v.reason);
+}
+
 /// TCA 2901-2905: "CTSH", or "A chemical reaction ... is undergone", or "MaxNOM 50%".
 /// Methanol 290511, EXW 100, non-originating methanol (same subheading) worth 60: CTSH fails
 /// (60 > 10 tolerance), MaxNOM 60% fails; the process decides. Undeclared: undetermined.

@@ -1,0 +1,207 @@
+//! `steward plan "<text>"` and `steward chat`: natural language through the planner and
+//! the one request path. `plan` shows the proposed call, its validation, the policy decision
+//! and the dry-run, and executes nothing. `chat` is a REPL that investigates with read tools,
+//! shows each step as it happens, asks inline when policy wants an approval, and runs.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use steward_agent::conversation::{Conversation, Event, Means, Mode};
+use steward_agent::{Orchestrator, Outcome};
+use steward_llm::eval::ToolSet;
+use steward_llm::{Backend, Inventory, InventoryItem};
+use steward_policy::Principal;
+use steward_protocol::Origin;
+
+use crate::call;
+use crate::config::{Config, Key};
+use crate::planner;
+
+/// The inventory the planner sees: `--inventory FILE` (`{"services": [{"name", "kind",
+/// "description"}]}`), else the services and tenants Steward manages, read from Docker.
+pub async fn inventory(cfg: &Config, file: Option<&Path>) -> Result<Inventory> {
+    if let Some(path) = file {
+        return Ok(steward_llm::eval::load_inventory(path)?);
+    }
+    let env = call::env(cfg).await?;
+    let services = steward_exec::inventory::services(&env, None)
+        .await
+        .context("cannot read the inventory from Docker (or pass --inventory FILE)")?;
+    Ok(Inventory {
+        services: services
+            .into_iter()
+            .map(|s| InventoryItem {
+                name: s.name,
+                kind: s.kind,
+                description: String::new(),
+            })
+            .collect(),
+    })
+}
+
+struct Session {
+    planner: Arc<dyn Backend>,
+    orchestrator: Orchestrator,
+    tools: Vec<steward_llm::ToolDef>,
+    inventory: Inventory,
+    principal: Principal,
+}
+
+impl Session {
+    fn means(&self) -> Means<'_> {
+        Means {
+            planner: self.planner.as_ref(),
+            orchestrator: &self.orchestrator,
+            tools: &self.tools,
+            inventory: &self.inventory,
+        }
+    }
+}
+
+async fn session(cfg: &Config, inventory_file: Option<&Path>) -> Result<Session> {
+    let principal = Principal::parse(cfg.require(Key::Principal)?)?;
+    let inventory = inventory(cfg, inventory_file).await?;
+    let orchestrator = call::orchestrator(cfg)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    eprintln!("steward: loading the planner model...");
+    let planner = planner::backend(cfg, None)?;
+    Ok(Session {
+        planner,
+        orchestrator,
+        tools: ToolSet::catalogue().with_respond().defs,
+        inventory,
+        principal,
+    })
+}
+
+/// `steward plan`: propose and dry-run; exit 0 when a call was planned or answered, 2 when
+/// the proposal did not validate, 3 when policy refused it.
+pub async fn plan(
+    cfg: &Config,
+    text: &str,
+    inventory_file: Option<&Path>,
+    as_json: bool,
+) -> Result<ExitCode> {
+    let s = session(cfg, inventory_file).await?;
+    let mut conv = Conversation::new(s.principal.clone(), Origin::Chat);
+    let mut print = |e: &Event| {
+        if !as_json {
+            show(e);
+        }
+    };
+    let events = conv
+        .turn(text, s.means(), Mode::PlanOnly, &mut print)
+        .await?;
+    s.orchestrator.audit().close().await?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&events)?);
+    }
+    Ok(exit_code(&events))
+}
+
+fn exit_code(events: &[Event]) -> ExitCode {
+    match events.last() {
+        Some(Event::Invalid { .. }) => ExitCode::from(2),
+        Some(Event::Outcome {
+            outcome: Outcome::Refused { .. },
+            ..
+        }) => ExitCode::from(3),
+        Some(Event::Outcome {
+            outcome: Outcome::Failed { .. },
+            ..
+        }) => ExitCode::FAILURE,
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+/// `steward chat`: one line per request; `/reset` starts over, `/quit` or end of input
+/// leaves.
+pub async fn chat(cfg: &Config, inventory_file: Option<&Path>) -> Result<ExitCode> {
+    let s = session(cfg, inventory_file).await?;
+    let mut conv = Conversation::new(s.principal.clone(), Origin::Chat);
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    println!(
+        "steward chat as {} ({} services known). Ask in plain words; /reset, /quit.",
+        s.principal,
+        s.inventory.services.len()
+    );
+    loop {
+        print!("you> ");
+        std::io::stdout().flush()?;
+        let Some(line) = lines.next() else { break };
+        let line = line?;
+        let text = line.trim();
+        match text {
+            "" => continue,
+            "/quit" | "/exit" => break,
+            "/reset" => {
+                conv = Conversation::new(s.principal.clone(), Origin::Chat);
+                println!("(new conversation)");
+                continue;
+            }
+            _ => {}
+        }
+        let events = match conv.turn(text, s.means(), Mode::Execute, &mut show).await {
+            Ok(events) => events,
+            Err(e) => {
+                println!("steward: {e}");
+                continue;
+            }
+        };
+        if let Some(Event::Outcome {
+            outcome: Outcome::PendingApproval { approval, .. },
+            ..
+        }) = events.last()
+        {
+            print!("approve {} now? [y/N] ", approval.id);
+            std::io::stdout().flush()?;
+            let answer = lines.next().transpose()?.unwrap_or_default();
+            if answer.trim().eq_ignore_ascii_case("y") {
+                match s.orchestrator.approve(&approval.id, &s.principal, None).await {
+                    Ok(outcome) => {
+                        call::render(&approval.tool, false, false, &outcome);
+                    }
+                    Err(e) => println!(
+                        "steward: {e}\n(another operator can run: steward approve {} --as operator:<name>)",
+                        approval.id
+                    ),
+                }
+            } else {
+                println!("left pending: steward approve|deny {}", approval.id);
+            }
+        }
+    }
+    s.orchestrator.audit().close().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints one event as it happens.
+fn show(e: &Event) {
+    match e {
+        Event::Proposed {
+            tool,
+            arguments,
+            backend,
+            confidence,
+            ms,
+        } => {
+            if tool != "respond" {
+                println!("steward> {tool} {arguments}   ({backend}, {ms} ms, confidence {confidence:.2})");
+            }
+        }
+        Event::Invalid { message } => println!("steward> (invalid proposal: {message})"),
+        Event::Outcome { tool, outcome } => {
+            let dry_run = matches!(outcome, Outcome::Planned { .. });
+            call::render(tool, dry_run, false, outcome);
+        }
+        Event::Answer { text } => println!("steward> {text}"),
+        Event::BudgetSpent { steps } => {
+            println!("steward> (stopped after {steps} steps without an answer; ask again more precisely)")
+        }
+    }
+}

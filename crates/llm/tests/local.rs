@@ -1,0 +1,140 @@
+//! The local backend on a real GGUF model (SmolLM2-135M: small enough for mechanical
+//! checks; the planner's accuracy is measured by `steward eval` with the default model).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
+use std::path::{Path, PathBuf};
+
+use steward_llm::eval::ToolSet;
+use steward_llm::local::{LocalBackend, LocalConfig};
+use steward_llm::manifest::ModelManifest;
+use steward_llm::{validate_call, Backend, Error, Inventory, InventoryItem, PlanRequest, Turn};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn weights() -> PathBuf {
+    std::env::var("STEWARD_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo().join(".steward"))
+        .join("models")
+}
+
+fn small() -> ModelManifest {
+    ModelManifest::load(&repo().join("models/smollm2-135m-instruct.toml")).unwrap()
+}
+
+fn inventory() -> Inventory {
+    Inventory {
+        services: ["rentguy", "psra", "n8n"]
+            .iter()
+            .map(|n| InventoryItem {
+                name: n.to_string(),
+                kind: "platform".into(),
+                description: String::new(),
+            })
+            .collect(),
+    }
+}
+
+fn request(text: &str) -> PlanRequest {
+    PlanRequest {
+        turns: vec![Turn::User { text: text.into() }],
+        tools: ToolSet::catalogue().with_respond().defs,
+        inventory: inventory(),
+        ..Default::default()
+    }
+}
+
+fn load(cache: Option<PathBuf>) -> LocalBackend {
+    let mut cfg = LocalConfig::new(small(), weights());
+    cfg.cache_dir = cache;
+    LocalBackend::load(cfg).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_proposal_is_a_schema_valid_call_and_the_prefix_is_reused() {
+    let cache = std::env::temp_dir().join(format!("steward-kv-{}", std::process::id()));
+    let backend = load(Some(cache.clone()));
+    let tools = ToolSet::catalogue().with_respond().defs;
+    let mut prompt_tokens = Vec::new();
+    for text in [
+        "restart rentguy",
+        "show me psra logs from the last hour",
+        "cap n8n at 256 mb",
+        "what's the weather like?",
+    ] {
+        let p = backend.propose(&request(text)).await.unwrap();
+        // Valid by construction: the name is a catalogue tool and the arguments have its shape.
+        assert!(tools.iter().any(|t| t.name == p.call.name), "{p:?}");
+        assert!(p.call.arguments.is_object(), "{p:?}");
+        if p.call.name == "respond" || p.call.name.starts_with("service_") {
+            validate_call(&tools, &p.call).unwrap_or_else(|e| panic!("{text:?}: {e}: {p:?}"));
+        }
+        assert!((0.0..=1.0).contains(&p.confidence));
+        prompt_tokens.push(p.prompt_tokens);
+    }
+    // The first request decodes the system prefix; later ones only their own words.
+    assert!(prompt_tokens[0] > 300, "{prompt_tokens:?}");
+    assert!(
+        prompt_tokens[1..].iter().all(|&n| n < 60),
+        "{prompt_tokens:?}"
+    );
+
+    // A new process finds the prefix state on disk and decodes only the request.
+    drop(backend);
+    let again = load(Some(cache.clone()));
+    let p = again.propose(&request("restart rentguy")).await.unwrap();
+    assert!(p.prompt_tokens < 60, "{}", p.prompt_tokens);
+    std::fs::remove_dir_all(&cache).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_offered_tools_can_be_proposed() {
+    let backend = load(None);
+    let mut req = request("restart rentguy");
+    req.offer = Some(vec!["service_status".into()]);
+    let p = backend.propose(&req).await.unwrap();
+    assert_eq!(p.call.name, "service_status");
+    assert!(p.call.arguments["service"].as_str().is_some(), "{p:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_before_the_model_runs() {
+    let backend = load(None);
+    for (text, expect) in [
+        ("", "empty"),
+        ("   \n ", "empty"),
+        (&"x".repeat(10_001)[..], "10001 characters"),
+        ("restart \u{0}\u{1}\u{2} rentguy", "binary"),
+    ] {
+        let err = backend.propose(&request(text)).await.unwrap_err();
+        assert!(matches!(err, Error::Input(_)), "{err:?}");
+        assert!(err.to_string().contains(expect), "{text:?}: {err}");
+    }
+}
+
+#[test]
+fn a_missing_or_corrupt_model_file_is_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("steward-badmodel-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let manifest = small();
+    let err = LocalBackend::load(LocalConfig::new(manifest.clone(), dir.clone())).unwrap_err();
+    assert!(
+        err.to_string().contains("missing; run scripts/setup"),
+        "{err}"
+    );
+
+    // Same size, one byte changed, no fetcher stamp: the hash catches it.
+    let file = &manifest.files[0];
+    let good = manifest.file_path(&weights(), file);
+    let bad = manifest.file_path(&dir, file);
+    std::fs::create_dir_all(bad.parent().unwrap()).unwrap();
+    std::fs::copy(&good, &bad).unwrap();
+    let mut bytes = std::fs::read(&bad).unwrap();
+    bytes[1_000_000] ^= 0xff;
+    std::fs::write(&bad, bytes).unwrap();
+    let err = LocalBackend::load(LocalConfig::new(manifest, dir.clone())).unwrap_err();
+    assert!(err.to_string().contains("sha256 mismatch"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
