@@ -12,6 +12,12 @@
 use crate::shape::{Property, Shape};
 use crate::Result;
 
+/// How much likelier (in logits) plain text must be than a call for the model's turn to be
+/// read as an answer. Small models drift into narrating an action ("the service has been
+/// restarted") instead of calling the tool; a question or a refusal that is really meant
+/// clears this easily, and grounding turns a call on an unnamed target into a question.
+pub const TEXT_MARGIN: f32 = 1.5;
+
 /// The tool that carries answers, questions and refusals.
 pub const RESPOND: &str = "respond";
 
@@ -110,6 +116,8 @@ pub struct Decoder<'a, M: TokenModel> {
     classes: &'a VocabClasses,
     limits: Limits,
     pending: Vec<i32>,
+    /// Fixed text not yet tokenized (see `force`).
+    carry: String,
     logits: Option<Vec<f32>>,
     out: String,
     log_probs: Vec<f32>,
@@ -135,6 +143,7 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             classes,
             limits,
             pending: prompt_tail,
+            carry: String::new(),
             logits: None,
             out: String::new(),
             log_probs: Vec::new(),
@@ -147,7 +156,16 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
     /// (the model opens it with `call_open`, e.g. `<tool_call>\n`) or plain text, which
     /// becomes `respond {text}` when `respond` is among `tools`. Chat models are trained to
     /// open a call only when a tool fits, so this first token is where they say "no tool".
-    pub fn turn(mut self, call_open: &str, tools: &[(String, Shape)]) -> Result<Decoded> {
+    ///
+    /// `text_margin` is how much likelier text must be than a call: [`TEXT_MARGIN`] when the
+    /// person just spoke, its negative right after a tool result, when the person mostly
+    /// wants the answer.
+    pub fn turn(
+        mut self,
+        call_open: &str,
+        tools: &[(String, Shape)],
+        text_margin: f32,
+    ) -> Result<Decoded> {
         let open = self.model.tokenize_special(call_open);
         let can_respond = tools.iter().any(|(n, _)| n == RESPOND);
         if !can_respond {
@@ -174,7 +192,7 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             && tools
                 .iter()
                 .any(|(n, _)| n != RESPOND && n.starts_with(&text_piece));
-        if logits[best_text as usize] > logits[best_call as usize] && !names_a_tool {
+        if logits[best_text as usize] > logits[best_call as usize] + text_margin && !names_a_tool {
             self.log_probs.push(log_softmax_at(&logits, best_text));
             return self.text_answer();
         }
@@ -249,6 +267,7 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             other => self.value(other, string_limit)?,
         }
         self.force("}");
+        self.flush();
         Ok(Decoded {
             confidence: self.confidence(),
             json: self.out,
@@ -270,9 +289,15 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
         }
         let mut rest: &[&Property] = &optional;
         while !rest.is_empty() {
+            // A free string's opening quote joins its key (`"grep":"`), as the model
+            // would write it.
+            let free = |p: &Property| matches!(p.shape, Shape::Str { options: None });
             let mut options: Vec<String> = rest
                 .iter()
-                .map(|p| format!("{}\"{}\":", sep(first), escape(&p.name)))
+                .map(|p| {
+                    let quote = if free(p) { "\"" } else { "" };
+                    format!("{}\"{}\":{quote}", sep(first), escape(&p.name))
+                })
                 .collect();
             options.push("}".into());
             let i = self.choose(&options)?;
@@ -280,7 +305,12 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
                 return Ok(());
             }
             first = false;
-            self.value(&rest[i].shape, string_limit)?;
+            if free(rest[i]) {
+                self.free_string(string_limit)?;
+                self.force("\"");
+            } else {
+                self.value(&rest[i].shape, string_limit)?;
+            }
             rest = &rest[i + 1..];
         }
         self.force("}");
@@ -342,7 +372,8 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
         Ok(logits[more as usize] > logits[close as usize])
     }
 
-    fn single_token(&self, text: &str) -> Option<i32> {
+    fn single_token(&mut self, text: &str) -> Option<i32> {
+        self.flush();
         match self.model.tokenize(text).as_slice() {
             [t] => Some(*t),
             _ => None,
@@ -352,6 +383,8 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
     /// Picks one of `options` (literal texts that differ, none a prefix of another),
     /// token by token over their tokenizations; forced where only one continues.
     fn choose(&mut self, options: &[String]) -> Result<usize> {
+        let carry = std::mem::take(&mut self.carry);
+        let options: Vec<String> = options.iter().map(|o| format!("{carry}{o}")).collect();
         let seqs: Vec<Vec<i32>> = options.iter().map(|o| self.model.tokenize(o)).collect();
         let mut alive: Vec<usize> = (0..seqs.len()).filter(|&i| !seqs[i].is_empty()).collect();
         let mut pos = 0;
@@ -447,11 +480,22 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
         Ok(())
     }
 
+    /// Queues fixed text. It is tokenized only when the next choice is made, together with
+    /// whatever follows it, so the model sees the tokens it would have written itself
+    /// (`","` rather than `"` then `,"`).
     fn force(&mut self, text: &str) {
-        for t in self.model.tokenize(text) {
+        self.carry.push_str(text);
+    }
+
+    fn flush(&mut self) {
+        if self.carry.is_empty() {
+            return;
+        }
+        let text = std::mem::take(&mut self.carry);
+        for t in self.model.tokenize(&text) {
             self.push(t);
         }
-        self.out.push_str(text);
+        self.out.push_str(&text);
     }
 
     fn push(&mut self, tok: i32) {
@@ -462,6 +506,7 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
 
     /// Logits after everything so far, evaluating the queued tokens in one batch.
     fn logits(&mut self) -> Result<Vec<f32>> {
+        self.flush();
         if self.logits.is_none() {
             let batch = std::mem::take(&mut self.pending);
             self.logits = Some(self.model.eval(&batch)?);

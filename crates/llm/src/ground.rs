@@ -17,6 +17,8 @@ use crate::Result;
 
 /// Arguments that name something on the platform.
 const IDENTIFIERS: [&str; 5] = ["service", "tenant", "target", "subdomain", "image"];
+/// Identifiers that must be an inventory item.
+const INVENTORIED: [&str; 3] = ["service", "tenant", "target"];
 /// Arguments that hold a time expression.
 const TIMES: [&str; 3] = ["since", "to", "window"];
 /// Words that make a time expression plausible.
@@ -105,18 +107,16 @@ impl Said {
 }
 
 /// Whether the person named `value` (an identifier) in any accepted way.
-fn named(said: &Said, value: &str, inventory: &Inventory) -> bool {
+fn named(said: &Said, value: &str, is_image: bool, inventory: &Inventory) -> bool {
     let v = value.to_lowercase();
     if said.mentions(&v) {
         return true;
     }
-    // An image: its repository or tag named.
-    if let Some((repo, tag)) = v.rsplit_once(':') {
-        let repo = repo.rsplit('/').next().unwrap_or(repo);
-        let tag_named = said.mentions(tag);
-        if tag_named && (tag.chars().any(|c| c.is_ascii_digit()) || said.mentions(repo)) {
-            return true;
-        }
+    if is_image {
+        // An image is named by its reference or by a version tag ("v2", "3.1.0").
+        return v
+            .rsplit_once(':')
+            .is_some_and(|(_, tag)| tag.chars().any(|c| c.is_ascii_digit()) && said.mentions(tag));
     }
     let parts: Vec<&str> = v.split(['-', '_']).filter(|p| p.len() >= 2).collect();
     if parts.len() > 1 && parts.iter().all(|p| said.has_word(p) || said.misspells(p)) {
@@ -212,23 +212,102 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
     let mut kept = Map::new();
     for (key, value) in args {
         let is_required = required.contains(&key.as_str());
+        let mut value = value.clone();
         if IDENTIFIERS.contains(&key.as_str()) {
             if let Some(s) = value.as_str() {
-                if !named(&said, s, &req.inventory) {
+                let image = key == "image";
+                // An image that merely repeats the subdomain or service is the model
+                // filling a blank, not the person choosing an image.
+                let echo = image && !s.contains([':', '/']);
+                if echo || !named(&said, s, image, &req.inventory) {
                     if is_required {
                         return ask_which(key, &req.inventory);
                     }
                     continue;
                 }
+                if INVENTORIED.contains(&key.as_str()) && !req.inventory.services.is_empty() {
+                    match resolve(s, &req.inventory) {
+                        Some(name) => value = Value::String(name),
+                        None => return unknown(key, s, &req.inventory),
+                    }
+                }
             }
-        } else if !is_required && !mentioned(&said, key, value) {
+        } else if key == "backup" {
+            // Backup ids are data: they may come from a listing the agent read.
+            if let Some(s) = value.as_str() {
+                if !said.mentions(s) && !data_mentions(req, s) {
+                    return ask_which(key, &req.inventory);
+                }
+            }
+        } else if !is_required && !mentioned(&said, key, &value) {
             continue;
         }
-        kept.insert(key.clone(), value.clone());
+        kept.insert(key.clone(), value);
     }
     ProposedCall {
         name: call.name,
         arguments: Value::Object(kept),
+    }
+}
+
+/// Whether any turn, untrusted ones included, holds `value`.
+fn data_mentions(req: &PlanRequest, value: &str) -> bool {
+    req.turns.iter().any(|t| match t {
+        Turn::Untrusted { content, .. } => content.contains(value),
+        Turn::Call { arguments, .. } => arguments.to_string().contains(value),
+        Turn::User { text } => text.contains(value),
+    })
+}
+
+/// The inventory item `value` stands for: itself, or the one item it abbreviates or
+/// misspells ("acme" → acme-research, "itech-hr" → initech-hr, "globex-labs fresco" →
+/// globex-labs). `None` when no single item fits.
+fn resolve(value: &str, inventory: &Inventory) -> Option<String> {
+    let v = value.trim().to_lowercase();
+    let names: Vec<&str> = inventory.services.iter().map(|i| i.name.as_str()).collect();
+    if let Some(n) = names.iter().find(|n| **n == v) {
+        return Some(n.to_string());
+    }
+    let unique = |fits: &dyn Fn(&str) -> bool| {
+        let found: Vec<&&str> = names.iter().filter(|n| fits(n)).collect();
+        match found.as_slice() {
+            [one] => Some(one.to_string()),
+            _ => None,
+        }
+    };
+    let squash = |s: &str| {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .collect::<String>()
+    };
+    unique(&|n| squash(n) == squash(&v))
+        .or_else(|| unique(&|n| v.len() >= 3 && n.split('-').any(|part| part == v)))
+        .or_else(|| {
+            unique(&|n| {
+                v.split(|c: char| !c.is_alphanumeric() && c != '-')
+                    .any(|w| w == n)
+            })
+        })
+        .or_else(|| {
+            unique(&|n| n.len() >= 4 && edit_distance(n, &v) <= if n.len() < 7 { 1 } else { 2 })
+        })
+}
+
+fn unknown(key: &str, value: &str, inventory: &Inventory) -> ProposedCall {
+    let names: Vec<&str> = inventory
+        .services
+        .iter()
+        .map(|i| i.name.as_str())
+        .take(16)
+        .collect();
+    ProposedCall {
+        name: RESPOND.into(),
+        arguments: serde_json::json!({
+            "text": format!(
+                "I don't know a {key} called {value:?}. Known: {}.",
+                names.join(", ")
+            )
+        }),
     }
 }
 
@@ -445,6 +524,29 @@ mod tests {
             &req(vec![user("psra logs from the last hour")]),
         );
         assert_eq!(c.arguments, json!({"service":"psra","since":"1h"}));
+    }
+
+    #[test]
+    fn near_names_resolve_to_the_inventory_and_unknown_ones_are_asked_about() {
+        let c = ground(
+            call("service_restart", json!({"service":"acme"})),
+            &req(vec![user("restart acme")]),
+        );
+        assert_eq!(c.arguments, json!({"service":"acme-research"}));
+        let c = ground(
+            call("service_restart", json!({"service":"rentgyu"})),
+            &req(vec![user("restart rentgyu")]),
+        );
+        assert_eq!(c.arguments, json!({"service":"rentguy"}));
+        let c = ground(
+            call("service_restart", json!({"service":"billing-api"})),
+            &req(vec![user("restart billing-api")]),
+        );
+        assert_eq!(c.name, "respond");
+        assert!(c.arguments["text"]
+            .as_str()
+            .unwrap()
+            .contains("don't know a service called \"billing-api\""));
     }
 
     #[test]
