@@ -7,15 +7,12 @@ mod common;
 
 use std::process::Command;
 
-use common::{home, repo_root, stdout, unique};
+use common::{stdout, steward_command, unique};
 use serde_json::Value;
 
 fn call(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_steward"));
-    cmd.arg("call")
-        .args(args)
-        .env("STEWARD_HOME", home())
-        .current_dir(repo_root());
+    let mut cmd = steward_command();
+    cmd.arg("call").args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -183,14 +180,7 @@ fn destructive_call_waits_for_another_operator_then_runs_and_is_audited() {
         .iter()
         .any(|p| p == "destructive-needs-approval"));
 
-    let steward = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_steward"))
-            .args(args)
-            .env("STEWARD_HOME", home())
-            .current_dir(repo_root())
-            .output()
-            .unwrap()
-    };
+    let steward = |args: &[&str]| steward_command().args(args).output().unwrap();
     let listed = stdout(&steward(&["approvals"]));
     assert!(listed.contains(&id), "{listed}");
     let own = steward(&["approve", &id]);

@@ -50,11 +50,8 @@ const DESTROY_STEPS: [&str; 8] = [
 /// the approving process carrying the failpoint.
 fn call(tool: &str, args: &str, failpoint: Option<&str>) -> Output {
     let steward = |argv: &[&str], failpoint: Option<&str>| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_steward"));
-        cmd.args(argv)
-            .env("STEWARD_HOME", home())
-            .env_remove("STEWARD_FAILPOINT")
-            .current_dir(repo_root());
+        let mut cmd = steward_command();
+        cmd.args(argv).env_remove("STEWARD_FAILPOINT");
         if let Some(step) = failpoint {
             cmd.env("STEWARD_FAILPOINT", format!("{tool}:{step}"));
         }

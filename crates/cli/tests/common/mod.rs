@@ -38,14 +38,40 @@ pub fn get(cfg: &Config, key: Key) -> String {
     cfg.require(key).unwrap().to_string()
 }
 
+/// The shipped policies with guard limits lifted: the suite's CLI tests all share one
+/// state store, and guards count across processes (from the audit log), so the default
+/// limits (e.g. 3 destructive calls per hour) would trip on the tests' own history.
+/// The guards themselves are tested in steward-policy and `guards_across_calls`.
+pub fn lenient_policies() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("steward-test-policies-{}", std::process::id()));
+    if !dir.join("guards.toml").exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        for entry in std::fs::read_dir(repo_root().join("policies")).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+        }
+        std::fs::write(
+            dir.join("guards.toml"),
+            "[rate_limit]\nper_principal = 100000\nper_tool = 100000\ntools = {}\n\
+             [blast_radius]\nmax_destructive = 100000\n",
+        )
+        .unwrap();
+    }
+    dir
+}
+
+/// The real `steward` binary with steward's home and the lenient policies set.
+pub fn steward_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_steward"));
+    cmd.env("STEWARD_HOME", home())
+        .env("STEWARD_POLICIES_DIR", lenient_policies())
+        .current_dir(repo_root());
+    cmd
+}
+
 /// Runs the real `steward` binary with steward's home set.
 pub fn steward(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_steward"))
-        .args(args)
-        .env("STEWARD_HOME", home())
-        .current_dir(repo_root())
-        .output()
-        .unwrap()
+    steward_command().args(args).output().unwrap()
 }
 
 pub fn stdout(o: &Output) -> String {
