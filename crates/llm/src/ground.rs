@@ -191,7 +191,8 @@ fn mentioned(said: &Said, key: &str, value: &Value) -> bool {
                     .any(|w| said.has_word(w) || said.misspells(w))
         }
         Value::Null => false,
-        Value::Array(a) => a.iter().all(|v| mentioned(said, key, v)),
+        // An empty list says nothing the person asked for.
+        Value::Array(a) => !a.is_empty() && a.iter().all(|v| mentioned(said, key, v)),
         Value::Object(_) => true,
     }
 }

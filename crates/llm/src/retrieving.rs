@@ -85,7 +85,8 @@ impl Retrieving {
     /// text (a tool result, an alert, a webhook body), writes are limited: right after such
     /// text, read tools only (that step may investigate or answer; a write needs the
     /// person's next words), and after the person speaks again, only the one write their
-    /// words rank first ("restart it" after a status check).
+    /// words rank first ("restart it" after a status check). The tool whose output was just
+    /// read is not offered again.
     pub fn offer(&self, req: &PlanRequest) -> Result<Option<Vec<String>>> {
         let candidates: Vec<ToolDef> = req
             .tools
@@ -105,6 +106,11 @@ impl Retrieving {
             .turns
             .iter()
             .any(|t| matches!(t, Turn::Untrusted { .. }));
+        // Right after a tool's output, calling that tool again would only read it again.
+        let just_called = match req.turns.iter().rev().nth(1) {
+            Some(Turn::Call { name, .. }) if data_last => Some(name.as_str()),
+            _ => None,
+        };
         let mut names: Vec<String> = if ranked.first().is_none_or(|(_, s)| *s < MIN_SCORE) {
             Vec::new()
         } else {
@@ -113,7 +119,8 @@ impl Retrieving {
                 .take(self.k)
                 .enumerate()
                 .filter(|(rank, (name, _))| {
-                    !has_data || reads_only(name) || (!data_last && *rank == 0)
+                    Some(name.as_str()) != just_called
+                        && (!has_data || reads_only(name) || (!data_last && *rank == 0))
                 })
                 .map(|(_, (name, _))| name)
                 .collect()
