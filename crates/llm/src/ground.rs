@@ -22,7 +22,7 @@ const INVENTORIED: [&str; 3] = ["service", "tenant", "target"];
 /// Arguments that hold a time expression.
 const TIMES: [&str; 3] = ["since", "to", "window"];
 /// Words that make a time expression plausible.
-const TIME_WORDS: [&str; 14] = [
+const TIME_WORDS: [&str; 11] = [
     "ago",
     "hour",
     "min",
@@ -30,14 +30,53 @@ const TIME_WORDS: [&str; 14] = [
     "day",
     "week",
     "night",
-    "since",
-    "last",
     "today",
     "morning",
     "previous",
-    "before",
     "earlier",
 ];
+
+/// Units that make a number a duration ("10 min", "2h"), not a count or a size.
+fn is_time_unit(u: &str) -> bool {
+    matches!(
+        u,
+        "s" | "sec"
+            | "secs"
+            | "second"
+            | "seconds"
+            | "m"
+            | "min"
+            | "mins"
+            | "minute"
+            | "minutes"
+            | "h"
+            | "hr"
+            | "hrs"
+            | "hour"
+            | "hours"
+            | "d"
+            | "day"
+            | "days"
+            | "w"
+            | "week"
+            | "weeks"
+    )
+}
+
+/// Number words operators type instead of digits.
+fn number_word(w: &str) -> Option<f64> {
+    Some(match w {
+        "half" => 0.5,
+        "quarter" => 0.25,
+        "one" => 1.0,
+        "two" => 2.0,
+        "three" => 3.0,
+        "four" => 4.0,
+        "five" => 5.0,
+        "ten" => 10.0,
+        _ => return None,
+    })
+}
 
 /// What the person has said, lowercased, in two forms for matching.
 struct Said {
@@ -92,17 +131,28 @@ impl Said {
         self.words.iter().any(|w| edit_distance(w, name) <= max)
     }
 
-    fn numbers(&self) -> Vec<f64> {
-        self.words
-            .iter()
-            .filter_map(|w| {
-                let digits: String = w
-                    .chars()
-                    .take_while(|c| c.is_ascii_digit() || *c == '.')
-                    .collect();
-                digits.parse().ok()
-            })
-            .collect()
+    /// The numbers said, each with whether it is a duration ("10 min", "2h").
+    fn numbers(&self) -> Vec<(f64, bool)> {
+        let mut out = Vec::new();
+        for (i, w) in self.words.iter().enumerate() {
+            let digits: String = w
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            let value = match digits.parse::<f64>() {
+                Ok(v) => v,
+                Err(_) => match number_word(w) {
+                    Some(v) => v,
+                    None => continue,
+                },
+            };
+            let unit = match &w[digits.len()..] {
+                "" => self.words.get(i + 1).map_or("", String::as_str),
+                rest => rest,
+            };
+            out.push((value, is_time_unit(unit)));
+        }
+        out
     }
 }
 
@@ -165,23 +215,41 @@ fn edit_distance(a: &str, b: &str) -> usize {
 fn mentioned(said: &Said, key: &str, value: &Value) -> bool {
     match value {
         Value::Number(n) => {
+            // A count or a size, never a number the person gave as a duration.
             let Some(v) = n.as_f64() else { return false };
-            said.numbers().iter().any(|&x| {
-                [x, x * 1024.0, x * 1000.0, x / 100.0]
-                    .iter()
-                    .any(|c| (c - v).abs() < 1e-9)
+            said.numbers().iter().any(|&(x, duration)| {
+                !duration
+                    && [x, x * 1024.0, x * 1000.0, x / 100.0]
+                        .iter()
+                        .any(|c| (c - v).abs() < 1e-9)
             })
         }
         Value::Bool(_) => true,
         Value::String(s) if TIMES.contains(&key) => {
-            said.mentions(s)
-                || TIME_WORDS
-                    .iter()
-                    .any(|w| said.words.iter().any(|x| x.starts_with(w)))
-                || said
-                    .words
-                    .iter()
-                    .any(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+            let lead: String = s.chars().take_while(char::is_ascii_digit).collect();
+            match lead.parse::<f64>() {
+                // "10m": ten must have been said as a duration, and a unit must be there;
+                // "1h" may come from "the last hour".
+                Ok(n) => {
+                    let unit_word = || {
+                        ["hour", "day", "week", "minute"]
+                            .iter()
+                            .any(|u| said.words.iter().any(|w| w.starts_with(u)))
+                    };
+                    s.len() > lead.len()
+                        && (said
+                            .numbers()
+                            .iter()
+                            .any(|&(x, duration)| duration && (x - n).abs() < 1e-9)
+                            || (n == 1.0 && unit_word()))
+                }
+                Err(_) => {
+                    said.mentions(s)
+                        || TIME_WORDS
+                            .iter()
+                            .any(|w| said.words.iter().any(|x| x.starts_with(w)))
+                }
+            }
         }
         Value::String(s) => {
             said.mentions(s)
