@@ -4,31 +4,17 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
-use common::{home, repo_root, stdout, unique};
+use common::{home, policies_with_guards, repo_root, stdout, unique};
 use serde_json::Value;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
-}
 
 #[test]
 fn a_tool_rate_limit_trips_on_the_third_separate_call() {
     // An isolated home (own state store and audit dir) with the real platform settings.
     let tmp = std::env::temp_dir().join(format!("steward-guards-{}", unique()));
     let policies = tmp.join("policies");
-    copy_dir(&repo_root().join("policies"), &policies);
-    std::fs::write(
-        policies.join("guards.toml"),
-        "[rate_limit.tools]\naudit_search = 2\n",
-    )
-    .unwrap();
+    policies_with_guards(&policies, "[rate_limit.tools]\naudit_search = 2\n");
     let config = std::fs::read_to_string(home().join("config.toml")).unwrap();
     std::fs::write(tmp.join("config.toml"), config).unwrap();
 

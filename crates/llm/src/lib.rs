@@ -7,6 +7,7 @@ pub mod claude;
 pub mod decode;
 mod error;
 pub mod eval;
+pub mod fence;
 pub mod ground;
 pub mod local;
 pub mod manifest;

@@ -32,9 +32,6 @@ use crate::prompt::{ChatFormat, Prompt};
 use crate::shape::Shape;
 use crate::{Error, Result};
 
-/// Longest request text accepted, in characters.
-pub const MAX_INPUT_CHARS: usize = 10_000;
-
 /// How to load and run a local model.
 #[derive(Debug, Clone)]
 pub struct LocalConfig {
@@ -120,7 +117,7 @@ impl Backend for LocalBackend {
     }
 
     async fn propose(&self, req: &PlanRequest) -> Result<Proposal> {
-        check_input(req)?;
+        req.check_input()?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         let gone = || Error::Unavailable {
             backend: self.name.clone(),
@@ -134,41 +131,6 @@ impl Backend for LocalBackend {
             .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }
-}
-
-/// Refuses what no model should be given: no text, text over [`MAX_INPUT_CHARS`], or
-/// binary data.
-pub fn check_input(req: &PlanRequest) -> Result<()> {
-    use crate::plan::Turn;
-    let Some(text) = req.turns.iter().rev().find_map(|t| match t {
-        Turn::User { text } => Some(text),
-        _ => None,
-    }) else {
-        return Err(Error::Input(
-            "nothing to plan: the request has no text".into(),
-        ));
-    };
-    if text.trim().is_empty() {
-        return Err(Error::Input("nothing to plan: the request is empty".into()));
-    }
-    let chars = text.chars().count();
-    if chars > MAX_INPUT_CHARS {
-        return Err(Error::Input(format!(
-            "the request is {chars} characters long; the limit is {MAX_INPUT_CHARS}: shorten it \
-             or pass long text (logs) as a file to a tool instead"
-        )));
-    }
-    let control = text
-        .chars()
-        .filter(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
-        .count();
-    if control > 0 || text.contains('\u{fffd}') {
-        return Err(Error::Input(
-            "the request contains binary data (control characters or invalid UTF-8); send text"
-                .into(),
-        ));
-    }
-    Ok(())
 }
 
 /// llama.cpp's global state: initialized once per process, shared by every model loaded.

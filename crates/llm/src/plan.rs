@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::Result;
+use crate::{Error, Result};
 
 /// One tool the model may call this turn: the OpenAI/Anthropic function shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,7 +73,44 @@ pub struct PlanRequest {
     pub inventory: Inventory,
 }
 
+/// Longest request text accepted, in characters.
+pub const MAX_INPUT_CHARS: usize = 10_000;
+
 impl PlanRequest {
+    /// Refuses what no model should be given: no text, text over [`MAX_INPUT_CHARS`], or
+    /// binary data.
+    pub fn check_input(&self) -> Result<()> {
+        let Some(text) = self.turns.iter().rev().find_map(|t| match t {
+            Turn::User { text } => Some(text),
+            _ => None,
+        }) else {
+            return Err(Error::Input(
+                "nothing to plan: the request has no text".into(),
+            ));
+        };
+        if text.trim().is_empty() {
+            return Err(Error::Input("nothing to plan: the request is empty".into()));
+        }
+        let chars = text.chars().count();
+        if chars > MAX_INPUT_CHARS {
+            return Err(Error::Input(format!(
+                "the request is {chars} characters long; the limit is {MAX_INPUT_CHARS}: shorten it \
+                 or pass long text (logs) as a file to a tool instead"
+            )));
+        }
+        let control = text
+            .chars()
+            .filter(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+            .count();
+        if control > 0 || text.contains('\u{fffd}') {
+            return Err(Error::Input(
+                "the request contains binary data (control characters or invalid UTF-8); send text"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The tools a backend may propose this turn, in catalogue order.
     pub fn offered(&self) -> Vec<&ToolDef> {
         match &self.offer {

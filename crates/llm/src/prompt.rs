@@ -3,20 +3,17 @@
 //! manifest). The system part comes first and depends only on the tools and the inventory,
 //! so its KV cache is reused across requests.
 //!
-//! Untrusted text is fenced in `<untrusted source=.. label=..>` and defanged: chat-control
-//! markers (`<|`), tool-call tags and fence lookalikes inside it are broken up, so no log
-//! line can close the fence, open a turn or pose as a tool call.
+//! Untrusted text is fenced by [`crate::fence`], so no log line can close the fence, open a
+//! turn or pose as a tool call.
 
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::fence::{defang, fence};
 use crate::plan::{Inventory, PlanRequest, ToolDef, Turn, UntrustedSource};
 
 /// The system prompt template; `{tools}` and `{inventory}` are filled in.
 pub const SYSTEM_TEMPLATE: &str = include_str!("../../../prompts/system.txt");
-
-/// Longest untrusted text kept (its tail: the newest log lines matter most).
-const MAX_UNTRUSTED_CHARS: usize = 1500;
 
 /// A model's chat format, from the `[prompt]` table of its manifest. The defaults are
 /// ChatML with Hermes-style `<tool_call>` tags (Qwen2.5, SmolLM2).
@@ -111,61 +108,6 @@ impl ChatFormat {
         suffix.push_str(&self.assistant_open);
         Prompt { prefix, suffix }
     }
-}
-
-/// `<untrusted source="tool_result" label="service_logs">...</untrusted>`, defanged.
-pub fn fence(source: UntrustedSource, label: &str, content: &str) -> String {
-    let source = match source {
-        UntrustedSource::ToolResult => "tool_result",
-        UntrustedSource::AlertAnnotation => "alert_annotation",
-        UntrustedSource::WebhookBody => "webhook_body",
-    };
-    let content = tail_chars(content, MAX_UNTRUSTED_CHARS);
-    format!(
-        "<untrusted source=\"{source}\" label=\"{}\">\n{}\n</untrusted>",
-        defang(label).replace('"', "'"),
-        defang(content)
-    )
-}
-
-/// Breaks up what could steer the prompt's structure: chat-control markers, tool-call and
-/// tool-response tags, and the untrusted fence itself. The text stays readable.
-pub fn defang(text: &str) -> String {
-    let mut out = text.replace("<|", "<\u{2009}|").replace("|>", "|\u{2009}>");
-    for tag in ["tool_call", "tool_response", "untrusted"] {
-        for open in ["<", "</"] {
-            out = replace_ascii_case_insensitive(
-                &out,
-                &format!("{open}{tag}"),
-                &format!("{open}\u{200b}{tag}"),
-            );
-        }
-    }
-    out.chars()
-        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
-        .collect()
-}
-
-fn replace_ascii_case_insensitive(haystack: &str, needle: &str, with: &str) -> String {
-    let lower = haystack.to_ascii_lowercase();
-    let mut out = String::with_capacity(haystack.len());
-    let mut last = 0;
-    for (i, _) in lower.match_indices(needle) {
-        out.push_str(&haystack[last..i]);
-        out.push_str(with);
-        last = i + needle.len();
-    }
-    out.push_str(&haystack[last..]);
-    out
-}
-
-fn tail_chars(s: &str, max: usize) -> &str {
-    let n = s.chars().count();
-    if n <= max {
-        return s;
-    }
-    let skip = s.char_indices().nth(n - max).map_or(0, |(i, _)| i);
-    &s[skip..]
 }
 
 /// One line per tool: `- name(arg, opt?: a|b): description`.
@@ -319,7 +261,7 @@ mod tests {
         let p = ChatFormat::default().render(&req());
         let fenced_start = p
             .suffix
-            .find("<untrusted source=\"tool_result\" label=\"service_logs\">")
+            .find("<untrusted source=tool_result label=service_logs>")
             .unwrap();
         let body = &p.suffix[fenced_start..];
         // Exactly one real closing fence, and no chat markers or tool-call tags inside it.
@@ -338,13 +280,5 @@ mod tests {
             inside.contains("IGNORE ALL RULES"),
             "still readable as data"
         );
-    }
-
-    #[test]
-    fn long_untrusted_text_keeps_its_tail() {
-        let long = format!("{}END", "x".repeat(5000));
-        let f = fence(UntrustedSource::WebhookBody, "n8n", &long);
-        assert!(f.len() < 1700);
-        assert!(f.contains("END\n</untrusted>"));
     }
 }

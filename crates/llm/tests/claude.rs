@@ -14,7 +14,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use steward_llm::claude::{fence, ClaudeBackend, ClaudeConfig, ANTHROPIC_VERSION, API_KEY_ENV};
+use steward_llm::claude::{ClaudeBackend, ClaudeConfig, ANTHROPIC_VERSION, API_KEY_ENV};
+use steward_llm::fence::fence;
 use steward_llm::router::{validate_call, Route, Router};
 use steward_llm::{
     Backend, Error, Inventory, InventoryItem, PlanRequest, Proposal, ProposedCall, ToolDef, Turn,
@@ -876,6 +877,20 @@ async fn connection_refused_names_the_url() {
         text.contains(&format!("cannot connect to {base}/v1/messages")),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_before_any_request() {
+    let (fake, base) = start(vec![]).await;
+    let backend = claude(&base);
+    for text in ["", &"x".repeat(10_001), "restart \u{0}\u{1} rentguy"] {
+        let err = backend
+            .propose(&request(vec![user(text)]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Input(_)), "{text:?}: {err:?}");
+    }
+    assert_eq!(fake.count(), 0);
 }
 
 #[tokio::test]

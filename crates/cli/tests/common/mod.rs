@@ -45,19 +45,23 @@ pub fn get(cfg: &Config, key: Key) -> String {
 pub fn lenient_policies() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("steward-test-policies-{}", std::process::id()));
     if !dir.join("guards.toml").exists() {
-        std::fs::create_dir_all(&dir).unwrap();
-        for entry in std::fs::read_dir(repo_root().join("policies")).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
-        }
-        std::fs::write(
-            dir.join("guards.toml"),
+        policies_with_guards(
+            &dir,
             "[rate_limit]\nper_principal = 100000\nper_tool = 100000\ntools = {}\n\
              [blast_radius]\nmax_destructive = 100000\n",
-        )
-        .unwrap();
+        );
     }
     dir
+}
+
+/// A copy of the shipped policies in `dir` whose `guards.toml` is `guards`.
+pub fn policies_with_guards(dir: &Path, guards: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    for entry in std::fs::read_dir(repo_root().join("policies")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    std::fs::write(dir.join("guards.toml"), guards).unwrap();
 }
 
 /// The real `steward` binary with steward's home and the lenient policies set.
