@@ -35,10 +35,11 @@ pub enum Key {
     ClaudeApiKey,
     ClaudeBaseUrl,
     ClaudeModel,
+    ClaudeCaFile,
 }
 
 impl Key {
-    pub const ALL: [Key; 23] = [
+    pub const ALL: [Key; 24] = [
         Key::StateUrl,
         Key::PgUrl,
         Key::PgContainerHost,
@@ -62,6 +63,7 @@ impl Key {
         Key::ClaudeApiKey,
         Key::ClaudeBaseUrl,
         Key::ClaudeModel,
+        Key::ClaudeCaFile,
     ];
 
     pub fn name(self) -> &'static str {
@@ -89,6 +91,7 @@ impl Key {
             Key::ClaudeApiKey => "claude_api_key",
             Key::ClaudeBaseUrl => "claude_base_url",
             Key::ClaudeModel => "claude_model",
+            Key::ClaudeCaFile => "claude_ca_file",
         }
     }
 
@@ -127,6 +130,8 @@ impl Key {
             Key::ClaudeApiKey => None,
             Key::ClaudeBaseUrl => Some("https://api.anthropic.com".into()),
             Key::ClaudeModel => Some("claude-sonnet-4-5".into()),
+            // Only a gateway signed by a private CA needs one; the system roots serve the API.
+            Key::ClaudeCaFile => None,
         }
     }
 

@@ -83,6 +83,10 @@ fn claude_backend(cfg: &Config) -> Result<Option<Arc<dyn Backend>>> {
         base_url: cfg.require(Key::ClaudeBaseUrl)?.to_string(),
         api_key: cfg.get(Key::ClaudeApiKey).map(|s| s.value.clone()),
         model: cfg.require(Key::ClaudeModel)?.to_string(),
+        ca_file: cfg
+            .get(Key::ClaudeCaFile)
+            .filter(|s| !s.value.trim().is_empty())
+            .map(|s| std::path::PathBuf::from(&s.value)),
         ..ClaudeConfig::default()
     }
     .with_env_key();

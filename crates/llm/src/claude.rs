@@ -11,6 +11,7 @@
 //! binary cannot start with a missing or different template than the one its tests ran with.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
@@ -53,6 +54,9 @@ pub struct ClaudeConfig {
     pub timeout: Duration,
     /// A 429/529 answer is retried once when its `retry-after` is at most this long.
     pub max_retry_wait: Duration,
+    /// Extra trusted root certificate(s), PEM, added to the system's: for a corporate
+    /// gateway or private proxy whose certificate a private CA signs.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for ClaudeConfig {
@@ -64,6 +68,7 @@ impl Default for ClaudeConfig {
             max_tokens: DEFAULT_MAX_TOKENS,
             timeout: DEFAULT_TIMEOUT,
             max_retry_wait: DEFAULT_MAX_RETRY_WAIT,
+            ca_file: None,
         }
     }
 }
@@ -77,6 +82,7 @@ impl fmt::Debug for ClaudeConfig {
             .field("max_tokens", &self.max_tokens)
             .field("timeout", &self.timeout)
             .field("max_retry_wait", &self.max_retry_wait)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -117,7 +123,8 @@ impl fmt::Debug for ClaudeBackend {
 
 impl ClaudeBackend {
     /// Checks the settings and builds the HTTP client. Fails with [`Error::Unavailable`] when
-    /// no API key is configured (saying how to set one) or the base URL is not http(s).
+    /// no API key is configured (saying how to set one), the base URL is not http(s), or the
+    /// `ca_file` cannot be read or holds no valid PEM certificate.
     pub fn new(config: ClaudeConfig) -> Result<Self> {
         let backend = format!("claude:{}", config.model);
         let api_key = match config.api_key.as_deref().map(str::trim) {
@@ -152,14 +159,20 @@ impl ClaudeBackend {
             });
         }
         let url = format!("{base}/v1/messages");
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .build()
-            .map_err(|e| Error::Unavailable {
-                backend,
-                message: format!("cannot build the HTTP client: {}", error_chain(&e)),
+            .connect_timeout(config.timeout);
+        if let Some(path) = &config.ca_file {
+            let certs = load_ca_file(path).map_err(|message| Error::Unavailable {
+                backend: backend.clone(),
+                message,
             })?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        let client = builder.build().map_err(|e| Error::Unavailable {
+            backend,
+            message: format!("cannot build the HTTP client: {}", error_chain(&e)),
+        })?;
         Ok(Self {
             config,
             api_key,
@@ -283,16 +296,23 @@ impl ClaudeBackend {
                 self.url,
                 self.config.timeout.as_secs_f64()
             ))
-        } else if e.is_connect()
-            && self.url.starts_with("https://")
-            && chain.contains("scheme is not http")
-        {
-            self.unavailable(format!(
-                "cannot connect to {}: this build's HTTP client has no TLS support (reqwest \
-                 without its `rustls` feature); build with TLS or set claude_base_url to an \
-                 http:// gateway ({chain})",
-                self.url
-            ))
+        } else if let Some(tls) = tls_error(e) {
+            // OpenSSL names every verification failure (unknown issuer, self-signed, expired,
+            // wrong host) "certificate ...", so the text tells them from other TLS failures.
+            if tls.to_string().contains("certificate") {
+                self.unavailable(format!(
+                    "cannot connect to {}: the server's TLS certificate is not trusted \
+                     ({chain}); if a corporate gateway or private proxy signs it, set \
+                     claude_ca_file to its CA certificate (PEM)",
+                    self.url
+                ))
+            } else {
+                self.unavailable(format!(
+                    "cannot connect to {}: the TLS handshake failed ({chain}); check that \
+                     claude_base_url is an https endpoint",
+                    self.url
+                ))
+            }
         } else if e.is_connect() {
             self.unavailable(format!("cannot connect to {}: {chain}", self.url))
         } else {
@@ -642,6 +662,38 @@ fn snippet(s: &str) -> String {
         Some((at, _)) => format!("{}…", &line[..at]),
         None => line,
     }
+}
+
+/// The certificates of a `claude_ca_file`: one PEM certificate or a bundle of them.
+fn load_ca_file(path: &Path) -> std::result::Result<Vec<reqwest::Certificate>, String> {
+    let shown = path.display();
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("cannot read the CA file {shown} (claude_ca_file): {e}"))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        format!(
+            "the CA file {shown} (claude_ca_file) holds an invalid certificate: {}",
+            error_chain(&e)
+        )
+    })?;
+    if certs.is_empty() {
+        return Err(format!(
+            "the CA file {shown} (claude_ca_file) holds no PEM certificate \
+             (-----BEGIN CERTIFICATE-----)"
+        ));
+    }
+    Ok(certs)
+}
+
+/// The TLS error among the sources of `e`, if the request failed in the TLS layer.
+fn tls_error(e: &reqwest::Error) -> Option<&native_tls::Error> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(tls) = s.downcast_ref::<native_tls::Error>() {
+            return Some(tls);
+        }
+        source = s.source();
+    }
+    None
 }
 
 /// An error and its sources, `: `-separated.

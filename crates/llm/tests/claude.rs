@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -322,14 +323,97 @@ fn check_fences(s: &str) -> Vec<String> {
     }
 }
 
-async fn start(replies: Vec<Reply>) -> (Fake, String) {
+fn app(replies: Vec<Reply>) -> (Fake, axum::Router) {
     let fake = Fake::default();
     fake.0.lock().unwrap().replies = replies.into();
     let app = axum::Router::new()
         .route("/v1/messages", axum::routing::post(handle))
         .with_state(fake.clone());
+    (fake, app)
+}
+
+async fn start(replies: Vec<Reply>) -> (Fake, String) {
+    let (fake, app) = app(replies);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (fake, base)
+}
+
+/// Accepts TLS connections for `axum::serve`. Handshakes run one at a time, which is enough
+/// for one client; a handshake the client aborts (untrusted certificate) is skipped.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_native_tls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_native_tls::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// A self-signed certificate for 127.0.0.1 and localhost, made by the `openssl` CLI in a
+/// fresh directory named after `tag`: returns the directory (cert.pem, key.pem).
+fn self_signed(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("steward-claude-tls-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = std::process::Command::new("openssl")
+        .current_dir(&dir)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ])
+        .output()
+        .expect("the openssl CLI runs");
+    assert!(
+        out.status.success(),
+        "openssl req failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+/// The fake served over https with the certificate in `dir`; returns the https base URL.
+async fn start_tls(replies: Vec<Reply>, dir: &Path) -> (Fake, String) {
+    let (fake, app) = app(replies);
+    let cert = std::fs::read(dir.join("cert.pem")).unwrap();
+    let key = std::fs::read(dir.join("key.pem")).unwrap();
+    let identity = tokio_native_tls::native_tls::Identity::from_pkcs8(&cert, &key).unwrap();
+    let acceptor = tokio_native_tls::native_tls::TlsAcceptor::new(identity).unwrap();
+    let listener = TlsListener {
+        tcp: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        acceptor: acceptor.into(),
+    };
+    let base = format!("https://{}", listener.tcp.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     (fake, base)
 }
@@ -410,6 +494,7 @@ fn config(base: &str) -> ClaudeConfig {
         max_tokens: 512,
         timeout: Duration::from_secs(10),
         max_retry_wait: Duration::from_secs(2),
+        ca_file: None,
     }
 }
 
@@ -1319,4 +1404,105 @@ async fn https_endpoint_that_cannot_be_reached_names_the_url() {
         text.contains("cannot connect to https://127.0.0.1:9/v1/messages"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn https_round_trip_with_a_configured_ca() {
+    let dir = self_signed("trusted");
+    let (fake, base) = start_tls(
+        vec![Reply::ok(tool_use_answer(
+            "service_status",
+            json!({"service": "rentguy"}),
+        ))],
+        &dir,
+    )
+    .await;
+    let mut cfg = config(&base);
+    cfg.ca_file = Some(dir.join("cert.pem"));
+    let p = ClaudeBackend::new(cfg)
+        .unwrap()
+        .propose(&request(vec![user("is rentguy up?")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        p.call,
+        call("service_status", json!({"service": "rentguy"}))
+    );
+    assert_eq!(fake.count(), 1);
+    assert_eq!(fake.violations(), Vec::<String>::new());
+    assert_eq!(fake.received()[0]["model"], MODEL);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn https_with_an_untrusted_certificate_is_refused_clearly() {
+    let dir = self_signed("untrusted");
+    let (fake, base) = start_tls(
+        vec![Reply::ok(tool_use_answer("respond", json!({"text": "x"})))],
+        &dir,
+    )
+    .await;
+    let err = claude(&base)
+        .propose(&request(vec![user("hi")]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("cannot connect to {base}/v1/messages")),
+        "{text}"
+    );
+    assert!(text.contains("certificate is not trusted"), "{text}");
+    assert!(text.contains("claude_ca_file"), "{text}");
+    assert_eq!(fake.count(), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn https_to_a_plain_http_server_is_a_failed_handshake() {
+    let (fake, base) = start(vec![]).await;
+    let base = base.replace("http://", "https://");
+    let err = claude(&base)
+        .propose(&request(vec![user("hi")]))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("cannot connect to {base}/v1/messages")),
+        "{text}"
+    );
+    assert!(text.contains("TLS handshake failed"), "{text}");
+    assert!(!text.contains("claude_ca_file"), "{text}");
+    assert_eq!(fake.count(), 0);
+}
+
+#[test]
+fn missing_ca_file_is_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("steward-claude-ca-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let garbage = dir.join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate\n").unwrap();
+    let corrupt = dir.join("corrupt.pem");
+    std::fs::write(
+        &corrupt,
+        "-----BEGIN CERTIFICATE-----\nbm90IGRlcg==\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let missing = dir.join("missing.pem");
+    for (path, says) in [
+        (&missing, "cannot read the CA file"),
+        (&garbage, "holds no PEM certificate"),
+        (&corrupt, "holds an invalid certificate"),
+    ] {
+        let mut cfg = config("https://127.0.0.1:9");
+        cfg.ca_file = Some(path.clone());
+        let err = ClaudeBackend::new(cfg).unwrap_err();
+        assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(text.contains(says), "{text}");
+        assert!(text.contains("claude_ca_file"), "{text}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
