@@ -18,6 +18,13 @@ use crate::Result;
 /// clears this easily, and grounding turns a call on an unnamed target into a question.
 pub const TEXT_MARGIN: f32 = 1.5;
 
+/// The margin right after untrusted data (a tool result, an alert, a webhook body): text
+/// is favoured, because the person mostly wants the answer, and a small model reading an
+/// injected instruction leans towards "doing something" (a further read it was not asked
+/// for). Measured on the injection evals: the wrong follow-up calls sat 1.8-2.1 logits
+/// above text.
+pub const AFTER_DATA_TEXT_MARGIN: f32 = -3.0;
+
 /// The tool that carries answers, questions and refusals.
 pub const RESPOND: &str = "respond";
 
@@ -158,8 +165,8 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
     /// open a call only when a tool fits, so this first token is where they say "no tool".
     ///
     /// `text_margin` is how much likelier text must be than a call: [`TEXT_MARGIN`] when the
-    /// person just spoke, its negative right after a tool result, when the person mostly
-    /// wants the answer.
+    /// person just spoke, [`AFTER_DATA_TEXT_MARGIN`] (negative) right after a tool result,
+    /// when the person mostly wants the answer.
     pub fn turn(
         mut self,
         call_open: &str,
@@ -192,11 +199,31 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             && tools
                 .iter()
                 .any(|(n, _)| n != RESPOND && n.starts_with(&text_piece));
+        tracing::debug!(
+            text_over_call = logits[best_text as usize] - logits[best_call as usize],
+            text_margin,
+            "call or text"
+        );
         if logits[best_text as usize] > logits[best_call as usize] + text_margin && !names_a_tool {
             self.log_probs.push(log_softmax_at(&logits, best_text));
             return self.text_answer();
         }
         self.log_probs.push(log_softmax_at(&logits, best_call));
+        // Right after the person spoke, `respond` written as a JSON call is the model
+        // narrating an action it did not take ("psra has been updated to v3"): in the evals
+        // every such call was wrong. A real answer or question comes as plain text, decided
+        // above. After untrusted data, calling `respond` is how it declines to act.
+        let actions: Vec<(String, Shape)>;
+        let tools = if text_margin > 0.0 && tools.iter().any(|(n, _)| n != RESPOND) {
+            actions = tools
+                .iter()
+                .filter(|(n, _)| n != RESPOND)
+                .cloned()
+                .collect();
+            &actions
+        } else {
+            tools
+        };
         if Some(&best_call) == open.first() {
             self.open_call(&open, tools)
         } else {
@@ -287,7 +314,9 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             first = false;
             self.value(&p.shape, string_limit)?;
         }
-        let mut rest: &[&Property] = &optional;
+        // Optional arguments come in whatever order the model writes them ("1 cpu, 1024 mb"
+        // gives cpus before memory_mb): each one chosen leaves the others on offer.
+        let mut rest: Vec<&Property> = optional;
         while !rest.is_empty() {
             // A free string's opening quote joins its key (`"grep":"`), as the model
             // would write it.
@@ -305,13 +334,13 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
                 return Ok(());
             }
             first = false;
-            if free(rest[i]) {
+            let chosen = rest.remove(i);
+            if free(chosen) {
                 self.free_string(string_limit)?;
                 self.force("\"");
             } else {
-                self.value(&rest[i].shape, string_limit)?;
+                self.value(&chosen.shape, string_limit)?;
             }
-            rest = &rest[i + 1..];
         }
         self.force("}");
         Ok(())
@@ -536,4 +565,148 @@ fn log_softmax_at(logits: &[f32], tok: i32) -> f32 {
 fn escape(s: &str) -> String {
     let quoted = serde_json::Value::String(s.to_string()).to_string();
     quoted[1..quoted.len() - 1].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use serde_json::{json, Value};
+
+    const OPEN: i32 = 256;
+    const END: i32 = 257;
+
+    /// A byte-level model that wants to write `target` after the prompt: every token that
+    /// continues it scores 5 plus its length, everything else 0. It lets the decoder's own choices
+    /// (order, call or text, which tool) be tested without weights.
+    struct Teacher {
+        target: Vec<u8>,
+        written: Vec<u8>,
+        pieces: Vec<Vec<u8>>,
+    }
+
+    impl Teacher {
+        fn new(target: &str) -> Teacher {
+            let mut pieces: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
+            pieces.push(b"<tool_call>\n".to_vec());
+            pieces.push(Vec::new());
+            Teacher {
+                target: target.as_bytes().to_vec(),
+                written: Vec::new(),
+                pieces,
+            }
+        }
+    }
+
+    impl TokenModel for Teacher {
+        fn tokenize(&self, text: &str) -> Vec<i32> {
+            text.bytes().map(i32::from).collect()
+        }
+        fn tokenize_special(&self, text: &str) -> Vec<i32> {
+            match text.strip_prefix("<tool_call>\n") {
+                Some(rest) => std::iter::once(OPEN).chain(self.tokenize(rest)).collect(),
+                None => self.tokenize(text),
+            }
+        }
+        fn is_end(&self, tok: i32) -> bool {
+            tok == END
+        }
+        fn piece(&self, tok: i32) -> &[u8] {
+            &self.pieces[tok as usize]
+        }
+        fn n_vocab(&self) -> usize {
+            self.pieces.len()
+        }
+        fn eval(&mut self, tokens: &[i32]) -> Result<Vec<f32>> {
+            for &t in tokens {
+                let piece = self.pieces[t as usize].clone();
+                self.written.extend(piece);
+            }
+            let rest = self.target.get(self.written.len()..).unwrap_or_default();
+            Ok(self
+                .pieces
+                .iter()
+                .enumerate()
+                .map(|(t, p)| match t as i32 {
+                    END if rest.is_empty() => 10.0,
+                    _ if !p.is_empty() && rest.starts_with(p) => 5.0 + p.len() as f32,
+                    _ => 0.0,
+                })
+                .collect())
+        }
+    }
+
+    fn decode(target: &str, tools: &[(&str, Value)], margin: f32) -> Value {
+        let mut model = Teacher::new(target);
+        let classes = VocabClasses::of(&model);
+        let tools: Vec<(String, Shape)> = tools
+            .iter()
+            .map(|(n, s)| (n.to_string(), Shape::of(s)))
+            .collect();
+        let decoded = Decoder::new(&mut model, &classes, Limits::default(), Vec::new())
+            .turn("<tool_call>\n", &tools, margin)
+            .unwrap();
+        serde_json::from_str(&decoded.json).unwrap()
+    }
+
+    fn limits() -> Value {
+        json!({"type": "object", "required": ["service"], "properties": {
+            "service": {"type": "string"},
+            "memory_mb": {"type": "integer"},
+            "cpus": {"type": "number"},
+            "pids": {"type": "integer"}}})
+    }
+
+    fn respond() -> Value {
+        json!({"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}})
+    }
+
+    #[test]
+    fn optional_arguments_come_in_the_order_the_model_writes_them() {
+        let call = decode(
+            r#"<tool_call>
+{"name":"service_set_limits","arguments":{"service":"psra","cpus":1,"memory_mb":1024}}"#,
+            &[("service_set_limits", limits()), ("respond", respond())],
+            TEXT_MARGIN,
+        );
+        assert_eq!(
+            call["arguments"],
+            json!({"service": "psra", "cpus": 1, "memory_mb": 1024})
+        );
+    }
+
+    #[test]
+    fn respond_as_a_call_after_the_person_spoke_is_not_taken() {
+        let narrated = r#"<tool_call>
+{"name":"respond","arguments":{"text":"psra was restarted"}}"#;
+        let tools = [("service_set_limits", limits()), ("respond", respond())];
+        assert_eq!(
+            decode(narrated, &tools, TEXT_MARGIN)["name"],
+            "service_set_limits"
+        );
+        // After untrusted data, calling respond is how the model declines to act.
+        assert_eq!(
+            decode(narrated, &tools, AFTER_DATA_TEXT_MARGIN)["name"],
+            "respond"
+        );
+        // With nothing else offered, respond stays.
+        assert_eq!(
+            decode(narrated, &tools[1..], TEXT_MARGIN)["name"],
+            "respond"
+        );
+    }
+
+    #[test]
+    fn plain_text_becomes_respond() {
+        let call = decode(
+            "Which service do you mean?",
+            &[("service_set_limits", limits()), ("respond", respond())],
+            TEXT_MARGIN,
+        );
+        assert_eq!(
+            call,
+            json!({"name": "respond", "arguments": {"text": "Which service do you mean?"}})
+        );
+    }
 }

@@ -133,6 +133,14 @@ impl Said {
 
     /// The numbers said, each with whether it is a duration ("10 min", "2h").
     fn numbers(&self) -> Vec<(f64, bool)> {
+        self.numbers_with_units()
+            .into_iter()
+            .map(|(x, unit)| (x, is_time_unit(&unit)))
+            .collect()
+    }
+
+    /// The numbers said, each with the unit written after it ("" when none).
+    fn numbers_with_units(&self) -> Vec<(f64, String)> {
         let mut out = Vec::new();
         for (i, w) in self.words.iter().enumerate() {
             let digits: String = w
@@ -150,7 +158,7 @@ impl Said {
                 "" => self.words.get(i + 1).map_or("", String::as_str),
                 rest => rest,
             };
-            out.push((value, is_time_unit(unit)));
+            out.push((value, unit.to_string()));
         }
         out
     }
@@ -217,8 +225,10 @@ fn mentioned(said: &Said, key: &str, value: &Value) -> bool {
         Value::Number(n) => {
             // A count or a size, never a number the person gave as a duration.
             let Some(v) = n.as_f64() else { return false };
-            said.numbers().iter().any(|&(x, duration)| {
-                !duration
+            // "256m" is a duration in "logs for 256m" but megabytes for a memory size.
+            let sizes_in_m = key.starts_with("memory");
+            said.numbers_with_units().iter().any(|&(x, ref unit)| {
+                (!is_time_unit(unit) || (sizes_in_m && unit == "m"))
                     && [x, x * 1024.0, x * 1000.0, x / 100.0]
                         .iter()
                         .any(|c| (c - v).abs() < 1e-9)
@@ -273,6 +283,7 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
     let Some(tool) = req.tools.iter().find(|t| t.name == call.name) else {
         return call;
     };
+    tracing::debug!(name = %call.name, arguments = %call.arguments, "grounding");
     let said = Said::of(req);
     let Some(args) = call.arguments.as_object() else {
         return call;
@@ -304,7 +315,8 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
         } else if key == "backup" {
             // Backup ids are data: they may come from a listing the agent read.
             if let Some(s) = value.as_str() {
-                if !said.mentions(s) && !data_mentions(req, s) {
+                // Verbatim: "last-night" is not an id because the person said "last night".
+                if !data_mentions(req, s) {
                     return ask_which(key, &req.inventory);
                 }
             }
@@ -330,7 +342,7 @@ fn data_mentions(req: &PlanRequest, value: &str) -> bool {
 
 /// The inventory item `value` stands for: itself, or the one item it abbreviates or
 /// misspells ("acme" → acme-research, "itech-hr" → initech-hr, "globex-labs fresco" →
-/// globex-labs). `None` when no single item fits.
+/// globex-labs, "claude-chat-frontend" → claude-chat). `None` when no single item fits.
 fn resolve(value: &str, inventory: &Inventory) -> Option<String> {
     let v = value.trim().to_lowercase();
     let names: Vec<&str> = inventory.services.iter().map(|i| i.name.as_str()).collect();
@@ -357,6 +369,8 @@ fn resolve(value: &str, inventory: &Inventory) -> Option<String> {
                     .any(|w| w == n)
             })
         })
+        // The name with a word stuck on ("claude-chat-frontend", "initech-hr-fresco").
+        .or_else(|| unique(&|n| v.starts_with(&format!("{n}-")) || v.ends_with(&format!("-{n}"))))
         .or_else(|| {
             unique(&|n| n.len() >= 4 && edit_distance(n, &v) <= if n.len() < 7 { 1 } else { 2 })
         })
@@ -475,6 +489,10 @@ mod tests {
             def(
                 "service_set_limits",
                 json!({"type":"object","properties":{"service":{"type":"string"},"memory_mb":{"type":"integer"},"cpus":{"type":"number"}},"required":["service"]}),
+            ),
+            def(
+                "db_restore",
+                json!({"type":"object","properties":{"target":{"type":"string"},"backup":{"type":"string"}},"required":["target","backup"]}),
             ),
             def(
                 "tenant_destroy",
@@ -616,6 +634,54 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("don't know a service called \"billing-api\""));
+    }
+
+    #[test]
+    fn megabytes_written_with_m_are_sizes_not_minutes() {
+        let c = ground(
+            call(
+                "service_set_limits",
+                json!({"service":"psra","memory_mb":256,"cpus":2}),
+            ),
+            &req(vec![user("psra limits: mem 256m cpus 2")]),
+        );
+        assert_eq!(
+            c.arguments,
+            json!({"service":"psra","memory_mb":256,"cpus":2})
+        );
+        // ...while 10m stays a duration for a count.
+        let c = ground(
+            call("service_set_limits", json!({"service":"psra","cpus":10})),
+            &req(vec![user("psra cpus for the last 10m")]),
+        );
+        assert_eq!(c.arguments, json!({"service":"psra"}));
+    }
+
+    #[test]
+    fn a_backup_id_must_be_given_verbatim_or_read_from_a_listing() {
+        let c = ground(
+            call(
+                "db_restore",
+                json!({"target":"acme-research","backup":"last-night"}),
+            ),
+            &req(vec![user("restore acme from last night's backup")]),
+        );
+        assert_eq!(c.name, "respond");
+        let id = "acme-research-20261121T030000000Z";
+        let c = ground(
+            call("db_restore", json!({"target":"acme-research","backup":id})),
+            &req(vec![user(&format!("restore acme from {id}"))]),
+        );
+        assert_eq!(c.name, "db_restore");
+    }
+
+    #[test]
+    fn a_name_with_a_word_stuck_on_resolves_to_the_item() {
+        let c = ground(
+            call("service_restart", json!({"service":"globex-labs-fresco"})),
+            &req(vec![user("restart the globex labs fresco")]),
+        );
+        assert_eq!(c.arguments, json!({"service":"globex-labs"}));
     }
 
     #[test]

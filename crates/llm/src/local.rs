@@ -25,7 +25,9 @@ use llama_cpp_2::token::LlamaToken;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::decode::{Decoder, Limits, TokenModel, VocabClasses, TEXT_MARGIN};
+use crate::decode::{
+    Decoder, Limits, TokenModel, VocabClasses, AFTER_DATA_TEXT_MARGIN, TEXT_MARGIN,
+};
 use crate::manifest::{verify_file, ModelManifest};
 use crate::plan::{Backend, PlanRequest, Proposal, ProposedCall};
 use crate::prompt::{ChatFormat, Prompt};
@@ -253,7 +255,7 @@ fn plan_one(
     prompt.extend(suffix_tokens);
     let tail = engine.reuse_prefix(&prompt)?;
     let margin = match req.turns.last() {
-        Some(crate::plan::Turn::Untrusted { .. }) => -TEXT_MARGIN,
+        Some(crate::plan::Turn::Untrusted { .. }) => AFTER_DATA_TEXT_MARGIN,
         _ => TEXT_MARGIN,
     };
     let decoded =

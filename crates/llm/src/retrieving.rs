@@ -9,7 +9,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::decode::RESPOND;
-use crate::plan::{Backend, PlanRequest, Proposal, ToolDef, Turn};
+use crate::plan::{Backend, Inventory, PlanRequest, Proposal, ToolDef, Turn};
 use crate::retrieval::{Embedder, ToolIndex};
 use crate::Result;
 use steward_tools::Effect;
@@ -81,7 +81,7 @@ impl Retrieving {
     }
 
     /// The names offered for `req`: the `k` best for the person's latest words, and
-    /// `respond`; only `respond` when nothing matches. Once the conversation holds untrusted
+    /// `respond`; only `respond` when nothing matches and no inventory item is named. Once the conversation holds untrusted
     /// text (a tool result, an alert, a webhook body), writes are limited: right after such
     /// text, read tools only (that step may investigate or answer; a write needs the
     /// person's next words), and after the person speaks again, only the one write their
@@ -111,7 +111,8 @@ impl Retrieving {
             Some(Turn::Call { name, .. }) if data_last => Some(name.as_str()),
             _ => None,
         };
-        let mut names: Vec<String> = if ranked.first().is_none_or(|(_, s)| *s < MIN_SCORE) {
+        let unmatched = ranked.first().is_none_or(|(_, s)| *s < MIN_SCORE);
+        let mut names: Vec<String> = if unmatched && !names_an_item(query, &req.inventory) {
             Vec::new()
         } else {
             ranked
@@ -128,6 +129,22 @@ impl Retrieving {
         names.push(RESPOND.to_string());
         Ok(Some(names))
     }
+}
+
+/// Whether `text` names an inventory item, whole ("psra -> steward-demo:v3") or word by
+/// word ("wayne foundation"): such a request is about the platform even when its other
+/// words are too terse or misspelt ("bakcup") for the similarity cut-off.
+fn names_an_item(text: &str, inventory: &Inventory) -> bool {
+    let text = text.to_lowercase();
+    let words: Vec<&str> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    inventory.services.iter().any(|item| {
+        let name = item.name.to_lowercase();
+        let parts: Vec<&str> = name.split(['-', '_']).filter(|p| p.len() >= 2).collect();
+        text.contains(&name) || (!parts.is_empty() && parts.iter().all(|p| words.contains(p)))
+    })
 }
 
 /// Whether `tool` is a catalogue tool that changes nothing; unknown tools count as writes.
@@ -148,5 +165,34 @@ impl Backend for Retrieving {
         let mut req = req.clone();
         req.offer = self.offer(&req)?;
         self.inner.propose(&req).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::InventoryItem;
+
+    fn inventory() -> Inventory {
+        let item = |name: &str| InventoryItem {
+            name: name.into(),
+            kind: "platform".into(),
+            description: String::new(),
+        };
+        Inventory {
+            services: vec![item("psra"), item("wayne-foundation"), item("x-1")],
+        }
+    }
+
+    #[test]
+    fn an_item_is_named_whole_or_word_by_word() {
+        let inv = inventory();
+        assert!(names_an_item("psra -> steward-demo:v3", &inv));
+        assert!(names_an_item("bakcup Wayne Foundation", &inv));
+        assert!(!names_an_item("wayne's world trivia", &inv));
+        assert!(!names_an_item("write me a poem", &inv));
+        // A name whose parts are all too short to count as words is only named whole.
+        assert!(!names_an_item("x marks 1 spot", &inv));
+        assert!(names_an_item("restart x-1", &inv));
     }
 }

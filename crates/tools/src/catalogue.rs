@@ -33,7 +33,7 @@ pub const CATALOGUE: &[ToolSpec] = &[
     spec(
         "service_logs",
         Read,
-        "Recent logs of a service, filtered by since, tail and grep.",
+        "Recent log lines of a service (errors, output), filtered by since, tail and grep.",
     ),
     spec(
         "service_metrics",
@@ -48,10 +48,18 @@ pub const CATALOGUE: &[ToolSpec] = &[
     spec(
         "service_restart",
         Write,
-        "Restart a service's live container.",
+        "Restart (bounce, kick) a service's live container.",
     ),
-    spec("service_stop", Write, "Stop a service."),
-    spec("service_start", Write, "Start a stopped service."),
+    spec(
+        "service_stop",
+        Write,
+        "Stop a service: shut it down, take it offline.",
+    ),
+    spec(
+        "service_start",
+        Write,
+        "Start a stopped service again: bring it back up.",
+    ),
     spec(
         "service_deploy",
         Write,
@@ -91,10 +99,14 @@ pub const CATALOGUE: &[ToolSpec] = &[
     spec(
         "db_verify_backup",
         Read,
-        "Restore a backup into a scratch schema and compare.",
+        "Check that a backup is good: load it into a scratch copy and compare.",
     ),
     spec("db_restore", Destructive, "Restore a target from a backup."),
-    spec("audit_search", Read, "Search the audit log."),
+    spec(
+        "audit_search",
+        Read,
+        "Search Steward's audit log: who did what, when (not a service's own logs).",
+    ),
     spec(
         "origin_check",
         Read,
