@@ -1,5 +1,6 @@
 //! Time expressions, resolved by deterministic code against an injected clock (never by the
-//! model): durations (`10m`, `3h ago`, `2 days ago`), `yesterday` (24 hours before now),
+//! model): durations (`10m`, `3h ago`, `2 days ago`, `last week`, `an hour ago`),
+//! `yesterday` (24 hours before now),
 //! `now`, RFC3339 times and plain dates (`2026-11-20`, meaning the end of that day, UTC).
 
 use chrono::{DateTime, NaiveDate, NaiveTime};
@@ -28,7 +29,13 @@ pub fn resolve(expr: &str, now: Timestamp) -> Result<Timestamp, String> {
         let at = Timestamp(end.and_utc().timestamp_millis());
         return Ok(if at > now { now } else { at });
     }
-    let ms = duration_ms(text.strip_suffix(" ago").unwrap_or(&text)).ok_or_else(err)?;
+    let span = text.strip_suffix(" ago").unwrap_or(&text);
+    // "last week", "an hour ago": one of the unit.
+    let one = ["last ", "the last ", "a ", "an "]
+        .iter()
+        .find_map(|p| span.strip_prefix(p))
+        .map(|unit| format!("1 {unit}"));
+    let ms = duration_ms(one.as_deref().unwrap_or(span)).ok_or_else(err)?;
     Ok(Timestamp(now.0 - ms))
 }
 
@@ -118,6 +125,13 @@ mod tests {
             Ok(Timestamp(NOW.0 - 2 * DAY_MS))
         );
         assert_eq!(resolve(" Now ", NOW), Ok(NOW));
+        assert_eq!(resolve("last week", NOW), Ok(Timestamp(NOW.0 - 7 * DAY_MS)));
+        assert_eq!(
+            resolve("an hour ago", NOW),
+            Ok(Timestamp(NOW.0 - 3_600_000))
+        );
+        assert_eq!(resolve("a day ago", NOW), resolve("yesterday", NOW));
+        assert!(resolve("last tuesday", NOW).is_err());
     }
 
     #[test]
