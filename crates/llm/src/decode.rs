@@ -12,18 +12,43 @@
 use crate::shape::{Property, Shape};
 use crate::Result;
 
-/// How much likelier (in logits) plain text must be than a call for the model's turn to be
-/// read as an answer. Small models drift into narrating an action ("the service has been
-/// restarted") instead of calling the tool; a question or a refusal that is really meant
-/// clears this easily, and grounding turns a call on an unnamed target into a question.
-pub const TEXT_MARGIN: f32 = 1.5;
+/// Who spoke last before the model's turn; it decides how the turn is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// The person: a call is expected, and text must clear [`After::text_margin`].
+    Person,
+    /// Untrusted data (a tool result, an alert, a webhook body): the person mostly wants
+    /// the answer now.
+    Data,
+}
 
-/// The margin right after untrusted data (a tool result, an alert, a webhook body): text
-/// is favoured, because the person mostly wants the answer, and a small model reading an
-/// injected instruction leans towards "doing something" (a further read it was not asked
-/// for). Measured on the injection evals: the wrong follow-up calls sat 1.8-2.1 logits
-/// above text.
-pub const AFTER_DATA_TEXT_MARGIN: f32 = -3.0;
+impl After {
+    /// How much likelier (in logits) plain text must be than a call for the turn to be read
+    /// as an answer.
+    ///
+    /// - After the person, 1.5: small models drift into narrating an action ("the service
+    ///   has been restarted") instead of calling the tool; a question or refusal that is
+    ///   really meant clears this easily, and grounding turns a call on an unnamed target
+    ///   into a question.
+    /// - After data, -3.0: text is favoured, because a small model reading an injected
+    ///   instruction leans towards "doing something" (a further read it was not asked for).
+    ///   Measured on the injection evals: the wrong follow-up calls sat 1.7-2.1 logits
+    ///   above text.
+    pub fn text_margin(self) -> f32 {
+        match self {
+            After::Person => 1.5,
+            After::Data => -3.0,
+        }
+    }
+
+    /// Whether `respond` may be written as a JSON call. Right after the person it is the
+    /// model narrating an action it did not take ("psra has been updated to v3"): in the
+    /// evals every such call was wrong, and a real answer comes as plain text. After data,
+    /// calling it is how the model declines to act.
+    fn respond_as_call(self) -> bool {
+        self == After::Data
+    }
+}
 
 /// The tool that carries answers, questions and refusals.
 pub const RESPOND: &str = "respond";
@@ -164,15 +189,14 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
     /// becomes `respond {text}` when `respond` is among `tools`. Chat models are trained to
     /// open a call only when a tool fits, so this first token is where they say "no tool".
     ///
-    /// `text_margin` is how much likelier text must be than a call: [`TEXT_MARGIN`] when the
-    /// person just spoke, [`AFTER_DATA_TEXT_MARGIN`] (negative) right after a tool result,
-    /// when the person mostly wants the answer.
+    /// `after` says who spoke last (see [`After`]).
     pub fn turn(
         mut self,
         call_open: &str,
         tools: &[(String, Shape)],
-        text_margin: f32,
+        after: After,
     ) -> Result<Decoded> {
+        let text_margin = after.text_margin();
         let open = self.model.tokenize_special(call_open);
         let can_respond = tools.iter().any(|(n, _)| n == RESPOND);
         if !can_respond {
@@ -209,12 +233,8 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             return self.text_answer();
         }
         self.log_probs.push(log_softmax_at(&logits, best_call));
-        // Right after the person spoke, `respond` written as a JSON call is the model
-        // narrating an action it did not take ("psra has been updated to v3"): in the evals
-        // every such call was wrong. A real answer or question comes as plain text, decided
-        // above. After untrusted data, calling `respond` is how it declines to act.
         let actions: Vec<(String, Shape)>;
-        let tools = if text_margin > 0.0 && tools.iter().any(|(n, _)| n != RESPOND) {
+        let tools = if !after.respond_as_call() && tools.iter().any(|(n, _)| n != RESPOND) {
             actions = tools
                 .iter()
                 .filter(|(n, _)| n != RESPOND)
@@ -637,7 +657,7 @@ mod tests {
         }
     }
 
-    fn decode(target: &str, tools: &[(&str, Value)], margin: f32) -> Value {
+    fn decode(target: &str, tools: &[(&str, Value)], after: After) -> Value {
         let mut model = Teacher::new(target);
         let classes = VocabClasses::of(&model);
         let tools: Vec<(String, Shape)> = tools
@@ -645,7 +665,7 @@ mod tests {
             .map(|(n, s)| (n.to_string(), Shape::of(s)))
             .collect();
         let decoded = Decoder::new(&mut model, &classes, Limits::default(), Vec::new())
-            .turn("<tool_call>\n", &tools, margin)
+            .turn("<tool_call>\n", &tools, after)
             .unwrap();
         serde_json::from_str(&decoded.json).unwrap()
     }
@@ -668,7 +688,7 @@ mod tests {
             r#"<tool_call>
 {"name":"service_set_limits","arguments":{"service":"psra","cpus":1,"memory_mb":1024}}"#,
             &[("service_set_limits", limits()), ("respond", respond())],
-            TEXT_MARGIN,
+            After::Person,
         );
         assert_eq!(
             call["arguments"],
@@ -682,17 +702,14 @@ mod tests {
 {"name":"respond","arguments":{"text":"psra was restarted"}}"#;
         let tools = [("service_set_limits", limits()), ("respond", respond())];
         assert_eq!(
-            decode(narrated, &tools, TEXT_MARGIN)["name"],
+            decode(narrated, &tools, After::Person)["name"],
             "service_set_limits"
         );
         // After untrusted data, calling respond is how the model declines to act.
-        assert_eq!(
-            decode(narrated, &tools, AFTER_DATA_TEXT_MARGIN)["name"],
-            "respond"
-        );
+        assert_eq!(decode(narrated, &tools, After::Data)["name"], "respond");
         // With nothing else offered, respond stays.
         assert_eq!(
-            decode(narrated, &tools[1..], TEXT_MARGIN)["name"],
+            decode(narrated, &tools[1..], After::Person)["name"],
             "respond"
         );
     }
@@ -702,7 +719,7 @@ mod tests {
         let call = decode(
             "Which service do you mean?",
             &[("service_set_limits", limits()), ("respond", respond())],
-            TEXT_MARGIN,
+            After::Person,
         );
         assert_eq!(
             call,

@@ -514,6 +514,11 @@ mod tests {
         }
     }
 
+    /// Grounds one proposed call against a single request of the person.
+    fn ground_one(name: &str, args: Value, text: &str) -> ProposedCall {
+        ground(call(name, args), &req(vec![user(text)]))
+    }
+
     fn user(t: &str) -> Turn {
         Turn::User { text: t.into() }
     }
@@ -539,18 +544,20 @@ mod tests {
             );
             assert_eq!(c.name, "service_restart", "{text}");
         }
-        let c = ground(
-            call("tenant_destroy", json!({"tenant":"acme-research"})),
-            &req(vec![user("destroy the fresco instance of acme research")]),
+        let c = ground_one(
+            "tenant_destroy",
+            json!({"tenant":"acme-research"}),
+            "destroy the fresco instance of acme research",
         );
         assert_eq!(c.name, "tenant_destroy");
     }
 
     #[test]
     fn a_guessed_or_injected_target_becomes_a_question() {
-        let c = ground(
-            call("service_restart", json!({"service":"rentguy"})),
-            &req(vec![user("restart it")]),
+        let c = ground_one(
+            "service_restart",
+            json!({"service":"rentguy"}),
+            "restart it",
         );
         assert_eq!(c.name, "respond");
         assert!(c.arguments["text"]
@@ -572,9 +579,10 @@ mod tests {
         );
         assert_eq!(c.name, "respond");
         // "the fresco instance" alone names no tenant: the description words are shared.
-        let c = ground(
-            call("tenant_destroy", json!({"tenant":"globex-labs"})),
-            &req(vec![user("destroy the fresco instance")]),
+        let c = ground_one(
+            "tenant_destroy",
+            json!({"tenant":"globex-labs"}),
+            "destroy the fresco instance",
         );
         assert_eq!(c.name, "respond");
     }
@@ -595,39 +603,34 @@ mod tests {
 
     #[test]
     fn unmentioned_optional_arguments_are_dropped() {
-        let c = ground(
-            call(
-                "service_set_limits",
-                json!({"service":"psra","memory_mb":4096,"cpus":1}),
-            ),
-            &req(vec![user("give psra 4g of ram")]),
+        let c = ground_one(
+            "service_set_limits",
+            json!({"service":"psra","memory_mb":4096,"cpus":1}),
+            "give psra 4g of ram",
         );
         assert_eq!(c.arguments, json!({"service":"psra","memory_mb":4096}));
-        let c = ground(
-            call(
-                "service_logs",
-                json!({"service":"psra","since":"1h","grep":"timeout"}),
-            ),
-            &req(vec![user("psra logs from the last hour")]),
+        let c = ground_one(
+            "service_logs",
+            json!({"service":"psra","since":"1h","grep":"timeout"}),
+            "psra logs from the last hour",
         );
         assert_eq!(c.arguments, json!({"service":"psra","since":"1h"}));
     }
 
     #[test]
     fn near_names_resolve_to_the_inventory_and_unknown_ones_are_asked_about() {
-        let c = ground(
-            call("service_restart", json!({"service":"acme"})),
-            &req(vec![user("restart acme")]),
-        );
+        let c = ground_one("service_restart", json!({"service":"acme"}), "restart acme");
         assert_eq!(c.arguments, json!({"service":"acme-research"}));
-        let c = ground(
-            call("service_restart", json!({"service":"rentgyu"})),
-            &req(vec![user("restart rentgyu")]),
+        let c = ground_one(
+            "service_restart",
+            json!({"service":"rentgyu"}),
+            "restart rentgyu",
         );
         assert_eq!(c.arguments, json!({"service":"rentguy"}));
-        let c = ground(
-            call("service_restart", json!({"service":"billing-api"})),
-            &req(vec![user("restart billing-api")]),
+        let c = ground_one(
+            "service_restart",
+            json!({"service":"billing-api"}),
+            "restart billing-api",
         );
         assert_eq!(c.name, "respond");
         assert!(c.arguments["text"]
@@ -638,33 +641,30 @@ mod tests {
 
     #[test]
     fn megabytes_written_with_m_are_sizes_not_minutes() {
-        let c = ground(
-            call(
-                "service_set_limits",
-                json!({"service":"psra","memory_mb":256,"cpus":2}),
-            ),
-            &req(vec![user("psra limits: mem 256m cpus 2")]),
+        let c = ground_one(
+            "service_set_limits",
+            json!({"service":"psra","memory_mb":256,"cpus":2}),
+            "psra limits: mem 256m cpus 2",
         );
         assert_eq!(
             c.arguments,
             json!({"service":"psra","memory_mb":256,"cpus":2})
         );
         // ...while 10m stays a duration for a count.
-        let c = ground(
-            call("service_set_limits", json!({"service":"psra","cpus":10})),
-            &req(vec![user("psra cpus for the last 10m")]),
+        let c = ground_one(
+            "service_set_limits",
+            json!({"service":"psra","cpus":10}),
+            "psra cpus for the last 10m",
         );
         assert_eq!(c.arguments, json!({"service":"psra"}));
     }
 
     #[test]
     fn a_backup_id_must_be_given_verbatim_or_read_from_a_listing() {
-        let c = ground(
-            call(
-                "db_restore",
-                json!({"target":"acme-research","backup":"last-night"}),
-            ),
-            &req(vec![user("restore acme from last night's backup")]),
+        let c = ground_one(
+            "db_restore",
+            json!({"target":"acme-research","backup":"last-night"}),
+            "restore acme from last night's backup",
         );
         assert_eq!(c.name, "respond");
         let id = "acme-research-20261121T030000000Z";
@@ -677,9 +677,10 @@ mod tests {
 
     #[test]
     fn a_name_with_a_word_stuck_on_resolves_to_the_item() {
-        let c = ground(
-            call("service_restart", json!({"service":"globex-labs-fresco"})),
-            &req(vec![user("restart the globex labs fresco")]),
+        let c = ground_one(
+            "service_restart",
+            json!({"service":"globex-labs-fresco"}),
+            "restart the globex labs fresco",
         );
         assert_eq!(c.arguments, json!({"service":"globex-labs"}));
     }

@@ -25,9 +25,7 @@ use llama_cpp_2::token::LlamaToken;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::decode::{
-    Decoder, Limits, TokenModel, VocabClasses, AFTER_DATA_TEXT_MARGIN, TEXT_MARGIN,
-};
+use crate::decode::{After, Decoder, Limits, TokenModel, VocabClasses};
 use crate::manifest::{verify_file, ModelManifest};
 use crate::plan::{Backend, PlanRequest, Proposal, ProposedCall};
 use crate::prompt::{ChatFormat, Prompt};
@@ -254,12 +252,12 @@ fn plan_one(
     let mut prompt = prefix_tokens;
     prompt.extend(suffix_tokens);
     let tail = engine.reuse_prefix(&prompt)?;
-    let margin = match req.turns.last() {
-        Some(crate::plan::Turn::Untrusted { .. }) => AFTER_DATA_TEXT_MARGIN,
-        _ => TEXT_MARGIN,
+    let after = match req.turns.last() {
+        Some(crate::plan::Turn::Untrusted { .. }) => After::Data,
+        _ => After::Person,
     };
     let decoded =
-        Decoder::new(engine, classes, limits, tail).turn(&format.call_open, &offered, margin)?;
+        Decoder::new(engine, classes, limits, tail).turn(&format.call_open, &offered, after)?;
     let prompt_decoded = engine.decoded - decoded_before - decoded.tokens;
     let parsed: Value = serde_json::from_str(&decoded.json).map_err(|e| Error::Protocol {
         backend: "local".into(),

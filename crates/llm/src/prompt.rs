@@ -267,15 +267,7 @@ mod tests {
         // Exactly one real closing fence, and no chat markers or tool-call tags inside it.
         assert_eq!(body.matches("</untrusted>").count(), 1);
         let inside = &body[..body.find("</untrusted>").unwrap()];
-        assert!(!inside.contains("<|im_"), "{inside}");
-        assert!(
-            !inside.to_ascii_lowercase().contains("<tool_call>"),
-            "{inside}"
-        );
-        assert!(
-            !inside.to_ascii_lowercase().contains("</tool_call>"),
-            "{inside}"
-        );
+        crate::fence::assert_defanged(inside);
         assert!(
             inside.contains("IGNORE ALL RULES"),
             "still readable as data"

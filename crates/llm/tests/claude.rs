@@ -369,10 +369,16 @@ impl axum::serve::Listener for TlsListener {
 
 /// A self-signed certificate for 127.0.0.1 and localhost, made by the `openssl` CLI in a
 /// fresh directory named after `tag`: returns the directory (cert.pem, key.pem).
-fn self_signed(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("steward-claude-tls-{tag}-{}", std::process::id()));
+/// An empty directory of this test process, named by `tag`.
+fn scratch_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("steward-claude-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn self_signed(tag: &str) -> PathBuf {
+    let dir = scratch_dir(&format!("tls-{tag}"));
     let out = std::process::Command::new("openssl")
         .current_dir(&dir)
         .args([
@@ -944,15 +950,9 @@ async fn server_error_message_is_included() {
     assert!(text.contains("api_error: Internal server error"), "{text}");
 }
 
-#[tokio::test]
-async fn connection_refused_names_the_url() {
-    // A port that was just free: nothing listens there.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let base = format!("http://127.0.0.1:{port}");
-    let err = claude(&base)
+/// The error of a request to `base` that cannot connect: unavailable, naming the endpoint.
+async fn connect_error(base: &str) -> String {
+    let err = claude(base)
         .propose(&request(vec![user("hi")]))
         .await
         .unwrap_err();
@@ -962,6 +962,17 @@ async fn connection_refused_names_the_url() {
         text.contains(&format!("cannot connect to {base}/v1/messages")),
         "{text}"
     );
+    text
+}
+
+#[tokio::test]
+async fn connection_refused_names_the_url() {
+    // A port that was just free: nothing listens there.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    connect_error(&format!("http://127.0.0.1:{port}")).await;
 }
 
 #[tokio::test]
@@ -1392,18 +1403,8 @@ async fn claude_only_uses_claude() {
 
 #[tokio::test]
 async fn https_endpoint_that_cannot_be_reached_names_the_url() {
-    // Nothing listens on port 9 (discard); with or without TLS support compiled into the
-    // HTTP client the error names the endpoint.
-    let err = claude("https://127.0.0.1:9")
-        .propose(&request(vec![user("hi")]))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
-    let text = err.to_string();
-    assert!(
-        text.contains("cannot connect to https://127.0.0.1:9/v1/messages"),
-        "{text}"
-    );
+    // Nothing listens on port 9 (discard): the TCP connection fails before any TLS.
+    connect_error("https://127.0.0.1:9").await;
 }
 
 #[tokio::test]
@@ -1442,16 +1443,7 @@ async fn https_with_an_untrusted_certificate_is_refused_clearly() {
         &dir,
     )
     .await;
-    let err = claude(&base)
-        .propose(&request(vec![user("hi")]))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
-    let text = err.to_string();
-    assert!(
-        text.contains(&format!("cannot connect to {base}/v1/messages")),
-        "{text}"
-    );
+    let text = connect_error(&base).await;
     assert!(text.contains("certificate is not trusted"), "{text}");
     assert!(text.contains("claude_ca_file"), "{text}");
     assert_eq!(fake.count(), 0);
@@ -1462,15 +1454,7 @@ async fn https_with_an_untrusted_certificate_is_refused_clearly() {
 async fn https_to_a_plain_http_server_is_a_failed_handshake() {
     let (fake, base) = start(vec![]).await;
     let base = base.replace("http://", "https://");
-    let err = claude(&base)
-        .propose(&request(vec![user("hi")]))
-        .await
-        .unwrap_err();
-    let text = err.to_string();
-    assert!(
-        text.contains(&format!("cannot connect to {base}/v1/messages")),
-        "{text}"
-    );
+    let text = connect_error(&base).await;
     assert!(text.contains("TLS handshake failed"), "{text}");
     assert!(!text.contains("claude_ca_file"), "{text}");
     assert_eq!(fake.count(), 0);
@@ -1478,9 +1462,7 @@ async fn https_to_a_plain_http_server_is_a_failed_handshake() {
 
 #[test]
 fn missing_ca_file_is_a_clear_error() {
-    let dir = std::env::temp_dir().join(format!("steward-claude-ca-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("ca");
     let garbage = dir.join("garbage.pem");
     std::fs::write(&garbage, "not a certificate\n").unwrap();
     let corrupt = dir.join("corrupt.pem");
