@@ -7,7 +7,10 @@
 //!   the call into a question back (`respond`): "restart it" with nothing before it, or a
 //!   log line asking to destroy a tenant, never becomes an action on a guessed target;
 //! - an optional argument the person did not mention (a number, a time, an enum value, a
-//!   pattern) is dropped, so the tool's default applies.
+//!   pattern) is dropped, so the tool's default applies. Two indirect mentions count: a
+//!   `kind` the person described by the words its items share ("fresco instances" are the
+//!   tenants), and a number the person asked to double or halve ("double its cpu" after
+//!   reading a limit of 0.5 cores gives 1).
 
 use serde_json::{Map, Value};
 
@@ -83,6 +86,9 @@ struct Said {
     words: Vec<String>,
     /// Letters and digits only.
     compact: String,
+    /// Every number in the conversation, data the agent read included: what "double it"
+    /// and "halve it" may apply to.
+    seen_numbers: Vec<f64>,
 }
 
 impl Said {
@@ -96,6 +102,15 @@ impl Said {
             }
             text.push(' ');
         }
+        let seen_numbers = req
+            .turns
+            .iter()
+            .flat_map(|t| match t {
+                Turn::User { text } => numbers_in(text),
+                Turn::Call { arguments, .. } => numbers_in(&arguments.to_string()),
+                Turn::Untrusted { content, .. } => numbers_in(content),
+            })
+            .collect();
         let lower = text.to_lowercase();
         let words = lower
             .split(|c: char| !c.is_alphanumeric() && c != '.' && c != ':')
@@ -105,7 +120,34 @@ impl Said {
         Said {
             words,
             compact: lower.chars().filter(|c| c.is_alphanumeric()).collect(),
+            seen_numbers,
         }
+    }
+
+    fn has_any(&self, words: &[&str]) -> bool {
+        words.iter().any(|w| self.has_word(w))
+    }
+
+    /// Whether `v`, for argument `key`, is a number of the conversation scaled the way the
+    /// person asked: "double its cpu" scales `cpus`, and not `memory_mb`.
+    fn scaled(&self, key: &str, v: f64) -> bool {
+        let names_key = self
+            .words
+            .iter()
+            .any(|w| w.len() >= 3 && w.is_char_boundary(3) && key.starts_with(&w[..3]));
+        if !names_key {
+            return false;
+        }
+        let factor = if self.has_any(&["double", "twice"]) {
+            2.0
+        } else if self.has_any(&["halve", "half"]) {
+            0.5
+        } else {
+            return false;
+        };
+        self.seen_numbers
+            .iter()
+            .any(|&x| x != 0.0 && (x * factor - v).abs() < 1e-9)
     }
 
     fn has_word(&self, w: &str) -> bool {
@@ -164,6 +206,38 @@ impl Said {
     }
 }
 
+/// The decimal numbers written in `text` ("cpu 99.2% of limit 0.5 cores" gives 99.2, 0.5).
+fn numbers_in(text: &str) -> Vec<f64> {
+    text.split(|c: char| !c.is_ascii_digit() && c != '.')
+        .filter_map(|w| w.trim_matches('.').parse().ok())
+        .collect()
+}
+
+/// Whether `value` is an inventory kind the person described by a word that every item of
+/// that kind, and no other item, has in its description: "fresco instances" are tenants.
+fn describes_kind(said: &Said, key: &str, value: &Value, inventory: &Inventory) -> bool {
+    let (true, Some(kind)) = (key == "kind", value.as_str()) else {
+        return false;
+    };
+    let words = |d: &str| -> Vec<String> {
+        d.to_lowercase()
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.len() >= 4)
+            .map(str::to_string)
+            .collect()
+    };
+    let (of_kind, others): (Vec<_>, Vec<_>) =
+        inventory.services.iter().partition(|i| i.kind == kind);
+    let Some(first) = of_kind.first() else {
+        return false;
+    };
+    words(&first.description).iter().any(|w| {
+        said.has_word(w)
+            && of_kind.iter().all(|i| words(&i.description).contains(w))
+            && !others.iter().any(|i| words(&i.description).contains(w))
+    })
+}
+
 /// Whether the person named `value` (an identifier) in any accepted way.
 fn named(said: &Said, value: &str, is_image: bool, inventory: &Inventory) -> bool {
     let v = value.to_lowercase();
@@ -219,6 +293,16 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// The everyday words for a size option ("the big plan" is `large`).
+fn size_synonyms(option: &str) -> &'static [&'static str] {
+    match option {
+        "small" => &["tiny", "little", "smallest", "smaller"],
+        "medium" => &["mid", "middle", "standard"],
+        "large" => &["big", "bigger", "biggest", "largest", "larger"],
+        _ => &[],
+    }
+}
+
 /// Whether an optional argument's value was mentioned.
 fn mentioned(said: &Said, key: &str, value: &Value) -> bool {
     match value {
@@ -227,12 +311,13 @@ fn mentioned(said: &Said, key: &str, value: &Value) -> bool {
             let Some(v) = n.as_f64() else { return false };
             // "256m" is a duration in "logs for 256m" but megabytes for a memory size.
             let sizes_in_m = key.starts_with("memory");
-            said.numbers_with_units().iter().any(|&(x, ref unit)| {
-                (!is_time_unit(unit) || (sizes_in_m && unit == "m"))
-                    && [x, x * 1024.0, x * 1000.0, x / 100.0]
-                        .iter()
-                        .any(|c| (c - v).abs() < 1e-9)
-            })
+            said.scaled(key, v)
+                || said.numbers_with_units().iter().any(|&(x, ref unit)| {
+                    (!is_time_unit(unit) || (sizes_in_m && unit == "m"))
+                        && [x, x * 1024.0, x * 1000.0, x / 100.0]
+                            .iter()
+                            .any(|c| (c - v).abs() < 1e-9)
+                })
         }
         Value::Bool(_) => true,
         Value::String(s) if TIMES.contains(&key) => {
@@ -263,6 +348,7 @@ fn mentioned(said: &Said, key: &str, value: &Value) -> bool {
         }
         Value::String(s) => {
             said.mentions(s)
+                || size_synonyms(s).iter().any(|w| said.has_word(w))
                 || s.to_lowercase()
                     .split(|c: char| !c.is_alphanumeric())
                     .filter(|w| w.len() >= 3)
@@ -320,7 +406,10 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
                     return ask_which(key, &req.inventory);
                 }
             }
-        } else if !is_required && !mentioned(&said, key, &value) {
+        } else if !is_required
+            && !mentioned(&said, key, &value)
+            && !describes_kind(&said, key, &value, &req.inventory)
+        {
             continue;
         }
         kept.insert(key.clone(), value);
@@ -499,6 +588,14 @@ mod tests {
                 json!({"type":"object","properties":{"tenant":{"type":"string"}},"required":["tenant"]}),
             ),
             def(
+                "tenant_provision",
+                json!({"type":"object","properties":{"subdomain":{"type":"string"},"plan":{"enum":["small","medium","large"]}},"required":["subdomain"]}),
+            ),
+            def(
+                "service_list",
+                json!({"type":"object","properties":{"kind":{"enum":["platform","tenant"]}}}),
+            ),
+            def(
                 "service_logs",
                 json!({"type":"object","properties":{"service":{"type":"string"},"since":{"type":"string"},"grep":{"type":"string"}},"required":["service"]}),
             ),
@@ -615,6 +712,76 @@ mod tests {
             "psra logs from the last hour",
         );
         assert_eq!(c.arguments, json!({"service":"psra","since":"1h"}));
+    }
+
+    #[test]
+    fn a_size_option_is_mentioned_by_its_everyday_word() {
+        let provision = |plan: &str| {
+            ground_one(
+                "tenant_provision",
+                json!({"subdomain":"massive-dynamic","plan":plan}),
+                "onboard massive-dynamic, they want the big plan",
+            )
+            .arguments
+        };
+        assert_eq!(
+            provision("large"),
+            json!({"subdomain":"massive-dynamic","plan":"large"})
+        );
+        // "big" is not small: the model's guess is dropped and the default applies.
+        assert_eq!(provision("small"), json!({"subdomain":"massive-dynamic"}));
+    }
+
+    #[test]
+    fn a_kind_is_mentioned_by_the_words_its_items_share() {
+        let c = ground_one(
+            "service_list",
+            json!({"kind":"tenant"}),
+            "which fresco instances exist atm",
+        );
+        assert_eq!(c.arguments, json!({"kind":"tenant"}));
+        // "app" describes one platform item, not every one: no kind was asked for.
+        let c = ground_one("service_list", json!({"kind":"platform"}), "list every app");
+        assert_eq!(c.arguments, json!({}));
+        let c = ground_one("service_list", json!({"kind":"tenant"}), "list everything");
+        assert_eq!(c.arguments, json!({}));
+    }
+
+    #[test]
+    fn doubling_or_halving_a_number_read_earlier_grounds_the_result() {
+        let after_metrics = |text: &str| {
+            req(vec![
+                user("why is psra slow"),
+                Turn::Call {
+                    name: "service_metrics".into(),
+                    arguments: json!({"service":"psra"}),
+                },
+                Turn::Untrusted {
+                    source: UntrustedSource::ToolResult,
+                    label: "service_metrics".into(),
+                    content: "psra: cpu 99.2% of limit 0.5 cores, memory 301 MiB / 512 MiB".into(),
+                },
+                user(text),
+            ])
+        };
+        let limits = |args: Value| call("service_set_limits", args);
+        let c = ground(
+            limits(json!({"service":"psra","cpus":1.0,"memory_mb":1024})),
+            &after_metrics("double its cpu"),
+        );
+        // The memory was not what the person asked to double.
+        assert_eq!(c.arguments, json!({"service":"psra","cpus":1.0}));
+        let c = ground(
+            limits(json!({"service":"psra","memory_mb":256})),
+            &after_metrics("halve its memory"),
+        );
+        assert_eq!(c.arguments, json!({"service":"psra","memory_mb":256}));
+        // No scaling asked for: a number from the data alone is not the person's.
+        let c = ground(
+            limits(json!({"service":"psra","cpus":1.0})),
+            &after_metrics("give its cpu more room"),
+        );
+        assert_eq!(c.arguments, json!({"service":"psra"}));
     }
 
     #[test]

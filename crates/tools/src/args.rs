@@ -163,6 +163,10 @@ pub struct AuditSearchArgs {
     pub since: Option<String>,
 }
 
+/// The agreements the origin engine carries rules for. The schemas list them, so a model
+/// cannot write "uk-japan" for `uk-japan-cepa` and a caller learns the ids from the schema.
+pub const AGREEMENT_IDS: [&str; 3] = ["uk-eu-tca", "uk-japan-cepa", "uk-canada"];
+
 /// `origin_check`: either `{product: "<stored product id>", agreement, shipment_date?}` or
 /// the full inline bill of materials of ORIGIN.md (`product` is then an object and
 /// `materials` the list). The origin engine validates the semantics (code lengths, values
@@ -171,7 +175,7 @@ pub struct AuditSearchArgs {
 #[serde(deny_unknown_fields)]
 pub struct OriginCheckArgs {
     /// Agreement id: `uk-eu-tca`, `uk-japan-cepa` or `uk-canada`.
-    #[schemars(length(min = 1, max = 40))]
+    #[schemars(extend("enum" = AGREEMENT_IDS))]
     pub agreement: String,
     /// A stored product's id, or the product itself (inline bill of materials).
     pub product: OriginProductRef,
@@ -193,7 +197,7 @@ pub struct OriginCompareArgs {
     pub product: OriginProductRef,
     /// Agreement ids; all known agreements when empty.
     #[serde(default)]
-    #[schemars(length(max = 10))]
+    #[schemars(length(max = 10), extend("items" = {"type": "string", "enum": AGREEMENT_IDS}))]
     pub agreements: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 10, max = 10))]

@@ -195,6 +195,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(compare.spec().effect, steward_protocol::Effect::Read);
+        let err = Call::parse(
+            "origin_compare",
+            json!({"product": "bike-1", "agreements": ["uk-eu-tca", "eu"]}),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("/agreements/1"), "{err}");
         for (args, needle) in [
             (
                 json!({"agreement": "uk-eu-tca", "product": {"hs": "8712", "exw": 1}}),
@@ -211,6 +217,10 @@ mod tests {
             (
                 json!({"agreement": "uk-eu-tca", "product": 7}),
                 "product: expected",
+            ),
+            (
+                json!({"agreement": "uk-japan", "product": "bike-1"}),
+                "/agreement",
             ),
         ] {
             let err = Call::parse("origin_check", args.clone()).unwrap_err();

@@ -302,3 +302,16 @@ fn not_mine(call: &Call) -> ToolError {
         format!("the origin executor does not serve {}", call.tool()),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    /// The tool schemas enumerate the agreements; they must be the engine's, in its order.
+    #[test]
+    fn the_schemas_list_exactly_the_engines_agreements() {
+        let engine: Vec<&str> = steward_origin::AgreementId::ALL
+            .iter()
+            .map(|a| a.id())
+            .collect();
+        assert_eq!(steward_tools::args::AGREEMENT_IDS.to_vec(), engine);
+    }
+}
