@@ -6,7 +6,9 @@
 //! the turn is marked as derived from untrusted text, so policy asks a human before any
 //! write (the planner's own offer and grounding already keep such writes out).
 
-use steward_llm::{Backend, Inventory, PlanRequest, Proposal, ToolDef, Turn, UntrustedSource};
+use steward_llm::{
+    Backend, Inventory, PlanRequest, Proposal, TextStream, ToolDef, Turn, UntrustedSource,
+};
 use steward_policy::Principal;
 use steward_protocol::Origin;
 use steward_tools::{Call, Effect};
@@ -59,6 +61,8 @@ pub struct Means<'a> {
     /// The whole catalogue (retrieval picks what is offered each step).
     pub tools: &'a [ToolDef],
     pub inventory: &'a Inventory,
+    /// Where a plain-text answer goes while the model writes it (`steward chat`).
+    pub stream: Option<&'a TextStream>,
 }
 
 /// One conversation with one person.
@@ -190,6 +194,7 @@ impl Conversation {
                 turns: self.turns.clone(),
                 tools: means.tools.to_vec(),
                 inventory: means.inventory.clone(),
+                stream: means.stream.cloned(),
                 ..Default::default()
             })
             .await

@@ -1,18 +1,19 @@
 //! `steward plan "<text>"` and `steward chat`: natural language through the planner and
 //! the one request path. `plan` shows the proposed call, its validation, the policy decision
 //! and the dry-run, and executes nothing. `chat` is a REPL that investigates with read tools,
-//! shows each step as it happens, asks inline when policy wants an approval, and runs.
+//! shows each step as it happens (a plain-text answer word by word, as the model writes it),
+//! asks inline when policy wants an approval, and runs.
 
 use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context, Result};
 use steward_agent::conversation::{Conversation, Event, Means, Mode};
 use steward_agent::{Orchestrator, Outcome};
 use steward_llm::eval::ToolSet;
-use steward_llm::{Backend, Inventory, InventoryItem};
+use steward_llm::{Backend, Inventory, InventoryItem, TextStream};
 use steward_policy::Principal;
 use steward_protocol::Origin;
 
@@ -51,13 +52,51 @@ struct Session {
 }
 
 impl Session {
-    fn means(&self) -> Means<'_> {
+    fn means<'a>(&'a self, stream: Option<&'a TextStream>) -> Means<'a> {
         Means {
             planner: self.planner.as_ref(),
             orchestrator: &self.orchestrator,
             tools: &self.tools,
             inventory: &self.inventory,
+            stream,
         }
+    }
+}
+
+/// Prints a plain-text answer while the model writes it, and remembers what it printed so
+/// the finished answer is not printed twice.
+#[derive(Clone, Default)]
+struct LiveAnswer(Arc<Mutex<String>>);
+
+impl LiveAnswer {
+    fn stream(&self) -> TextStream {
+        let shown = self.0.clone();
+        TextStream(Arc::new(move |piece: &str| {
+            let mut shown = shown.lock().unwrap_or_else(PoisonError::into_inner);
+            if shown.is_empty() {
+                print!("steward> ");
+            }
+            shown.push_str(piece);
+            print!("{piece}");
+            let _ = std::io::stdout().flush();
+        }))
+    }
+
+    /// Shows `e`, ending a streamed answer rather than repeating it. A different final
+    /// answer (a fallback backend's) is shown in full.
+    fn show(&self, e: &Event) {
+        let mut shown = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let ends_answer = !matches!(e, Event::Proposed { tool, .. } if tool == "respond");
+        if ends_answer && !shown.is_empty() {
+            println!();
+            let same = matches!(e, Event::Answer { text } if text.trim() == shown.trim());
+            shown.clear();
+            if same {
+                return;
+            }
+        }
+        drop(shown);
+        show(e);
     }
 }
 
@@ -94,7 +133,7 @@ pub async fn plan(
         }
     };
     let events = conv
-        .turn(text, s.means(), Mode::PlanOnly, &mut print)
+        .turn(text, s.means(None), Mode::PlanOnly, &mut print)
         .await?;
     s.orchestrator.audit().close().await?;
     if as_json {
@@ -123,6 +162,8 @@ fn exit_code(events: &[Event]) -> ExitCode {
 pub async fn chat(cfg: &Config, inventory_file: Option<&Path>) -> Result<ExitCode> {
     let s = session(cfg, inventory_file).await?;
     let mut conv = Conversation::new(s.principal.clone(), Origin::Chat);
+    let live = LiveAnswer::default();
+    let stream = live.stream();
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     println!(
@@ -146,7 +187,9 @@ pub async fn chat(cfg: &Config, inventory_file: Option<&Path>) -> Result<ExitCod
             }
             _ => {}
         }
-        let events = match conv.turn(text, s.means(), Mode::Execute, &mut show).await {
+        let mut show_live = |e: &Event| live.show(e);
+        let turn = conv.turn(text, s.means(Some(&stream)), Mode::Execute, &mut show_live);
+        let events = match turn.await {
             Ok(events) => events,
             Err(e) => {
                 println!("steward: {e}");

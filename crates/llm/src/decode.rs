@@ -9,6 +9,7 @@
 //! numbers. Choices are greedy (argmax over the allowed tokens), so the same prompt always
 //! gives the same call. The output is valid JSON of the right shape by construction.
 
+use crate::plan::TextStream;
 use crate::shape::{Property, Shape};
 use crate::Result;
 
@@ -155,6 +156,7 @@ pub struct Decoder<'a, M: TokenModel> {
     log_probs: Vec<f32>,
     tokens: usize,
     sampled: usize,
+    stream: Option<&'a TextStream>,
 }
 
 impl<M: TokenModel> std::fmt::Debug for Decoder<'_, M> {
@@ -181,7 +183,14 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             log_probs: Vec::new(),
             tokens: 0,
             sampled: 0,
+            stream: None,
         }
+    }
+
+    /// Sends a plain-text answer to `stream` as it is written.
+    pub fn streaming(mut self, stream: Option<&'a TextStream>) -> Self {
+        self.stream = stream;
+        self
     }
 
     /// Decodes the assistant's turn, which starts right after the prompt: either a tool call
@@ -261,6 +270,8 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
     /// The model's plain answer, up to the respond limit, as `respond {text}`.
     fn text_answer(mut self) -> Result<Decoded> {
         let mut bytes = Vec::new();
+        // Bytes already streamed: pieces may split a UTF-8 character.
+        let mut streamed = 0;
         for _ in 0..self.limits.respond_tokens {
             let logits = self.logits()?;
             let tok = argmax(&logits, 0..logits.len() as i32);
@@ -274,6 +285,9 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             self.sampled += 1;
             self.push(tok);
             bytes.extend_from_slice(&piece);
+            if let Some(stream) = self.stream {
+                streamed += emit_valid_utf8(&bytes, streamed, stream);
+            }
         }
         let text = String::from_utf8_lossy(&bytes).trim().to_string();
         let json = serde_json::json!({"name": RESPOND, "arguments": {"text": text}});
@@ -582,6 +596,23 @@ fn log_softmax_at(logits: &[f32], tok: i32) -> f32 {
 }
 
 /// JSON string escaping for names and option texts placed between quotes.
+/// Sends the complete UTF-8 text of `bytes[from..]` to `stream` (leading whitespace of the
+/// answer left out, as the final text is trimmed) and returns how many bytes it sent.
+fn emit_valid_utf8(bytes: &[u8], from: usize, stream: &TextStream) -> usize {
+    let rest = &bytes[from..];
+    let valid = match std::str::from_utf8(rest) {
+        Ok(s) => s,
+        Err(e) => std::str::from_utf8(&rest[..e.valid_up_to()]).unwrap_or_default(),
+    };
+    let text = if from == 0 { valid.trim_start() } else { valid };
+    if text.is_empty() {
+        // Only whitespace so far: hold it back unless the answer has begun.
+        return if from == 0 { 0 } else { valid.len() };
+    }
+    (stream.0)(text);
+    valid.len()
+}
+
 fn escape(s: &str) -> String {
     let quoted = serde_json::Value::String(s.to_string()).to_string();
     quoted[1..quoted.len() - 1].to_string()
@@ -712,6 +743,28 @@ mod tests {
             decode(narrated, &tools[1..], After::Person)["name"],
             "respond"
         );
+    }
+
+    #[test]
+    fn a_plain_answer_streams_piece_by_piece_as_whole_characters() {
+        let target = "  Welke dienst bedoel je? Één naam graag.";
+        let mut model = Teacher::new(target);
+        let classes = VocabClasses::of(&model);
+        let tools = vec![("respond".to_string(), Shape::of(&respond()))];
+        let pieces = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let sink = pieces.clone();
+        let stream = TextStream(std::sync::Arc::new(move |p: &str| {
+            sink.lock().unwrap().push(p.to_string());
+        }));
+        let decoded = Decoder::new(&mut model, &classes, Limits::default(), Vec::new())
+            .streaming(Some(&stream))
+            .turn("<tool_call>\n", &tools, After::Person)
+            .unwrap();
+        let call: Value = serde_json::from_str(&decoded.json).unwrap();
+        let pieces = pieces.lock().unwrap();
+        assert!(pieces.len() > 10, "streamed in {} pieces", pieces.len());
+        assert_eq!(pieces.concat(), target.trim());
+        assert_eq!(call["arguments"]["text"], target.trim());
     }
 
     #[test]

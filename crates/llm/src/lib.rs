@@ -21,7 +21,7 @@ pub mod shape;
 pub use claude::{ClaudeBackend, ClaudeConfig};
 pub use error::{Error, Result};
 pub use plan::{
-    Backend, Inventory, InventoryItem, PlanRequest, Proposal, ProposedCall, ToolDef, Turn,
-    UntrustedSource,
+    Backend, Inventory, InventoryItem, PlanRequest, Proposal, ProposedCall, TextStream, ToolDef,
+    Turn, UntrustedSource,
 };
 pub use router::{validate_call, Route, Router};

@@ -43,6 +43,9 @@ pub struct LocalConfig {
     pub threads: usize,
     pub n_ctx: u32,
     pub limits: Limits,
+    /// Keep the KV cache between requests (and use `cache_dir`). Off only for the
+    /// benchmark's baseline, which decodes the whole prompt every time.
+    pub prefix_reuse: bool,
 }
 
 impl LocalConfig {
@@ -54,6 +57,7 @@ impl LocalConfig {
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             n_ctx: 4096,
             limits: Limits::default(),
+            prefix_reuse: true,
         }
     }
 }
@@ -206,6 +210,7 @@ fn worker(
             &cfg.manifest.prompt,
             &cache,
             cfg.limits,
+            cfg.prefix_reuse,
             &job.req,
         )
         .map(|(call, decoded_prompt, d)| Proposal {
@@ -225,6 +230,7 @@ fn plan_one(
     format: &ChatFormat,
     cache: &PrefixCache,
     limits: Limits,
+    prefix_reuse: bool,
     req: &PlanRequest,
 ) -> Result<(ProposedCall, usize, crate::decode::Decoded)> {
     let offered: Vec<(String, Shape)> = req
@@ -248,7 +254,11 @@ fn plan_one(
         )));
     }
     let decoded_before = engine.decoded;
-    cache.restore_or_save(engine, &prefix_tokens)?;
+    if prefix_reuse {
+        cache.restore_or_save(engine, &prefix_tokens)?;
+    } else {
+        engine.truncate(0)?;
+    }
     let mut prompt = prefix_tokens;
     prompt.extend(suffix_tokens);
     let tail = engine.reuse_prefix(&prompt)?;
@@ -256,8 +266,9 @@ fn plan_one(
         Some(crate::plan::Turn::Untrusted { .. }) => After::Data,
         _ => After::Person,
     };
-    let decoded =
-        Decoder::new(engine, classes, limits, tail).turn(&format.call_open, &offered, after)?;
+    let decoded = Decoder::new(engine, classes, limits, tail)
+        .streaming(req.stream.as_ref())
+        .turn(&format.call_open, &offered, after)?;
     let prompt_decoded = engine.decoded - decoded_before - decoded.tokens;
     let parsed: Value = serde_json::from_str(&decoded.json).map_err(|e| Error::Protocol {
         backend: "local".into(),

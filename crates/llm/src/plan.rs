@@ -60,6 +60,18 @@ pub enum Turn {
     },
 }
 
+/// Receives a plain-text answer piece by piece as the model writes it, so `steward chat`
+/// can show it live. Only the local backend streams; a fallback backend's answer may differ
+/// from what was streamed, and the final answer is always in the proposal.
+#[derive(Clone)]
+pub struct TextStream(pub std::sync::Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for TextStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TextStream")
+    }
+}
+
 /// One planning request: the conversation so far (ending with the newest user text or tool
 /// result), the tools, and the inventory.
 #[derive(Debug, Clone, Default)]
@@ -71,6 +83,8 @@ pub struct PlanRequest {
     /// offers all of `tools`. A backend may only propose one of these.
     pub offer: Option<Vec<String>>,
     pub inventory: Inventory,
+    /// Where a plain-text answer goes as it is written; `None` waits for the whole answer.
+    pub stream: Option<TextStream>,
 }
 
 /// Longest request text accepted, in characters.

@@ -467,8 +467,8 @@ fn request(turns: Vec<Turn>) -> PlanRequest {
     PlanRequest {
         turns,
         tools: tools(),
-        offer: None,
         inventory: inventory(),
+        ..Default::default()
     }
 }
 
