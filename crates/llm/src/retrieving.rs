@@ -111,6 +111,9 @@ impl Retrieving {
             Some(Turn::Call { name, .. }) if data_last => Some(name.as_str()),
             _ => None,
         };
+        // A question asks to be told, not for a change: "when was acme last backed up?"
+        // is answered by listing backups, never by taking one.
+        let asks = is_question(query);
         let unmatched = ranked.first().is_none_or(|(_, s)| *s < MIN_SCORE);
         let mut names: Vec<String> = if unmatched && !names_an_item(query, &req.inventory) {
             Vec::new()
@@ -121,6 +124,7 @@ impl Retrieving {
                 .enumerate()
                 .filter(|(rank, (name, _))| {
                     Some(name.as_str()) != just_called
+                        && (!asks || reads_only(name))
                         && (!has_data || reads_only(name) || (!data_last && *rank == 0))
                 })
                 .map(|(_, (name, _))| name)
@@ -145,6 +149,25 @@ fn names_an_item(text: &str, inventory: &Inventory) -> bool {
         let parts: Vec<&str> = name.split(['-', '_']).filter(|p| p.len() >= 2).collect();
         text.contains(&name) || (!parts.is_empty() && parts.iter().all(|p| words.contains(p)))
     })
+}
+
+/// Words that open a question.
+const QUESTION_WORDS: [&str; 22] = [
+    "when", "what", "whats", "which", "who", "whom", "whose", "where", "wheres", "why", "how",
+    "hows", "is", "are", "was", "were", "did", "does", "has", "have", "any", "anything",
+];
+
+/// Whether `text` opens with a question word ("when was …", "is psra up?", "what's …",
+/// "any errors …"). Polite requests ("can you restart psra?", "could you …") are not
+/// questions here: they ask for the action.
+fn is_question(text: &str) -> bool {
+    let lower = text.trim_start().to_lowercase().replace('\u{2019}', "'");
+    let first = lower
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .next()
+        .unwrap_or_default();
+    let first = first.strip_suffix("'s").unwrap_or(first);
+    QUESTION_WORDS.contains(&first)
 }
 
 /// Whether `tool` is a catalogue tool that changes nothing; unknown tools count as writes.
@@ -181,6 +204,28 @@ mod tests {
         };
         Inventory {
             services: vec![item("psra"), item("wayne-foundation"), item("x-1")],
+        }
+    }
+
+    #[test]
+    fn questions_are_told_apart_from_requests() {
+        for q in [
+            "when was umbrella bio last backed up",
+            "What's running?",
+            "is psra up?",
+            "any errors in n8n in the past 2h?",
+            "who restarted psra yesterday",
+        ] {
+            assert!(is_question(q), "{q}");
+        }
+        for r in [
+            "restart psra",
+            "can you restart psra?",
+            "I need psra restarted",
+            "issue a backup of acme",
+            "anyway, back up acme",
+        ] {
+            assert!(!is_question(r), "{r}");
         }
     }
 
