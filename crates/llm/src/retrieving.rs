@@ -14,8 +14,8 @@ use crate::retrieval::{Embedder, ToolIndex};
 use crate::Result;
 use steward_tools::Effect;
 
-/// Tools offered per turn by default: recall@12 was 0.980 on the eval cases (148 with a
-/// tool expected), recall@8 0.946 (`cargo run -p steward-llm --example retrieval_recall`).
+/// Tools offered per turn by default: recall@12 is 0.986 on the eval cases that expect a
+/// tool, recall@8 0.946 (`cargo run -p steward-llm --example retrieval_recall`).
 pub const DEFAULT_TOP_K: usize = 12;
 
 /// Below this best similarity nothing on the platform matches the request, so only
