@@ -65,7 +65,7 @@ impl Session {
 
 /// Prints a plain-text answer while the model writes it, and remembers what it printed so
 /// the finished answer is not printed twice.
-#[derive(Clone, Default)]
+#[derive(Default)]
 struct LiveAnswer(Arc<Mutex<String>>);
 
 impl LiveAnswer {

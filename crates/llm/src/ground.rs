@@ -213,12 +213,9 @@ fn numbers_in(text: &str) -> Vec<f64> {
         .collect()
 }
 
-/// Whether `value` is an inventory kind the person described by a word that every item of
-/// that kind, and no other item, has in its description: "fresco instances" are tenants.
-fn describes_kind(said: &Said, key: &str, value: &Value, inventory: &Inventory) -> bool {
-    let (true, Some(kind)) = (key == "kind", value.as_str()) else {
-        return false;
-    };
+/// Whether the person described inventory kind `kind` by a word that every item of that
+/// kind, and no other item, has in its description: "fresco instances" are tenants.
+fn describes_kind(said: &Said, kind: &str, inventory: &Inventory) -> bool {
     let words = |d: &str| -> Vec<String> {
         d.to_lowercase()
             .split(|c: char| !c.is_alphanumeric())
@@ -304,7 +301,7 @@ fn size_synonyms(option: &str) -> &'static [&'static str] {
 }
 
 /// Whether an optional argument's value was mentioned.
-fn mentioned(said: &Said, key: &str, value: &Value) -> bool {
+fn mentioned(said: &Said, key: &str, value: &Value, inventory: &Inventory) -> bool {
     match value {
         Value::Number(n) => {
             // A count or a size, never a number the person gave as a duration.
@@ -349,6 +346,7 @@ fn mentioned(said: &Said, key: &str, value: &Value) -> bool {
         Value::String(s) => {
             said.mentions(s)
                 || size_synonyms(s).iter().any(|w| said.has_word(w))
+                || (key == "kind" && describes_kind(said, s, inventory))
                 || s.to_lowercase()
                     .split(|c: char| !c.is_alphanumeric())
                     .filter(|w| w.len() >= 3)
@@ -356,7 +354,7 @@ fn mentioned(said: &Said, key: &str, value: &Value) -> bool {
         }
         Value::Null => false,
         // An empty list says nothing the person asked for.
-        Value::Array(a) => !a.is_empty() && a.iter().all(|v| mentioned(said, key, v)),
+        Value::Array(a) => !a.is_empty() && a.iter().all(|v| mentioned(said, key, v, inventory)),
         Value::Object(_) => true,
     }
 }
@@ -406,10 +404,7 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
                     return ask_which(key, &req.inventory);
                 }
             }
-        } else if !is_required
-            && !mentioned(&said, key, &value)
-            && !describes_kind(&said, key, &value, &req.inventory)
-        {
+        } else if !is_required && !mentioned(&said, key, &value, &req.inventory) {
             continue;
         }
         kept.insert(key.clone(), value);

@@ -3,11 +3,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use steward_llm::eval::ToolSet;
 use steward_llm::local::{LocalBackend, LocalConfig};
 use steward_llm::manifest::ModelManifest;
-use steward_llm::{validate_call, Backend, Error, Inventory, InventoryItem, PlanRequest, Turn};
+use steward_llm::{
+    validate_call, Backend, Error, Inventory, InventoryItem, PlanRequest, TextStream, Turn,
+};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -87,6 +90,45 @@ async fn every_proposal_is_a_schema_valid_call_and_the_prefix_is_reused() {
     let p = again.propose(&request("restart rentguy")).await.unwrap();
     assert!(p.prompt_tokens < 60, "{}", p.prompt_tokens);
     std::fs::remove_dir_all(&cache).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_prefix_reuse_every_request_decodes_its_whole_prompt_to_the_same_call() {
+    let mut cfg = LocalConfig::new(small(), weights());
+    cfg.prefix_reuse = false;
+    let baseline = LocalBackend::load(cfg).unwrap();
+    let shipped = load(None);
+    for text in ["restart rentguy", "show me psra logs from the last hour"] {
+        let naive = baseline.propose(&request(text)).await.unwrap();
+        assert!(
+            naive.prompt_tokens > 300,
+            "{text:?}: {}",
+            naive.prompt_tokens
+        );
+        let reused = shipped.propose(&request(text)).await.unwrap();
+        assert_eq!(naive.call, reused.call, "{text:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_answer_streams_as_it_is_written() {
+    let backend = load(None);
+    let pieces = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = pieces.clone();
+    let mut req = request("hello! who are you?");
+    req.offer = Some(vec!["respond".into()]);
+    req.stream = Some(TextStream(Arc::new(move |p: &str| {
+        sink.lock().unwrap().push(p.to_string());
+    })));
+    let p = backend.propose(&req).await.unwrap();
+    assert_eq!(p.call.name, "respond", "{p:?}");
+    let pieces = pieces.lock().unwrap();
+    assert!(
+        pieces.len() > 1,
+        "streamed in {} pieces: {p:?}",
+        pieces.len()
+    );
+    assert_eq!(pieces.concat(), p.call.arguments["text"].as_str().unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
