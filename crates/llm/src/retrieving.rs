@@ -185,8 +185,10 @@ impl Backend for Retrieving {
         if req.offer.is_some() {
             return self.inner.propose(req).await;
         }
+        let started = std::time::Instant::now();
         let mut req = req.clone();
         req.offer = self.offer(&req)?;
+        tracing::debug!(ms = started.elapsed().as_millis() as u64, offer = ?req.offer, "retrieval");
         self.inner.propose(&req).await
     }
 }
