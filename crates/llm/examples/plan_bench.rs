@@ -6,7 +6,9 @@
 //! - **shipped**: prefix reuse on; the first request of a fresh process restores the
 //!   saved prefix state, and the rest reuse the KV cache of the previous request.
 //!
-//! Also model load time and peak RSS (one model and the embedder loaded).
+//! Also model load time, peak RSS (one model and the embedder loaded), and this machine's
+//! raw speed (prompt and generated tokens per second), so figures from machines of
+//! different speed can be compared.
 //!
 //! `cargo run -p steward-llm --example plan_bench -- [cases.jsonl] [requests] [rounds]`
 //! (defaults: `evals/cases/lifecycle.jsonl`, 6 requests, 3 rounds; weights and the
@@ -22,7 +24,7 @@ use steward_llm::local::{LocalBackend, LocalConfig};
 use steward_llm::manifest::ModelManifest;
 use steward_llm::retrieval::load_hints;
 use steward_llm::retrieving::Retrieving;
-use steward_llm::{Backend, Inventory};
+use steward_llm::{Backend, Inventory, Proposal};
 
 const MANIFEST: &str = "models/qwen2.5-coder-1.5b-instruct.toml";
 const WEIGHTS: &str = ".steward/models";
@@ -48,25 +50,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let first = planner(true, Some(state_dir.clone()))?;
     let load_ms = started.elapsed().as_millis();
-    let saving = time(&first, &cases[0], &tools, &inventory).await?;
+    let (saving, decoded) = time(&first, &cases[0], &tools, &inventory).await?;
+    let prompt_speed = decoded.prompt_tokens as f64 / (saving / 1000.0);
     drop(first);
 
     // A fresh process: restores the saved prefix, then reuses the cache request to request.
     let shipped = planner(true, Some(state_dir.clone()))?;
-    let restoring = time(&shipped, &cases[0], &tools, &inventory).await?;
+    let (restoring, _) = time(&shipped, &cases[0], &tools, &inventory).await?;
     let mut warm = Vec::new();
     for _ in 0..rounds {
         for case in &cases {
-            warm.push(time(&shipped, case, &tools, &inventory).await?);
+            warm.push(time(&shipped, case, &tools, &inventory).await?.0);
         }
     }
+    // A plain-text answer: every token is a forward pass of its own.
+    let mut chat = cases[0].clone();
+    chat.text = "explain in detail how DNS works".into();
+    let (answer_ms, answer) = time(&shipped, &chat, &tools, &inventory).await?;
+    let generation_speed = answer.generated_tokens as f64 / (answer_ms / 1000.0);
     let peak_rss = peak_rss_mib();
     drop(shipped);
 
     let baseline = planner(false, None)?;
     let mut naive = Vec::new();
     for case in &cases {
-        naive.push(time(&baseline, case, &tools, &inventory).await?);
+        naive.push(time(&baseline, case, &tools, &inventory).await?.0);
     }
     let _ = std::fs::remove_dir_all(&state_dir);
 
@@ -74,6 +82,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "requests: {} from {cases_file}, shipped {rounds} rounds",
         cases.len()
+    );
+    println!(
+        "machine speed: prompt {prompt_speed:.0} tokens/s ({} tokens), generation {generation_speed:.1} tokens/s ({} tokens)",
+        decoded.prompt_tokens, answer.generated_tokens
     );
     println!("model load:                         {load_ms} ms");
     println!("peak RSS (model + embedder):        {peak_rss} MiB");
@@ -116,17 +128,17 @@ fn planner(
     Ok(Arc::new(Grounding { inner: retrieving }))
 }
 
-/// Milliseconds to a grounded proposal for `case`.
+/// Milliseconds to a grounded proposal for `case`, and the proposal.
 async fn time(
     planner: &Arc<dyn Backend>,
     case: &Case,
     tools: &ToolSet,
     inventory: &Inventory,
-) -> Result<f64, Box<dyn std::error::Error>> {
+) -> Result<(f64, Proposal), Box<dyn std::error::Error>> {
     let req = request_for(case, tools, inventory);
     let started = Instant::now();
-    planner.propose(&req).await?;
-    Ok(started.elapsed().as_secs_f64() * 1000.0)
+    let proposal = planner.propose(&req).await?;
+    Ok((started.elapsed().as_secs_f64() * 1000.0, proposal))
 }
 
 fn median(xs: &mut [f64]) -> f64 {
