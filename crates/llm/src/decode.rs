@@ -416,14 +416,42 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             Shape::Bool => self.choose(&["true".into(), "false".into()]).map(drop),
             Shape::Array(item) => {
                 self.force("[");
+                // Choices not taken yet: a list of choices names each at most once.
+                let mut left: Vec<&String> = match item.as_ref() {
+                    Shape::Str { options: Some(o) } => o.iter().collect(),
+                    _ => Vec::new(),
+                };
                 for n in 0..self.limits.array_items {
-                    if !self.array_continues(item, n == 0)? {
-                        break;
+                    let sep = if n == 0 { "" } else { "," };
+                    match item.as_ref() {
+                        // Whether to go on and with what are one choice over whole texts,
+                        // so the model sees its own tokens (`["` and `[]` are single ones);
+                        // asked for `"` after a lone `[`, it closed every list at once.
+                        Shape::Str { options: Some(_) } => {
+                            let mut options = vec!["]".to_string()];
+                            options.extend(left.iter().map(|v| format!("{sep}\"{}\"", escape(v))));
+                            match self.choose(&options)? {
+                                0 => return Ok(()),
+                                i => {
+                                    left.remove(i - 1);
+                                }
+                            }
+                        }
+                        Shape::Str { options: None } => {
+                            if self.choose(&["]".into(), format!("{sep}\"")])? == 0 {
+                                return Ok(());
+                            }
+                            self.free_string(string_limit)?;
+                            self.force("\"");
+                        }
+                        _ => {
+                            if !self.array_continues(item, n == 0)? {
+                                break;
+                            }
+                            self.force(sep);
+                            self.value(item, string_limit)?;
+                        }
                     }
-                    if n > 0 {
-                        self.force(",");
-                    }
-                    self.value(item, string_limit)?;
                 }
                 self.force("]");
                 Ok(())
@@ -890,6 +918,45 @@ mod tests {
             Echo::Settled(None)
         );
         assert!(echoed_call_answer(None, After::Person).contains("a tool call"));
+    }
+
+    #[test]
+    fn lists_of_choices_and_of_strings_are_written_item_by_item() {
+        let schema = json!({"type": "object", "required": ["product"], "properties": {
+            "product": {"type": "string"},
+            "agreements": {"type": "array", "items": {"enum": ["uk-eu-tca", "uk-canada"]}},
+            "tags": {"type": "array", "items": {"type": "string"}}}});
+        for args in [
+            json!({"product": "p", "agreements": ["uk-canada", "uk-eu-tca"], "tags": ["a b", "c"]}),
+            json!({"product": "p", "agreements": [], "tags": []}),
+        ] {
+            let target = format!(
+                "<tool_call>\n{}",
+                json!({"name": "origin_compare", "arguments": args})
+            );
+            let call = decode(
+                &target,
+                &[("origin_compare", schema.clone())],
+                After::Person,
+            );
+            assert_eq!(call["arguments"], args);
+        }
+    }
+
+    #[test]
+    fn a_list_of_choices_names_each_choice_once() {
+        let schema = json!({"type": "object", "required": ["product"], "properties": {
+            "agreements": {"type": "array", "items": {"enum": ["uk-eu-tca", "uk-canada"]}}}});
+        let call = decode(
+            r#"<tool_call>
+{"name":"origin_compare","arguments":{"agreements":["uk-canada","uk-canada","uk-eu-tca"]}}"#,
+            &[("origin_compare", schema)],
+            After::Person,
+        );
+        assert_eq!(
+            call["arguments"]["agreements"],
+            json!(["uk-canada", "uk-eu-tca"])
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!   the call into a question back (`respond`): "restart it" with nothing before it, or a
 //!   log line asking to destroy a tenant, never becomes an action on a guessed target;
 //! - an optional argument the person did not mention (a number, a time, an enum value, a
-//!   pattern) is dropped, so the tool's default applies. Two indirect mentions count: a
+//!   pattern) is dropped, so the tool's default applies; of a list, only the items the
+//!   person mentioned are kept. Two indirect mentions count: a
 //!   `kind` the person described by the words its items share ("fresco instances" are the
 //!   tenants), and a number the person asked to double or halve ("double its cpu" after
 //!   reading a limit of 0.5 cores gives 1).
@@ -353,9 +354,25 @@ fn mentioned(said: &Said, key: &str, value: &Value, inventory: &Inventory) -> bo
                     .any(|w| said.has_word(w) || said.misspells(w))
         }
         Value::Null => false,
-        // An empty list says nothing the person asked for.
-        Value::Array(a) => !a.is_empty() && a.iter().all(|v| mentioned(said, key, v, inventory)),
+        Value::Array(a) => a.iter().any(|v| mentioned(said, key, v, inventory)),
         Value::Object(_) => true,
+    }
+}
+
+/// What is left of an optional argument once what the person did not mention is taken
+/// out: a list keeps the items they mentioned ("compare under uk-eu-tca and uk-japan-cepa"
+/// keeps two of the three agreements the model listed), and is dropped when none is left;
+/// any other value is kept whole or dropped.
+fn keep_mentioned(said: &Said, key: &str, value: Value, inventory: &Inventory) -> Option<Value> {
+    match value {
+        Value::Array(items) => {
+            let kept: Vec<Value> = items
+                .into_iter()
+                .filter(|v| mentioned(said, key, v, inventory))
+                .collect();
+            (!kept.is_empty()).then_some(Value::Array(kept))
+        }
+        v => mentioned(said, key, &v, inventory).then_some(v),
     }
 }
 
@@ -404,8 +421,11 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
                     return ask_which(key, &req.inventory);
                 }
             }
-        } else if !is_required && !mentioned(&said, key, &value, &req.inventory) {
-            continue;
+        } else if !is_required {
+            match keep_mentioned(&said, key, value, &req.inventory) {
+                Some(v) => value = v,
+                None => continue,
+            }
         }
         kept.insert(key.clone(), value);
     }
@@ -591,6 +611,10 @@ mod tests {
                 json!({"type":"object","properties":{"kind":{"enum":["platform","tenant"]}}}),
             ),
             def(
+                "origin_compare",
+                json!({"type":"object","properties":{"product":{"type":"string"},"agreements":{"type":"array","items":{"enum":["uk-eu-tca","uk-japan-cepa","uk-canada"]}}},"required":["product"]}),
+            ),
+            def(
                 "service_logs",
                 json!({"type":"object","properties":{"service":{"type":"string"},"since":{"type":"string"},"grep":{"type":"string"}},"required":["service"]}),
             ),
@@ -620,6 +644,26 @@ mod tests {
             name: name.into(),
             arguments: args,
         }
+    }
+
+    #[test]
+    fn a_list_keeps_the_items_the_person_mentioned() {
+        let all = json!({"product": "bike-frame-7", "agreements": ["uk-eu-tca", "uk-japan-cepa", "uk-canada"]});
+        let two = ground_one(
+            "origin_compare",
+            all.clone(),
+            "compare bike-frame-7 under uk-eu-tca and uk-japan-cepa",
+        );
+        assert_eq!(
+            two.arguments["agreements"],
+            json!(["uk-eu-tca", "uk-japan-cepa"])
+        );
+        let none = ground_one(
+            "origin_compare",
+            all,
+            "under which of our agreements is bike-frame-7 originating",
+        );
+        assert_eq!(none.arguments, json!({"product": "bike-frame-7"}));
     }
 
     #[test]
