@@ -400,14 +400,23 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
                 // An image that merely repeats the subdomain or service is the model
                 // filling a blank, not the person choosing an image.
                 let echo = image && !s.contains([':', '/']);
-                if echo || !named(&said, s, image, &req.inventory) {
+                let inventoried =
+                    INVENTORIED.contains(&key.as_str()) && !req.inventory.services.is_empty();
+                let resolved = inventoried.then(|| resolve(s, &req.inventory)).flatten();
+                // The model misspelling an item the person spelt right ("inech-hr" for
+                // "initech hr") still names that item.
+                let is_named = named(&said, s, image, &req.inventory)
+                    || resolved
+                        .as_deref()
+                        .is_some_and(|r| named(&said, r, false, &req.inventory));
+                if echo || !is_named {
                     if is_required {
                         return ask_which(key, &req.inventory);
                     }
                     continue;
                 }
-                if INVENTORIED.contains(&key.as_str()) && !req.inventory.services.is_empty() {
-                    match resolve(s, &req.inventory) {
+                if inventoried {
+                    match resolved {
                         Some(name) => value = Value::String(name),
                         None => return unknown(key, s, &req.inventory),
                     }
@@ -644,6 +653,23 @@ mod tests {
             name: name.into(),
             arguments: args,
         }
+    }
+
+    #[test]
+    fn the_models_misspelling_of_a_named_item_is_that_item() {
+        let c = ground_one(
+            "tenant_destroy",
+            json!({"tenant": "glbx-labs"}),
+            "remove tenant globex labs",
+        );
+        assert_eq!(c.arguments, json!({"tenant": "globex-labs"}));
+        // Not when the person named something else.
+        let c = ground_one(
+            "tenant_destroy",
+            json!({"tenant": "glbx-labs"}),
+            "remove tenant acme research",
+        );
+        assert_eq!(c.name, RESPOND);
     }
 
     #[test]
