@@ -22,8 +22,8 @@ const EXIT_BAD_INPUT: u8 = 2;
 const EXIT_NOT_RUN: u8 = 3;
 
 /// The executors on the real services named by `cfg`.
-pub async fn executors(cfg: &Config) -> Result<Vec<Arc<dyn Executor>>> {
-    let mut all = steward_exec::executors(env(cfg).await?);
+async fn executors(cfg: &Config, env: Arc<Env>) -> Result<Vec<Arc<dyn Executor>>> {
+    let mut all = steward_exec::executors(env);
     all.push(crate::origin::executor(cfg).await?);
     Ok(all)
 }
@@ -49,11 +49,20 @@ pub async fn env(cfg: &Config) -> Result<Arc<Env>> {
 /// The orchestrator with the real executors; a dead Docker Engine is reported as the call's
 /// `unavailable` error rather than a crash.
 pub async fn orchestrator(cfg: &Config) -> Result<Orchestrator, ToolError> {
-    let unavailable = |e: anyhow::Error| ToolError::new(ErrorKind::Unavailable, format!("{e:#}"));
-    let executors = executors(cfg).await.map_err(unavailable)?;
+    let env = env(cfg).await.map_err(unavailable)?;
+    orchestrator_on(cfg, env).await
+}
+
+/// [`orchestrator`] on an `env` the caller also uses (the planner reads its inventory).
+pub async fn orchestrator_on(cfg: &Config, env: Arc<Env>) -> Result<Orchestrator, ToolError> {
+    let executors = executors(cfg, env).await.map_err(unavailable)?;
     path::orchestrator(cfg, executors)
         .await
         .map_err(unavailable)
+}
+
+fn unavailable(e: anyhow::Error) -> ToolError {
+    ToolError::new(ErrorKind::Unavailable, format!("{e:#}"))
 }
 
 /// Who is asking and from where.

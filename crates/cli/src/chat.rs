@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use anyhow::{Context, Result};
 use steward_agent::conversation::{Conversation, Event, Means, Mode};
 use steward_agent::{Orchestrator, Outcome};
+use steward_exec::env::Env;
 use steward_llm::eval::ToolSet;
 use steward_llm::{Backend, Inventory, InventoryItem, TextStream};
 use steward_policy::Principal;
@@ -23,12 +24,11 @@ use crate::planner;
 
 /// The inventory the planner sees: `--inventory FILE` (`{"services": [{"name", "kind",
 /// "description"}]}`), else the services and tenants Steward manages, read from Docker.
-pub async fn inventory(cfg: &Config, file: Option<&Path>) -> Result<Inventory> {
+async fn inventory(env: &Env, file: Option<&Path>) -> Result<Inventory> {
     if let Some(path) = file {
         return Ok(steward_llm::eval::load_inventory(path)?);
     }
-    let env = call::env(cfg).await?;
-    let services = steward_exec::inventory::services(&env, None)
+    let services = steward_exec::inventory::services(env, None)
         .await
         .context("cannot read the inventory from Docker (or pass --inventory FILE)")?;
     Ok(Inventory {
@@ -102,8 +102,10 @@ impl LiveAnswer {
 
 async fn session(cfg: &Config, inventory_file: Option<&Path>) -> Result<Session> {
     let principal = Principal::parse(cfg.require(Key::Principal)?)?;
-    let inventory = inventory(cfg, inventory_file).await?;
-    let orchestrator = call::orchestrator(cfg)
+    // One Docker connection serves both the inventory and the executors.
+    let env = call::env(cfg).await?;
+    let inventory = inventory(&env, inventory_file).await?;
+    let orchestrator = call::orchestrator_on(cfg, env)
         .await
         .map_err(|e| anyhow::anyhow!(e.message))?;
     eprintln!("steward: loading the planner model...");
