@@ -157,6 +157,15 @@ pub struct Decoder<'a, M: TokenModel> {
     tokens: usize,
     sampled: usize,
     stream: Option<&'a TextStream>,
+    completions: Option<&'a Completions>,
+}
+
+/// Names that free-string arguments may be completed to (see `free_string`): the inventory
+/// items the person named, for the arguments that take an inventory item.
+#[derive(Debug, Clone, Default)]
+pub struct Completions {
+    pub keys: Vec<String>,
+    pub names: Vec<String>,
 }
 
 impl<M: TokenModel> std::fmt::Debug for Decoder<'_, M> {
@@ -184,7 +193,14 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             tokens: 0,
             sampled: 0,
             stream: None,
+            completions: None,
         }
+    }
+
+    /// Completes the names in `completions` (see `free_string`).
+    pub fn completing(mut self, completions: &'a Completions) -> Self {
+        self.completions = Some(completions);
+        self
     }
 
     /// Sends a plain-text answer to `stream` as it is written.
@@ -343,7 +359,7 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
         };
         match shape {
             Shape::Object(props) => self.object(props, string_limit)?,
-            other => self.value(other, string_limit)?,
+            other => self.value(None, other, string_limit)?,
         }
         self.force("}");
         self.flush();
@@ -364,7 +380,7 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
         for p in required {
             self.force(&format!("{}\"{}\":", sep(first), escape(&p.name)));
             first = false;
-            self.value(&p.shape, string_limit)?;
+            self.value(Some(&p.name), &p.shape, string_limit)?;
         }
         // Optional arguments come in whatever order the model writes them ("1 cpu, 1024 mb"
         // gives cpus before memory_mb): each one chosen leaves the others on offer.
@@ -388,17 +404,18 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             first = false;
             let chosen = rest.remove(i);
             if free(chosen) {
-                self.free_string(string_limit)?;
+                self.free_string(string_limit, Some(&chosen.name))?;
                 self.force("\"");
             } else {
-                self.value(&chosen.shape, string_limit)?;
+                self.value(Some(&chosen.name), &chosen.shape, string_limit)?;
             }
         }
         self.force("}");
         Ok(())
     }
 
-    fn value(&mut self, shape: &Shape, string_limit: usize) -> Result<()> {
+    /// One value of `shape`; `key` is the argument it is for, when it is one.
+    fn value(&mut self, key: Option<&str>, shape: &Shape, string_limit: usize) -> Result<()> {
         match shape {
             Shape::Object(props) => self.object(props, string_limit),
             Shape::Str { options: Some(o) } => {
@@ -407,7 +424,7 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             }
             Shape::Str { options: None } => {
                 self.force("\"");
-                self.free_string(string_limit)?;
+                self.free_string(string_limit, key)?;
                 self.force("\"");
                 Ok(())
             }
@@ -441,7 +458,7 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
                             if self.choose(&["]".into(), format!("{sep}\"")])? == 0 {
                                 return Ok(());
                             }
-                            self.free_string(string_limit)?;
+                            self.free_string(string_limit, None)?;
                             self.force("\"");
                         }
                         _ => {
@@ -449,7 +466,7 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
                                 break;
                             }
                             self.force(sep);
-                            self.value(item, string_limit)?;
+                            self.value(None, item, string_limit)?;
                         }
                     }
                 }
@@ -535,7 +552,18 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
     }
 
     /// Characters of a JSON string, without its quotes, until the model closes it.
-    fn free_string(&mut self, limit: usize) -> Result<()> {
+    ///
+    /// For an argument in [`Completions`], once what the model wrote begins exactly one of
+    /// the names, the rest of that name is forced: "acme" becomes "acme-research" in one
+    /// batch instead of a forward pass per token. Closing the string stays the model's
+    /// choice, so it can still go on ("psra-staging" is not cut to "psra").
+    fn free_string(&mut self, limit: usize, key: Option<&str>) -> Result<()> {
+        let names: &[String] = match (self.completions, key) {
+            (Some(c), Some(k)) if c.keys.iter().any(|x| x == k) => &c.names,
+            _ => &[],
+        };
+        let mut written = String::new();
+        let mut completed = names.is_empty();
         for _ in 0..limit {
             let logits = self.logits()?;
             let classes = self.classes;
@@ -550,6 +578,16 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             self.push(tok);
             let piece = String::from_utf8_lossy(self.model.piece(tok)).into_owned();
             self.out.push_str(&piece);
+            written.push_str(&piece);
+            if !completed {
+                let fits: Vec<&String> = names.iter().filter(|n| n.starts_with(&written)).collect();
+                if let [only] = fits.as_slice() {
+                    let rest = only[written.len()..].to_string();
+                    self.force(&rest);
+                    written.push_str(&rest);
+                    completed = true;
+                }
+            }
         }
         Ok(())
     }
@@ -957,6 +995,42 @@ mod tests {
             call["arguments"]["agreements"],
             json!(["uk-canada", "uk-eu-tca"])
         );
+    }
+
+    #[test]
+    fn a_named_item_is_completed_once_its_start_is_unique_and_the_model_still_closes_it() {
+        let completions = Completions {
+            keys: vec!["service".into()],
+            names: vec!["acme-research".into(), "psra".into()],
+        };
+        let run = |target: &str| {
+            let mut model = Teacher::new(target);
+            let classes = VocabClasses::of(&model);
+            let tools = vec![("service_restart".to_string(), Shape::of(&limits()))];
+            let d = Decoder::new(&mut model, &classes, Limits::default(), Vec::new())
+                .completing(&completions)
+                .turn("<tool_call>\n", &tools, After::Person)
+                .unwrap();
+            let call: Value = serde_json::from_str(&d.json).unwrap();
+            (call["arguments"]["service"].clone(), d.sampled)
+        };
+        let plain = |target: &str| {
+            let mut model = Teacher::new(target);
+            let classes = VocabClasses::of(&model);
+            let tools = vec![("service_restart".to_string(), Shape::of(&limits()))];
+            Decoder::new(&mut model, &classes, Limits::default(), Vec::new())
+                .turn("<tool_call>\n", &tools, After::Person)
+                .unwrap()
+                .sampled
+        };
+        let acme = "<tool_call>\n{\"name\":\"service_restart\",\"arguments\":{\"service\":\"acme-research\"}}";
+        let (service, sampled) = run(acme);
+        assert_eq!(service, "acme-research");
+        // Only "a" was chosen by the model; "cme-research" came forced.
+        assert_eq!(sampled + "cme-research".len(), plain(acme));
+        // A longer name the model goes on to write is not cut at the inventory's.
+        let staging = "<tool_call>\n{\"name\":\"service_restart\",\"arguments\":{\"service\":\"psra-staging\"}}";
+        assert_eq!(run(staging).0, "psra-staging");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::Result;
 /// Arguments that name something on the platform.
 const IDENTIFIERS: [&str; 5] = ["service", "tenant", "target", "subdomain", "image"];
 /// Identifiers that must be an inventory item.
-const INVENTORIED: [&str; 3] = ["service", "tenant", "target"];
+pub const INVENTORIED: [&str; 3] = ["service", "tenant", "target"];
 /// Arguments that hold a time expression.
 const TIMES: [&str; 3] = ["since", "to", "window"];
 /// Words that make a time expression plausible.
@@ -442,6 +442,17 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
         name: call.name,
         arguments: Value::Object(kept),
     }
+}
+
+/// The inventory items the person named (the same test grounding applies), by name.
+pub fn named_items(req: &PlanRequest) -> Vec<String> {
+    let said = Said::of(req);
+    req.inventory
+        .services
+        .iter()
+        .filter(|i| named(&said, &i.name, false, &req.inventory))
+        .map(|i| i.name.clone())
+        .collect()
 }
 
 /// Whether any turn, untrusted ones included, holds `value`.

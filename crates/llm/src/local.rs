@@ -25,7 +25,8 @@ use llama_cpp_2::token::LlamaToken;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::decode::{After, Decoder, Limits, TokenModel, VocabClasses};
+use crate::decode::{After, Completions, Decoder, Limits, TokenModel, VocabClasses};
+use crate::ground::{named_items, INVENTORIED};
 use crate::manifest::{verify_file, ModelManifest};
 use crate::plan::{Backend, PlanRequest, Proposal, ProposedCall};
 use crate::prompt::{ChatFormat, Prompt};
@@ -266,8 +267,16 @@ fn plan_one(
         Some(crate::plan::Turn::Untrusted { .. }) => After::Data,
         _ => After::Person,
     };
+    let completions = Completions {
+        keys: INVENTORIED.iter().map(|k| k.to_string()).collect(),
+        names: named_items(req)
+            .into_iter()
+            .filter(|n| !n.contains(['"', '\\']) && n.chars().all(|c| c.is_ascii_graphic()))
+            .collect(),
+    };
     let decoded = Decoder::new(engine, classes, limits, tail)
         .streaming(req.stream.as_ref())
+        .completing(&completions)
         .turn(&format.call_open, &offered, after)?;
     let prompt_decoded = engine.decoded - decoded_before - decoded.tokens;
     let parsed: Value = serde_json::from_str(&decoded.json).map_err(|e| Error::Protocol {
