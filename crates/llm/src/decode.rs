@@ -158,6 +158,8 @@ pub struct Decoder<'a, M: TokenModel> {
     sampled: usize,
     stream: Option<&'a TextStream>,
     completions: Option<&'a Completions>,
+    /// Writing `respond`'s text: it streams, and ends like a plain answer.
+    answering: bool,
 }
 
 /// Names that free-string arguments may be completed to (see `free_string`): the inventory
@@ -194,6 +196,7 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             sampled: 0,
             stream: None,
             completions: None,
+            answering: false,
         }
     }
 
@@ -295,7 +298,7 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
         // Bytes already streamed: pieces may split a UTF-8 character.
         let mut streamed = 0;
         let mut echo: Option<Echo> = None;
-        for _ in 0..self.limits.respond_tokens {
+        for n in 0..self.limits.respond_tokens {
             let logits = self.logits()?;
             let tok = argmax(&logits, 0..logits.len() as i32);
             if self.model.is_end(tok) {
@@ -318,6 +321,11 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             }
             if let Some(stream) = self.stream {
                 streamed += emit_valid_utf8(&bytes, streamed, stream);
+            }
+            // Past half the limit, the first full stop ends the answer: a rambling one
+            // ends on a whole sentence, sooner, instead of mid-word at the limit.
+            if n + 1 >= self.limits.respond_tokens / 2 && ends_sentence(&text) {
+                break;
             }
         }
         let text = match echo {
@@ -352,7 +360,8 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
         let i = self.choose(&names)?;
         let (name, shape) = &tools[i];
         self.force(",\"arguments\":");
-        let string_limit = if name == RESPOND {
+        self.answering = name == RESPOND;
+        let string_limit = if self.answering {
             self.limits.respond_tokens
         } else {
             self.limits.string_tokens
@@ -557,6 +566,9 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
     /// the names, the rest of that name is forced: "acme" becomes "acme-research" in one
     /// batch instead of a forward pass per token. Closing the string stays the model's
     /// choice, so it can still go on ("psra-staging" is not cut to "psra").
+    ///
+    /// `respond`'s text is an answer like a plain one: it streams as it is written and
+    /// ends at the first full stop past half its limit.
     fn free_string(&mut self, limit: usize, key: Option<&str>) -> Result<()> {
         let names: &[String] = match (self.completions, key) {
             (Some(c), Some(k)) if c.keys.iter().any(|x| x == k) => &c.names,
@@ -564,7 +576,8 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
         };
         let mut written = String::new();
         let mut completed = names.is_empty();
-        for _ in 0..limit {
+        let mut streamed = 0;
+        for n in 0..limit {
             let logits = self.logits()?;
             let classes = self.classes;
             let allowed = (0..logits.len())
@@ -579,6 +592,14 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             let piece = String::from_utf8_lossy(self.model.piece(tok)).into_owned();
             self.out.push_str(&piece);
             written.push_str(&piece);
+            if self.answering {
+                if let Some(stream) = self.stream {
+                    streamed += emit_valid_utf8(written.as_bytes(), streamed, stream);
+                }
+                if n + 1 >= limit / 2 && ends_sentence(&written) {
+                    return Ok(());
+                }
+            }
             if !completed {
                 let fits: Vec<&String> = names.iter().filter(|n| n.starts_with(&written)).collect();
                 if let [only] = fits.as_slice() {
@@ -677,6 +698,12 @@ fn log_softmax_at(logits: &[f32], tok: i32) -> f32 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum: f32 = logits.iter().map(|l| (l - max).exp()).sum();
     logits.get(tok as usize).copied().unwrap_or(max) - max - sum.ln()
+}
+
+/// Whether `text` ends a sentence: `.`, `!` or `?`, but not a digit's point ("v1.").
+fn ends_sentence(text: &str) -> bool {
+    let mut back = text.trim_end().chars().rev();
+    matches!(back.next(), Some('.' | '!' | '?')) && !back.next().is_some_and(|c| c.is_ascii_digit())
 }
 
 /// What a text answer that opens with `{` has shown of the call it writes.
@@ -904,7 +931,12 @@ mod tests {
         let stream = TextStream(std::sync::Arc::new(move |p: &str| {
             sink.lock().unwrap().push(p.to_string());
         }));
-        let decoded = Decoder::new(&mut model, &classes, Limits::default(), Vec::new())
+        // Room for the whole answer at a byte per token.
+        let limits = Limits {
+            respond_tokens: 200,
+            ..Limits::default()
+        };
+        let decoded = Decoder::new(&mut model, &classes, limits, Vec::new())
             .streaming(Some(&stream))
             .turn("<tool_call>\n", &tools, After::Person)
             .unwrap();
@@ -1031,6 +1063,55 @@ mod tests {
         // A longer name the model goes on to write is not cut at the inventory's.
         let staging = "<tool_call>\n{\"name\":\"service_restart\",\"arguments\":{\"service\":\"psra-staging\"}}";
         assert_eq!(run(staging).0, "psra-staging");
+    }
+
+    #[test]
+    fn a_long_answer_ends_at_the_first_full_stop_past_half_the_limit() {
+        let first = "The weather is outside what I can see, so I cannot say. ";
+        let long = format!("{first}{}", "More words follow here. ".repeat(5));
+        let mut model = Teacher::new(&long);
+        let classes = VocabClasses::of(&model);
+        let tools = vec![("respond".to_string(), Shape::of(&respond()))];
+        // The byte-level model writes a byte per token.
+        let limits = Limits {
+            respond_tokens: 80,
+            ..Limits::default()
+        };
+        let decoded = Decoder::new(&mut model, &classes, limits, Vec::new())
+            .turn("<tool_call>\n", &tools, After::Person)
+            .unwrap();
+        let call: Value = serde_json::from_str(&decoded.json).unwrap();
+        assert_eq!(call["arguments"]["text"], first.trim());
+        assert!(ends_sentence("It runs 3 services."));
+        assert!(!ends_sentence("upgrade to v1."));
+        assert!(!ends_sentence("so I cannot say"));
+    }
+
+    #[test]
+    fn a_respond_call_streams_its_text_and_ends_at_a_full_stop_like_a_plain_answer() {
+        let first = "I only operate this platform, so I cannot order food.";
+        let target = format!(
+            "<tool_call>\n{{\"name\":\"respond\",\"arguments\":{{\"text\":\"{first} Try a delivery app. And more.\"}}}}"
+        );
+        let mut model = Teacher::new(&target);
+        let classes = VocabClasses::of(&model);
+        let tools = vec![("respond".to_string(), Shape::of(&respond()))];
+        let streamed = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = streamed.clone();
+        let stream = TextStream(std::sync::Arc::new(move |p: &str| {
+            sink.lock().unwrap().push_str(p);
+        }));
+        let limits = Limits {
+            respond_tokens: 80,
+            ..Limits::default()
+        };
+        let decoded = Decoder::new(&mut model, &classes, limits, Vec::new())
+            .streaming(Some(&stream))
+            .turn("<tool_call>\n", &tools, After::Data)
+            .unwrap();
+        let call: Value = serde_json::from_str(&decoded.json).unwrap();
+        assert_eq!(call["arguments"]["text"], first);
+        assert_eq!(*streamed.lock().unwrap(), first);
     }
 
     #[test]
