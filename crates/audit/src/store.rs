@@ -52,14 +52,9 @@ impl Store {
     pub async fn open(url: &str) -> Result<Store> {
         match Backend::of_url(url)? {
             Backend::Sqlite => {
-                let (pool, file) = open_sqlite(url).await?;
+                // Held until migrated (see `open_sqlite`).
+                let (pool, _guard) = open_sqlite(url).await?;
                 let store = Store::Sqlite(pool);
-                // sqlx takes no lock on SQLite, so two processes opening a fresh store
-                // at once would both apply the same migration; a file lock serializes them.
-                let _guard = match file {
-                    Some(file) => Some(MigrationLock::acquire(&file).await?),
-                    None => None,
-                };
                 store.migrate().await?;
                 Ok(store)
             }
@@ -119,8 +114,12 @@ impl Store {
 /// SQLite: WAL with `synchronous=NORMAL` (no fsync per commit; the WAL is synced at each
 /// WAL checkpoint).
 ///
-/// Returns the pool and the database file, or `None` for an in-memory store.
-async fn open_sqlite(url: &str) -> Result<(SqlitePool, Option<PathBuf>)> {
+/// Several processes opening one fresh file at once (parallel CLI calls on a new machine)
+/// would race twice: switching a new database to WAL takes an exclusive lock that SQLite
+/// reports as "database is locked" without waiting, and sqlx takes no lock while it
+/// migrates. So a file store is opened under [`MigrationLock`], returned to be held until
+/// the migrations have run; an in-memory store needs none.
+async fn open_sqlite(url: &str) -> Result<(SqlitePool, Option<MigrationLock>)> {
     let db = |source| Error::Database {
         backend: "sqlite",
         source,
@@ -142,16 +141,20 @@ async fn open_sqlite(url: &str) -> Result<(SqlitePool, Option<PathBuf>)> {
             })?;
         }
     }
+    let guard = match &file {
+        Some(file) => Some(MigrationLock::acquire(file).await?),
+        None => None,
+    };
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
         .connect_with(opts)
         .await
         .map_err(db)?;
-    Ok((pool, file))
+    Ok((pool, guard))
 }
 
-/// An exclusive lock on `<database>.migrate.lock`, held while migrations run and released
-/// on drop (the OS releases it too if the process dies).
+/// An exclusive lock on `<database>.migrate.lock`, held while a store is created and
+/// migrated, and released on drop (the OS releases it too if the process dies).
 struct MigrationLock {
     _file: std::fs::File,
 }
