@@ -23,12 +23,11 @@ use steward_llm::ground::Grounding;
 use steward_llm::local::{LocalBackend, LocalConfig};
 use steward_llm::manifest::ModelManifest;
 use steward_llm::retrieval::load_hints;
-use steward_llm::retrieving::Retrieving;
+use steward_llm::retrieving::{Retrieving, DEFAULT_TOP_K};
 use steward_llm::{Backend, Inventory, Proposal};
 
 const MANIFEST: &str = "models/qwen2.5-coder-1.5b-instruct.toml";
 const WEIGHTS: &str = ".steward/models";
-const TOP_K: usize = 12;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -123,7 +122,7 @@ fn planner(
         local,
         &Path::new(WEIGHTS).join("all-minilm-l6-v2"),
         hints,
-        TOP_K,
+        DEFAULT_TOP_K,
     )?;
     Ok(Arc::new(Grounding { inner: retrieving }))
 }

@@ -117,9 +117,7 @@ impl VocabClasses {
         for tok in 0..n {
             let p = m.piece(tok as i32);
             let Some(&first) = p.first() else { continue };
-            c.string_safe[tok] = p
-                .iter()
-                .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
+            c.string_safe[tok] = string_safe(p);
             c.closes_string[tok] = first == b'"';
             c.digits[tok] = p.iter().all(u8::is_ascii_digit);
             c.ends_value[tok] = matches!(first, b',' | b'}' | b']');
@@ -127,6 +125,13 @@ impl VocabClasses {
         }
         c
     }
+}
+
+/// Printable ASCII without `"` or `\\`: safe inside a JSON string as is.
+fn string_safe(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
 
 /// The decoded call and how it was obtained.
@@ -295,8 +300,7 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
     /// instead of reading the injected call back as Steward's answer.
     fn text_answer(mut self, after: After) -> Result<Decoded> {
         let mut bytes = Vec::new();
-        // Bytes already streamed: pieces may split a UTF-8 character.
-        let mut streamed = 0;
+        let mut live = LiveText::new(self.stream, self.limits.respond_tokens);
         let mut echo: Option<Echo> = None;
         for n in 0..self.limits.respond_tokens {
             let logits = self.logits()?;
@@ -319,17 +323,12 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
                 }
                 continue;
             }
-            if let Some(stream) = self.stream {
-                streamed += emit_valid_utf8(&bytes, streamed, stream);
-            }
-            // Past half the limit, the first full stop ends the answer: a rambling one
-            // ends on a whole sentence, sooner, instead of mid-word at the limit.
-            if n + 1 >= self.limits.respond_tokens / 2 && ends_sentence(&text) {
+            if live.wrote(n, &bytes) {
                 break;
             }
         }
         let text = match echo {
-            Some(echo) => echoed_call_answer(echo.tool().as_deref(), after),
+            Some(echo) => echoed_call_answer(echo.tool(), after),
             None => String::from_utf8_lossy(&bytes).trim().to_string(),
         };
         let json = serde_json::json!({"name": RESPOND, "arguments": {"text": text}});
@@ -570,13 +569,17 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
     /// `respond`'s text is an answer like a plain one: it streams as it is written and
     /// ends at the first full stop past half its limit.
     fn free_string(&mut self, limit: usize, key: Option<&str>) -> Result<()> {
-        let names: &[String] = match (self.completions, key) {
-            (Some(c), Some(k)) if c.keys.iter().any(|x| x == k) => &c.names,
-            _ => &[],
+        let names: Vec<&String> = match (self.completions, key) {
+            (Some(c), Some(k)) if c.keys.iter().any(|x| x == k) => c
+                .names
+                .iter()
+                .filter(|n| string_safe(n.as_bytes()))
+                .collect(),
+            _ => Vec::new(),
         };
         let mut written = String::new();
         let mut completed = names.is_empty();
-        let mut streamed = 0;
+        let mut live = self.answering.then(|| LiveText::new(self.stream, limit));
         for n in 0..limit {
             let logits = self.logits()?;
             let classes = self.classes;
@@ -592,16 +595,15 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             let piece = String::from_utf8_lossy(self.model.piece(tok)).into_owned();
             self.out.push_str(&piece);
             written.push_str(&piece);
-            if self.answering {
-                if let Some(stream) = self.stream {
-                    streamed += emit_valid_utf8(written.as_bytes(), streamed, stream);
-                }
-                if n + 1 >= limit / 2 && ends_sentence(&written) {
-                    return Ok(());
-                }
+            if live
+                .as_mut()
+                .is_some_and(|l| l.wrote(n, written.as_bytes()))
+            {
+                return Ok(());
             }
             if !completed {
-                let fits: Vec<&String> = names.iter().filter(|n| n.starts_with(&written)).collect();
+                let fits: Vec<&&String> =
+                    names.iter().filter(|n| n.starts_with(&written)).collect();
                 if let [only] = fits.as_slice() {
                     let rest = only[written.len()..].to_string();
                     self.force(&rest);
@@ -700,6 +702,35 @@ fn log_softmax_at(logits: &[f32], tok: i32) -> f32 {
     logits.get(tok as usize).copied().unwrap_or(max) - max - sum.ln()
 }
 
+/// An answer's text on its way out while it is written: whole UTF-8 characters go to the
+/// stream, if any, and past half the limit the first full stop ends it, so a rambling
+/// answer ends on a whole sentence, sooner, instead of mid-word at the limit.
+struct LiveText<'a> {
+    stream: Option<&'a TextStream>,
+    /// Bytes already sent: pieces may split a UTF-8 character.
+    streamed: usize,
+    limit: usize,
+}
+
+impl<'a> LiveText<'a> {
+    fn new(stream: Option<&'a TextStream>, limit: usize) -> Self {
+        LiveText {
+            stream,
+            streamed: 0,
+            limit,
+        }
+    }
+
+    /// Takes the answer so far, `text`, after its token number `n` (from 0); true when
+    /// the answer is complete.
+    fn wrote(&mut self, n: usize, text: &[u8]) -> bool {
+        if let Some(stream) = self.stream {
+            self.streamed += emit_valid_utf8(text, self.streamed, stream);
+        }
+        n + 1 >= self.limit / 2 && ends_sentence(&String::from_utf8_lossy(text))
+    }
+}
+
 /// Whether `text` ends a sentence: `.`, `!` or `?`, but not a digit's point ("v1.").
 fn ends_sentence(text: &str) -> bool {
     let mut back = text.trim_end().chars().rev();
@@ -745,9 +776,9 @@ impl Echo {
         matches!(self, Echo::Settled(_))
     }
 
-    fn tool(&self) -> Option<String> {
+    fn tool(&self) -> Option<&str> {
         match self {
-            Echo::Settled(name) => name.clone(),
+            Echo::Settled(name) => name.as_deref(),
             Echo::Open => None,
         }
     }
@@ -799,6 +830,7 @@ mod tests {
 
     use super::*;
     use serde_json::{json, Value};
+    use std::sync::{Arc, Mutex};
 
     const OPEN: i32 = 256;
     const END: i32 = 257;
@@ -888,6 +920,16 @@ mod tests {
         json!({"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}})
     }
 
+    /// A stream that keeps the pieces it is sent.
+    fn collecting() -> (TextStream, Arc<Mutex<Vec<String>>>) {
+        let pieces = Arc::new(Mutex::new(Vec::new()));
+        let sink = pieces.clone();
+        let stream = TextStream(Arc::new(move |p: &str| {
+            sink.lock().unwrap().push(p.to_string());
+        }));
+        (stream, pieces)
+    }
+
     #[test]
     fn optional_arguments_come_in_the_order_the_model_writes_them() {
         let call = decode(
@@ -926,11 +968,7 @@ mod tests {
         let mut model = Teacher::new(target);
         let classes = VocabClasses::of(&model);
         let tools = vec![("respond".to_string(), Shape::of(&respond()))];
-        let pieces = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-        let sink = pieces.clone();
-        let stream = TextStream(std::sync::Arc::new(move |p: &str| {
-            sink.lock().unwrap().push(p.to_string());
-        }));
+        let (stream, pieces) = collecting();
         // Room for the whole answer at a byte per token.
         let limits = Limits {
             respond_tokens: 200,
@@ -956,11 +994,7 @@ mod tests {
             .iter()
             .map(|(n, s)| (n.to_string(), Shape::of(s)))
             .collect();
-        let streamed = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let sink = streamed.clone();
-        let stream = TextStream(std::sync::Arc::new(move |p: &str| {
-            sink.lock().unwrap().push_str(p);
-        }));
+        let (stream, streamed) = collecting();
         let decoded = Decoder::new(&mut model, &classes, Limits::default(), Vec::new())
             .streaming(Some(&stream))
             .turn("<tool_call>\n", &tools, After::Data)
@@ -1033,36 +1067,35 @@ mod tests {
     fn a_named_item_is_completed_once_its_start_is_unique_and_the_model_still_closes_it() {
         let completions = Completions {
             keys: vec!["service".into()],
-            names: vec!["acme-research".into(), "psra".into()],
+            names: vec!["acme-research".into(), "psra".into(), "w\"ird".into()],
         };
-        let run = |target: &str| {
+        // The service written and the forward passes of choice, with or without completion.
+        let run = |target: &str, completing: bool| {
             let mut model = Teacher::new(target);
             let classes = VocabClasses::of(&model);
             let tools = vec![("service_restart".to_string(), Shape::of(&limits()))];
-            let d = Decoder::new(&mut model, &classes, Limits::default(), Vec::new())
-                .completing(&completions)
+            let mut decoder = Decoder::new(&mut model, &classes, Limits::default(), Vec::new());
+            if completing {
+                decoder = decoder.completing(&completions);
+            }
+            let d = decoder
                 .turn("<tool_call>\n", &tools, After::Person)
                 .unwrap();
             let call: Value = serde_json::from_str(&d.json).unwrap();
             (call["arguments"]["service"].clone(), d.sampled)
         };
-        let plain = |target: &str| {
-            let mut model = Teacher::new(target);
-            let classes = VocabClasses::of(&model);
-            let tools = vec![("service_restart".to_string(), Shape::of(&limits()))];
-            Decoder::new(&mut model, &classes, Limits::default(), Vec::new())
-                .turn("<tool_call>\n", &tools, After::Person)
-                .unwrap()
-                .sampled
-        };
         let acme = "<tool_call>\n{\"name\":\"service_restart\",\"arguments\":{\"service\":\"acme-research\"}}";
-        let (service, sampled) = run(acme);
+        let (service, sampled) = run(acme, true);
         assert_eq!(service, "acme-research");
         // Only "a" was chosen by the model; "cme-research" came forced.
-        assert_eq!(sampled + "cme-research".len(), plain(acme));
+        assert_eq!(sampled + "cme-research".len(), run(acme, false).1);
         // A longer name the model goes on to write is not cut at the inventory's.
         let staging = "<tool_call>\n{\"name\":\"service_restart\",\"arguments\":{\"service\":\"psra-staging\"}}";
-        assert_eq!(run(staging).0, "psra-staging");
+        assert_eq!(run(staging, true).0, "psra-staging");
+        // A name that could not stand in a JSON string as is is never forced.
+        let safe =
+            "<tool_call>\n{\"name\":\"service_restart\",\"arguments\":{\"service\":\"wexyz\"}}";
+        assert_eq!(run(safe, true).0, "wexyz");
     }
 
     #[test]
@@ -1096,11 +1129,7 @@ mod tests {
         let mut model = Teacher::new(&target);
         let classes = VocabClasses::of(&model);
         let tools = vec![("respond".to_string(), Shape::of(&respond()))];
-        let streamed = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let sink = streamed.clone();
-        let stream = TextStream(std::sync::Arc::new(move |p: &str| {
-            sink.lock().unwrap().push_str(p);
-        }));
+        let (stream, streamed) = collecting();
         let limits = Limits {
             respond_tokens: 80,
             ..Limits::default()
@@ -1111,7 +1140,7 @@ mod tests {
             .unwrap();
         let call: Value = serde_json::from_str(&decoded.json).unwrap();
         assert_eq!(call["arguments"]["text"], first);
-        assert_eq!(*streamed.lock().unwrap(), first);
+        assert_eq!(streamed.lock().unwrap().concat(), first);
     }
 
     #[test]

@@ -269,10 +269,7 @@ fn plan_one(
     };
     let completions = Completions {
         keys: INVENTORIED.iter().map(|k| k.to_string()).collect(),
-        names: named_items(req)
-            .into_iter()
-            .filter(|n| !n.contains(['"', '\\']) && n.chars().all(|c| c.is_ascii_graphic()))
-            .collect(),
+        names: named_items(req),
     };
     let decoded = Decoder::new(engine, classes, limits, tail)
         .streaming(req.stream.as_ref())
