@@ -9,6 +9,7 @@
 //! numbers. Choices are greedy (argmax over the allowed tokens), so the same prompt always
 //! gives the same call. The output is valid JSON of the right shape by construction.
 
+use crate::complete::Completions;
 use crate::plan::TextStream;
 use crate::shape::{Property, Shape};
 use crate::Result;
@@ -165,14 +166,6 @@ pub struct Decoder<'a, M: TokenModel> {
     completions: Option<&'a Completions>,
     /// Writing `respond`'s text: it streams, and ends like a plain answer.
     answering: bool,
-}
-
-/// Names that free-string arguments may be completed to (see `free_string`): the inventory
-/// items the person named, for the arguments that take an inventory item.
-#[derive(Debug, Clone, Default)]
-pub struct Completions {
-    pub keys: Vec<String>,
-    pub names: Vec<String>,
 }
 
 impl<M: TokenModel> std::fmt::Debug for Decoder<'_, M> {
@@ -561,24 +554,16 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
 
     /// Characters of a JSON string, without its quotes, until the model closes it.
     ///
-    /// For an argument in [`Completions`], once what the model wrote begins exactly one of
-    /// the names, the rest of that name is forced: "acme" becomes "acme-research" in one
-    /// batch instead of a forward pass per token. Closing the string stays the model's
+    /// A string argument the model begins to copy (see [`Completions`]) is completed in
+    /// one batch instead of a forward pass per token. Closing the string stays the model's
     /// choice, so it can still go on ("psra-staging" is not cut to "psra").
     ///
     /// `respond`'s text is an answer like a plain one: it streams as it is written and
     /// ends at the first full stop past half its limit.
     fn free_string(&mut self, limit: usize, key: Option<&str>) -> Result<()> {
-        let names: Vec<&String> = match (self.completions, key) {
-            (Some(c), Some(k)) if c.keys.iter().any(|x| x == k) => c
-                .names
-                .iter()
-                .filter(|n| string_safe(n.as_bytes()))
-                .collect(),
-            _ => Vec::new(),
-        };
+        let completions = key.and(self.completions).filter(|_| !self.answering);
         let mut written = String::new();
-        let mut completed = names.is_empty();
+        let mut completed = false;
         let mut live = self.answering.then(|| LiveText::new(self.stream, limit));
         for n in 0..limit {
             let logits = self.logits()?;
@@ -601,13 +586,13 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             {
                 return Ok(());
             }
-            if !completed {
-                let fits: Vec<&&String> =
-                    names.iter().filter(|n| n.starts_with(&written)).collect();
-                if let [only] = fits.as_slice() {
-                    let rest = only[written.len()..].to_string();
-                    self.force(&rest);
-                    written.push_str(&rest);
+            if let (Some(c), Some(key), false) = (completions, key, completed) {
+                if let Some(rest) = c
+                    .string_rest(key, &written)
+                    .filter(|r| string_safe(r.as_bytes()))
+                {
+                    self.force(rest);
+                    written.push_str(rest);
                     completed = true;
                 }
             }
@@ -616,14 +601,17 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
     }
 
     /// Digits (and for numbers one decimal point), at least one on each side of the point,
-    /// until the model ends it.
+    /// until the model ends it. A number the model begins to copy is completed like a
+    /// string (see [`Completions`]).
     fn number(&mut self, fraction: bool) -> Result<()> {
         let point = self.single_token(".").filter(|_| fraction);
-        let mut seen_point = false;
+        let mut written = String::new();
+        let mut completed = false;
         let mut need_digit = true;
         for _ in 0..12 {
             let logits = self.logits()?;
             let classes = self.classes;
+            let seen_point = written.contains('.');
             let allowed = (0..logits.len())
                 .filter(|&t| classes.digits[t] || (!need_digit && classes.ends_value[t]))
                 .map(|t| t as i32)
@@ -634,15 +622,22 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             }
             self.sampled += 1;
             self.push(tok);
-            if Some(tok) == point {
-                seen_point = true;
-                need_digit = true;
-                self.out.push('.');
-                continue;
-            }
-            let piece = String::from_utf8_lossy(self.model.piece(tok)).into_owned();
-            need_digit = false;
+            let piece = if Some(tok) == point {
+                ".".to_string()
+            } else {
+                String::from_utf8_lossy(self.model.piece(tok)).into_owned()
+            };
+            need_digit = Some(tok) == point;
             self.out.push_str(&piece);
+            written.push_str(&piece);
+            if let (Some(c), false) = (self.completions, completed) {
+                if let Some(rest) = c.number_rest(&written, fraction) {
+                    self.force(rest);
+                    written.push_str(rest);
+                    completed = true;
+                    need_digit = false;
+                }
+            }
         }
         if need_digit {
             self.force("0");
@@ -1063,26 +1058,41 @@ mod tests {
         );
     }
 
+    /// Decodes `target` as a call to `tool` with argument schema `schema`, completing from
+    /// `completions` when given: the arguments and the forward passes of choice.
+    fn completed_run(
+        target: &str,
+        tool: &str,
+        schema: &Value,
+        completions: Option<&Completions>,
+    ) -> (Value, usize) {
+        let mut model = Teacher::new(target);
+        let classes = VocabClasses::of(&model);
+        let tools = vec![(tool.to_string(), Shape::of(schema))];
+        // The byte-level model writes a byte per token.
+        let limits = Limits {
+            string_tokens: 64,
+            ..Limits::default()
+        };
+        let mut decoder = Decoder::new(&mut model, &classes, limits, Vec::new());
+        if let Some(c) = completions {
+            decoder = decoder.completing(c);
+        }
+        let d = decoder
+            .turn("<tool_call>\n", &tools, After::Person)
+            .unwrap();
+        let call: Value = serde_json::from_str(&d.json).unwrap();
+        (call["arguments"].clone(), d.sampled)
+    }
+
     #[test]
     fn a_named_item_is_completed_once_its_start_is_unique_and_the_model_still_closes_it() {
-        let completions = Completions {
-            keys: vec!["service".into()],
-            names: vec!["acme-research".into(), "psra".into(), "w\"ird".into()],
-        };
-        // The service written and the forward passes of choice, with or without completion.
+        let names = vec!["acme-research".into(), "psra".into(), "w\"ird".into()];
+        let completions = Completions::new(names, []);
         let run = |target: &str, completing: bool| {
-            let mut model = Teacher::new(target);
-            let classes = VocabClasses::of(&model);
-            let tools = vec![("service_restart".to_string(), Shape::of(&limits()))];
-            let mut decoder = Decoder::new(&mut model, &classes, Limits::default(), Vec::new());
-            if completing {
-                decoder = decoder.completing(&completions);
-            }
-            let d = decoder
-                .turn("<tool_call>\n", &tools, After::Person)
-                .unwrap();
-            let call: Value = serde_json::from_str(&d.json).unwrap();
-            (call["arguments"]["service"].clone(), d.sampled)
+            let c = completing.then_some(&completions);
+            let (args, sampled) = completed_run(target, "service_restart", &limits(), c);
+            (args["service"].clone(), sampled)
         };
         let acme = "<tool_call>\n{\"name\":\"service_restart\",\"arguments\":{\"service\":\"acme-research\"}}";
         let (service, sampled) = run(acme, true);
@@ -1096,6 +1106,28 @@ mod tests {
         let safe =
             "<tool_call>\n{\"name\":\"service_restart\",\"arguments\":{\"service\":\"wexyz\"}}";
         assert_eq!(run(safe, true).0, "wexyz");
+    }
+
+    #[test]
+    fn a_backup_id_and_a_number_the_model_begins_to_copy_are_completed() {
+        let completions = Completions::new(
+            Vec::new(),
+            [
+                "backups: rentguy-20261123T020000000Z, rentguy-20261122T020000000Z",
+                "restore the older one and give it 768 MB",
+            ],
+        );
+        let schema = json!({"type": "object", "required": ["backup", "memory_mb"], "properties": {
+            "backup": {"type": "string"}, "memory_mb": {"type": "integer"}}});
+        let target = "<tool_call>\n{\"name\":\"db_restore\",\"arguments\":{\"backup\":\"rentguy-20261122T020000000Z\",\"memory_mb\":7680}}";
+        let (args, sampled) = completed_run(target, "db_restore", &schema, Some(&completions));
+        let (plain_args, plain_sampled) = completed_run(target, "db_restore", &schema, None);
+        assert_eq!(args, plain_args);
+        assert_eq!(args["backup"], "rentguy-20261122T020000000Z");
+        // The model wrote the id up to the day that tells the two apart and "7"; the rest
+        // of each came forced, and it still went on past "768" to its own "7680".
+        assert_eq!(args["memory_mb"], 7680);
+        assert_eq!(sampled + "T020000000Z".len() + "68".len(), plain_sampled);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! runs and how to check them.
 
 pub mod claude;
+pub mod complete;
 pub mod decode;
 mod error;
 pub mod eval;

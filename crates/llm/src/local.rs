@@ -25,8 +25,8 @@ use llama_cpp_2::token::LlamaToken;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::decode::{After, Completions, Decoder, Limits, TokenModel, VocabClasses};
-use crate::ground::{named_items, INVENTORIED};
+use crate::complete::Completions;
+use crate::decode::{After, Decoder, Limits, TokenModel, VocabClasses};
 use crate::manifest::{verify_file, ModelManifest};
 use crate::plan::{Backend, PlanRequest, Proposal, ProposedCall};
 use crate::prompt::{ChatFormat, Prompt};
@@ -267,10 +267,7 @@ fn plan_one(
         Some(crate::plan::Turn::Untrusted { .. }) => After::Data,
         _ => After::Person,
     };
-    let completions = Completions {
-        keys: INVENTORIED.iter().map(|k| k.to_string()).collect(),
-        names: named_items(req),
-    };
+    let completions = Completions::of(req);
     let decoded = Decoder::new(engine, classes, limits, tail)
         .streaming(req.stream.as_ref())
         .completing(&completions)

@@ -1,0 +1,208 @@
+//! Completing values the model has begun to copy from the conversation.
+//!
+//! A small model spends a forward pass on every token of a value it copies: an inventory
+//! name, a backup id (`rentguy-20261123T020000000Z` is about twenty tokens, since digits
+//! are tokens of their own), an image reference, a number. Once what the model has
+//! written begins exactly one candidate, the decoder forces the rest of it in one batch.
+//! Ending the value stays the model's choice, so it can still write something longer.
+//!
+//! Uniqueness is judged against every word (or number) of the conversation, not only the
+//! long ones: "20" is never completed to "2026-11-20" while the conversation also says "20".
+
+use crate::ground::{named_items, INVENTORIED};
+use crate::plan::{PlanRequest, Turn};
+
+/// Shortest word worth completing outside the inventory: a literal such as a backup id,
+/// an image reference or a timestamp, not a plain word the model may want to shorten.
+const MIN_LITERAL_CHARS: usize = 8;
+/// Digits a literal carries at least (one forward pass each when written).
+const MIN_LITERAL_DIGITS: usize = 3;
+/// Characters the model must write itself before a literal is completed.
+const MIN_LITERAL_START: usize = 2;
+
+/// What string and number arguments may be completed to, gathered once per request.
+#[derive(Debug, Clone, Default)]
+pub struct Completions {
+    /// Inventory items the person named: candidates for the arguments that take an item.
+    names: Vec<String>,
+    /// Every word of the conversation, data included: runs of `[A-Za-z0-9._:/@+-]`.
+    words: Vec<String>,
+    /// Every number of the conversation, as written.
+    numbers: Vec<String>,
+}
+
+impl Completions {
+    /// The candidates of a planning request: the items the person named, and the words and
+    /// numbers of every turn. Data the agent read counts, since that is where backup ids
+    /// and release ids come from; a completion only finishes what the model chose to start.
+    pub fn of(req: &PlanRequest) -> Completions {
+        let texts: Vec<String> = req
+            .turns
+            .iter()
+            .map(|t| match t {
+                Turn::User { text } => text.clone(),
+                Turn::Call { arguments, .. } => arguments.to_string(),
+                Turn::Untrusted { content, .. } => content.clone(),
+            })
+            .collect();
+        Completions::new(named_items(req), texts.iter().map(String::as_str))
+    }
+
+    /// Candidates from inventory `names` and conversation `texts`.
+    pub fn new<'t>(names: Vec<String>, texts: impl IntoIterator<Item = &'t str>) -> Completions {
+        let mut words = Vec::new();
+        let mut numbers = Vec::new();
+        for text in texts {
+            words.extend(words_in(text));
+            numbers.extend(numbers_in(text));
+        }
+        for list in [&mut words, &mut numbers] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        Completions {
+            names,
+            words,
+            numbers,
+        }
+    }
+
+    /// The rest of the string argument `key` once the model has written `written`: the
+    /// named item it begins (for an inventory argument), else the literal it begins.
+    pub fn string_rest(&self, key: &str, written: &str) -> Option<&str> {
+        let fit = if INVENTORIED.contains(&key) {
+            unique_fit(&self.names, written)
+        } else if written.len() >= MIN_LITERAL_START {
+            unique_fit(&self.words, written).filter(|w| is_literal(w))
+        } else {
+            None
+        };
+        fit.map(|f| &f[written.len()..])
+    }
+
+    /// The rest of a number once the model has written the digits `written`; an integer
+    /// (`fraction` false) is never completed into a decimal.
+    pub fn number_rest(&self, written: &str, fraction: bool) -> Option<&str> {
+        unique_fit(&self.numbers, written)
+            .map(|f| &f[written.len()..])
+            .filter(|rest| fraction || !rest.contains('.'))
+    }
+}
+
+/// The one candidate that begins with `written` and goes on past it.
+fn unique_fit<'c>(candidates: &'c [String], written: &str) -> Option<&'c str> {
+    if written.is_empty() {
+        return None;
+    }
+    let mut fits = candidates.iter().filter(|c| c.starts_with(written));
+    match (fits.next(), fits.next()) {
+        (Some(only), None) if only.len() > written.len() => Some(only),
+        _ => None,
+    }
+}
+
+fn is_literal(word: &str) -> bool {
+    word.len() >= MIN_LITERAL_CHARS
+        && word.chars().filter(char::is_ascii_digit).count() >= MIN_LITERAL_DIGITS
+}
+
+/// Runs of identifier characters, without trailing punctuation ("…000Z." ends a sentence).
+fn words_in(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || "._:/@+-".contains(c)))
+        .map(|w| w.trim_end_matches(['.', ':', '-', '/', '@', '+']))
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+}
+
+/// Digit runs with at most one decimal point each: "1.4.2" gives "1.4" and "2".
+fn numbers_in(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut seen_point = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let next_is_digit = chars.peek().is_some_and(char::is_ascii_digit);
+        if c.is_ascii_digit() {
+            current.push(c);
+        } else if c == '.' && !seen_point && !current.is_empty() && next_is_digit {
+            current.push(c);
+            seen_point = true;
+        } else if !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+            seen_point = false;
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn of(texts: &[&str]) -> Completions {
+        Completions::new(
+            vec!["acme-research".into(), "psra".into()],
+            texts.iter().copied(),
+        )
+    }
+
+    #[test]
+    fn an_inventory_argument_completes_to_the_named_item_it_begins() {
+        let c = of(&["restart acme"]);
+        assert_eq!(c.string_rest("service", "ac"), Some("me-research"));
+        assert_eq!(c.string_rest("service", "psra"), None, "already whole");
+        assert_eq!(c.string_rest("service", "x"), None);
+    }
+
+    #[test]
+    fn a_literal_of_the_conversation_completes_once_its_start_is_unique() {
+        let c = of(&[
+            "verify the newest",
+            "rentguy-20261123T020000000Z 4.1 MB\nrentguy-20261122T020000000Z 4.0 MB.",
+        ]);
+        assert_eq!(c.string_rest("backup", "rentguy-2026112"), None, "two fit");
+        assert_eq!(
+            c.string_rest("backup", "rentguy-20261123"),
+            Some("T020000000Z"),
+            "the full stop after the second id is not part of it"
+        );
+        assert_eq!(
+            c.string_rest("backup", "rentguy-20261122T"),
+            Some("020000000Z")
+        );
+        assert_eq!(
+            c.string_rest("backup", "r"),
+            None,
+            "one character is too little"
+        );
+    }
+
+    #[test]
+    fn plain_words_and_starts_shared_with_short_words_are_not_completed() {
+        let c = of(&["show timeouts in psra since 20 minutes before 2026-11-20T14:00:00Z"]);
+        assert_eq!(c.string_rest("grep", "time"), None, "a word, not a literal");
+        assert_eq!(c.string_rest("to", "20"), None, "\"20\" is a word too");
+        assert_eq!(c.string_rest("to", "202"), Some("6-11-20T14:00:00Z"));
+    }
+
+    #[test]
+    fn numbers_complete_from_the_conversation_and_integers_stay_integers() {
+        let c = of(&["give psra 768 MB and 2 cpus, or 1.5 GB; version 2048"]);
+        assert_eq!(c.number_rest("7", false), Some("68"));
+        assert_eq!(c.number_rest("2", false), None, "2 and 2048 both fit");
+        assert_eq!(c.number_rest("20", false), Some("48"));
+        assert_eq!(c.number_rest("1", true), Some(".5"));
+        assert_eq!(c.number_rest("1", false), None, "no integer begins with 1");
+    }
+
+    #[test]
+    fn numbers_are_split_at_a_second_point_and_at_letters() {
+        assert_eq!(
+            numbers_in("image 1.4.2 and 768MB."),
+            vec!["1.4", "2", "768"]
+        );
+    }
+}
