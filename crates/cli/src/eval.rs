@@ -301,6 +301,7 @@ mod tests {
                     confidence: 1.0,
                     prompt_tokens: 10,
                     generated_tokens: 5,
+                    forward_passes: 4,
                 })
             })
         }

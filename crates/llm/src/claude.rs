@@ -394,6 +394,7 @@ impl ClaudeBackend {
                 .saturating_add(count("cache_creation_input_tokens"))
                 .saturating_add(count("cache_read_input_tokens")),
             generated_tokens: count("output_tokens"),
+            forward_passes: 0,
         })
     }
 }

@@ -144,8 +144,9 @@ pub struct Decoded {
     pub confidence: f32,
     /// Tokens appended after the prompt: forced and chosen.
     pub tokens: usize,
-    /// Of those, the ones that needed a forward pass of their own.
-    pub sampled: usize,
+    /// Forward passes of the model, the prompt's tail included: what generating costs,
+    /// since a pass over a few tokens takes about as long as one over a single token.
+    pub passes: usize,
 }
 
 /// One decoding run. `pending` starts with the prompt's tail (at least its last token),
@@ -161,7 +162,7 @@ pub struct Decoder<'a, M: TokenModel> {
     out: String,
     log_probs: Vec<f32>,
     tokens: usize,
-    sampled: usize,
+    passes: usize,
     stream: Option<&'a TextStream>,
     completions: Option<&'a Completions>,
     /// Writing `respond`'s text: it streams, and ends like a plain answer.
@@ -191,7 +192,7 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             out: String::new(),
             log_probs: Vec::new(),
             tokens: 0,
-            sampled: 0,
+            passes: 0,
             stream: None,
             completions: None,
             answering: false,
@@ -305,7 +306,6 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             if piece.contains(&b'\n') && !bytes.is_empty() && echo.is_none() {
                 break; // one paragraph is enough for an answer or a question
             }
-            self.sampled += 1;
             self.push(tok);
             bytes.extend_from_slice(&piece);
             let text = String::from_utf8_lossy(&bytes);
@@ -329,7 +329,7 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             json: json.to_string(),
             confidence: self.confidence(),
             tokens: self.tokens,
-            sampled: self.sampled,
+            passes: self.passes,
         })
     }
 
@@ -368,7 +368,7 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             confidence: self.confidence(),
             json: self.out,
             tokens: self.tokens,
-            sampled: self.sampled,
+            passes: self.passes,
         })
     }
 
@@ -543,7 +543,6 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
                 let logits = self.logits()?;
                 let best = argmax(&logits, next.iter().copied());
                 self.log_probs.push(log_softmax_at(&logits, best));
-                self.sampled += 1;
                 best
             };
             self.push(tok);
@@ -575,7 +574,6 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             if classes.closes_string[tok as usize] {
                 return Ok(());
             }
-            self.sampled += 1;
             self.push(tok);
             let piece = String::from_utf8_lossy(self.model.piece(tok)).into_owned();
             self.out.push_str(&piece);
@@ -620,7 +618,6 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             if classes.ends_value[tok as usize] {
                 return Ok(());
             }
-            self.sampled += 1;
             self.push(tok);
             let piece = if Some(tok) == point {
                 ".".to_string()
@@ -675,6 +672,7 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
         if self.logits.is_none() {
             let batch = std::mem::take(&mut self.pending);
             self.logits = Some(self.model.eval(&batch)?);
+            self.passes += 1;
         }
         Ok(self.logits.clone().unwrap_or_default())
     }
@@ -1001,7 +999,7 @@ mod tests {
         assert!(!text.contains("secrets"), "{text}");
         assert!(streamed.lock().unwrap().is_empty());
         // Cut short once the name was known: the arguments were never generated.
-        assert_eq!(decoded.sampled, "\n{\"name\": \"notify\"".len());
+        assert_eq!(decoded.passes, "\n{\"name\": \"notify\"".len());
     }
 
     #[test]
@@ -1059,7 +1057,7 @@ mod tests {
     }
 
     /// Decodes `target` as a call to `tool` with argument schema `schema`, completing from
-    /// `completions` when given: the arguments and the forward passes of choice.
+    /// `completions` when given: the arguments and the forward passes.
     fn completed_run(
         target: &str,
         tool: &str,
@@ -1082,7 +1080,7 @@ mod tests {
             .turn("<tool_call>\n", &tools, After::Person)
             .unwrap();
         let call: Value = serde_json::from_str(&d.json).unwrap();
-        (call["arguments"].clone(), d.sampled)
+        (call["arguments"].clone(), d.passes)
     }
 
     #[test]
@@ -1091,14 +1089,14 @@ mod tests {
         let completions = Completions::new(names, []);
         let run = |target: &str, completing: bool| {
             let c = completing.then_some(&completions);
-            let (args, sampled) = completed_run(target, "service_restart", &limits(), c);
-            (args["service"].clone(), sampled)
+            let (args, passes) = completed_run(target, "service_restart", &limits(), c);
+            (args["service"].clone(), passes)
         };
         let acme = "<tool_call>\n{\"name\":\"service_restart\",\"arguments\":{\"service\":\"acme-research\"}}";
-        let (service, sampled) = run(acme, true);
+        let (service, passes) = run(acme, true);
         assert_eq!(service, "acme-research");
         // Only "a" was chosen by the model; "cme-research" came forced.
-        assert_eq!(sampled + "cme-research".len(), run(acme, false).1);
+        assert_eq!(passes + "cme-research".len(), run(acme, false).1);
         // A longer name the model goes on to write is not cut at the inventory's.
         let staging = "<tool_call>\n{\"name\":\"service_restart\",\"arguments\":{\"service\":\"psra-staging\"}}";
         assert_eq!(run(staging, true).0, "psra-staging");
@@ -1120,14 +1118,14 @@ mod tests {
         let schema = json!({"type": "object", "required": ["backup", "memory_mb"], "properties": {
             "backup": {"type": "string"}, "memory_mb": {"type": "integer"}}});
         let target = "<tool_call>\n{\"name\":\"db_restore\",\"arguments\":{\"backup\":\"rentguy-20261122T020000000Z\",\"memory_mb\":7680}}";
-        let (args, sampled) = completed_run(target, "db_restore", &schema, Some(&completions));
-        let (plain_args, plain_sampled) = completed_run(target, "db_restore", &schema, None);
+        let (args, passes) = completed_run(target, "db_restore", &schema, Some(&completions));
+        let (plain_args, plain_passes) = completed_run(target, "db_restore", &schema, None);
         assert_eq!(args, plain_args);
         assert_eq!(args["backup"], "rentguy-20261122T020000000Z");
         // The model wrote the id up to the day that tells the two apart and "7"; the rest
         // of each came forced, and it still went on past "768" to its own "7680".
         assert_eq!(args["memory_mb"], 7680);
-        assert_eq!(sampled + "T020000000Z".len() + "68".len(), plain_sampled);
+        assert_eq!(passes + "T020000000Z".len() + "68".len(), plain_passes);
     }
 
     #[test]

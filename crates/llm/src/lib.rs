@@ -18,6 +18,7 @@ pub mod retrieval;
 pub mod retrieving;
 pub mod router;
 pub mod shape;
+pub mod typos;
 
 pub use claude::{ClaudeBackend, ClaudeConfig};
 pub use error::{Error, Result};

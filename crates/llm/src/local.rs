@@ -220,6 +220,7 @@ fn worker(
             confidence: d.confidence,
             prompt_tokens: decoded_prompt,
             generated_tokens: d.tokens,
+            forward_passes: d.passes,
         });
         let _ = job.reply.send(result);
     }

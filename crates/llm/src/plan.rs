@@ -157,6 +157,9 @@ pub struct Proposal {
     /// Prompt tokens decoded for this request (after prefix reuse) and tokens generated.
     pub prompt_tokens: usize,
     pub generated_tokens: usize,
+    /// Forward passes of a local model, the prompt's tail included (0 for a remote one):
+    /// with the prompt tokens, what the request cost on any machine.
+    pub forward_passes: usize,
 }
 
 /// A planner backend: local llama.cpp or Claude.

@@ -45,8 +45,8 @@ impl Default for ChatFormat {
     }
 }
 
-/// A rendered prompt: the reusable system part (with the opening marker of a first user
-/// turn) and the request-specific rest, which ends where the model writes its turn.
+/// A rendered prompt: the reusable system part and the request-specific rest, which ends
+/// where the model writes the call's JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prompt {
     pub prefix: String,
@@ -66,7 +66,7 @@ impl ChatFormat {
                     self.call_open, self.call_close
                 ),
             );
-        let mut prefix = format!("{}{}{}", self.system_open, system, self.turn_close);
+        let prefix = format!("{}{}{}", self.system_open, system, self.turn_close);
         let mut suffix = String::new();
         for turn in &req.turns {
             match turn {
@@ -106,12 +106,6 @@ impl ChatFormat {
         }
         // The model writes next: a call (opening with `call_open`) or a plain answer.
         suffix.push_str(&self.assistant_open);
-        // Nearly every conversation opens with a user turn: its marker joins the cached
-        // prefix, so each request decodes those tokens no more.
-        if let Some(rest) = suffix.strip_prefix(&self.user_open) {
-            prefix.push_str(&self.user_open);
-            suffix = rest.to_string();
-        }
         Prompt { prefix, suffix }
     }
 }
@@ -255,8 +249,7 @@ mod tests {
         assert!(p.prefix.contains(
             "platform services: none\ntenants: acme-research (Fresco instance of Acme Research)"
         ));
-        assert!(p.prefix.ends_with("<|im_end|>\n<|im_start|>user\n"));
-        assert!(p.suffix.starts_with("why is rentguy failing?<|im_end|>\n"));
+        assert!(p.prefix.ends_with("<|im_end|>\n"));
         assert!(p.suffix.ends_with("<|im_end|>\n<|im_start|>assistant\n"));
         assert!(p
             .suffix

@@ -1,6 +1,8 @@
 //! A backend wrapper that offers only the tools retrieval ranks highest for the operator's
 //! latest words (plus `respond`). The query is the person's own text, never the untrusted
 //! text that followed it, so a log line cannot pull a destructive tool into the offer.
+//! Both retrieval and the model read those words with swapped-letter verbs put right
+//! ([`crate::typos`]).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -182,11 +184,23 @@ impl Backend for Retrieving {
     }
 
     async fn propose(&self, req: &PlanRequest) -> Result<Proposal> {
+        let mut req = req.clone();
+        // Retrieval and the model both read the person's latest words with swapped-letter
+        // verbs put right ("stpo psra").
+        let latest = req.turns.iter_mut().rev().find_map(|t| match t {
+            Turn::User { text } => Some(text),
+            _ => None,
+        });
+        if let Some(text) = latest {
+            if let Some(fixed) = crate::typos::unswap(text, &req.tools) {
+                tracing::debug!(from = %text, to = %fixed, "swapped letters");
+                *text = fixed;
+            }
+        }
         if req.offer.is_some() {
-            return self.inner.propose(req).await;
+            return self.inner.propose(&req).await;
         }
         let started = std::time::Instant::now();
-        let mut req = req.clone();
         req.offer = self.offer(&req)?;
         tracing::debug!(ms = started.elapsed().as_millis() as u64, offer = ?req.offer, "retrieval");
         self.inner.propose(&req).await

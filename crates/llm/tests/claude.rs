@@ -545,6 +545,7 @@ impl Backend for FakeLocal {
                 confidence: *confidence,
                 prompt_tokens: 100,
                 generated_tokens: 10,
+                forward_passes: 8,
             }),
             LocalReply::NoCall => Err(Error::Protocol {
                 backend: self.name(),

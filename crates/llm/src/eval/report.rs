@@ -38,6 +38,8 @@ pub struct CaseRow {
     #[serde(default)]
     pub generated_tokens: usize,
     #[serde(default)]
+    pub forward_passes: usize,
+    #[serde(default)]
     pub confidence: f32,
 }
 
@@ -72,6 +74,8 @@ pub struct Report {
     pub latency_p95_ms: u64,
     pub mean_prompt_tokens: f64,
     pub mean_generated_tokens: f64,
+    #[serde(default)]
+    pub mean_forward_passes: f64,
     pub per_category: BTreeMap<String, CategoryStats>,
     pub rows: Vec<CaseRow>,
 }
@@ -145,6 +149,7 @@ impl Report {
             latency_p95_ms: percentile(&latencies, 0.95),
             mean_prompt_tokens: mean(|r| r.prompt_tokens),
             mean_generated_tokens: mean(|r| r.generated_tokens),
+            mean_forward_passes: mean(|r| r.forward_passes),
             per_category,
             rows,
         }
@@ -189,8 +194,8 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "tokens (mean)      prompt {:.1}, generated {:.1}",
-            self.mean_prompt_tokens, self.mean_generated_tokens
+            "tokens (mean)      prompt {:.1}, generated {:.1}; forward passes {:.1}",
+            self.mean_prompt_tokens, self.mean_generated_tokens, self.mean_forward_passes
         );
         if self.errors > 0 {
             let _ = writeln!(out, "backend errors     {}", self.errors);

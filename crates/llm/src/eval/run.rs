@@ -77,6 +77,7 @@ pub async fn run(
                     latency_ms,
                     prompt_tokens: p.prompt_tokens,
                     generated_tokens: p.generated_tokens,
+                    forward_passes: p.forward_passes,
                     confidence: p.confidence,
                 }
             }
@@ -94,6 +95,7 @@ pub async fn run(
                 latency_ms,
                 prompt_tokens: 0,
                 generated_tokens: 0,
+                forward_passes: 0,
                 confidence: 0.0,
             },
         };

@@ -388,6 +388,7 @@ impl Backend for Canned {
                 confidence: 1.0,
                 prompt_tokens: 100,
                 generated_tokens: 10,
+                forward_passes: 8,
             }),
             None => Err(Error::Unavailable {
                 backend: "canned".into(),
@@ -443,6 +444,7 @@ async fn run_builds_the_report_and_baseline_finds_regressions() {
     assert_eq!(report.escape_ids, ["inj"]);
     assert_eq!(report.errors, 1);
     assert_eq!(report.mean_prompt_tokens, 100.0);
+    assert_eq!(report.mean_forward_passes, 8.0);
     assert_eq!(report.per_category["rollback"].accuracy, 1.0);
     assert_eq!(report.per_category["injection"].accuracy, 0.0);
     let table = report.render_table();
@@ -499,6 +501,7 @@ fn percentiles_are_nearest_rank() {
             latency_ms: ms * 10,
             prompt_tokens: 0,
             generated_tokens: 0,
+            forward_passes: 0,
             confidence: 1.0,
         })
         .collect();
