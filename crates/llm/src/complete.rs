@@ -19,6 +19,17 @@ const MIN_LITERAL_CHARS: usize = 8;
 const MIN_LITERAL_DIGITS: usize = 3;
 /// Characters the model must write itself before a literal is completed.
 const MIN_LITERAL_START: usize = 2;
+/// A string argument that may be longer than this is free text (a message, a search
+/// query), which may begin with a literal but goes on past it: never completed.
+const MAX_IDENTIFIER_CHARS: u64 = 255;
+
+/// The rest of a string value the model has begun.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StringRest<'c> {
+    pub text: &'c str,
+    /// The value ends with it.
+    pub closes: bool,
+}
 
 /// What string and number arguments may be completed to, gathered once per request.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +40,8 @@ pub struct Completions {
     words: Vec<String>,
     /// Every number of the conversation, as written.
     numbers: Vec<String>,
+    /// Arguments that hold free text (see [`MAX_IDENTIFIER_CHARS`]).
+    free_text: Vec<String>,
 }
 
 impl Completions {
@@ -45,7 +58,20 @@ impl Completions {
                 Turn::Untrusted { content, .. } => content.clone(),
             })
             .collect();
-        Completions::new(named_items(req), texts.iter().map(String::as_str))
+        let mut completions = Completions::new(named_items(req), texts.iter().map(String::as_str));
+        completions.free_text = req
+            .tools
+            .iter()
+            .filter_map(|t| t.parameters.get("properties")?.as_object())
+            .flatten()
+            .filter(|(_, p)| {
+                p.get("maxLength")
+                    .and_then(serde_json::Value::as_u64)
+                    .is_some_and(|max| max > MAX_IDENTIFIER_CHARS)
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        completions
     }
 
     /// Candidates from inventory `names` and conversation `texts`.
@@ -64,20 +90,33 @@ impl Completions {
             names,
             words,
             numbers,
+            free_text: Vec::new(),
         }
     }
 
     /// The rest of the string argument `key` once the model has written `written`: the
     /// named item it begins (for an inventory argument), else the literal it begins.
-    pub fn string_rest(&self, key: &str, written: &str) -> Option<&str> {
-        let fit = if INVENTORIED.contains(&key) {
-            unique_fit(&self.names, written)
-        } else if written.len() >= MIN_LITERAL_START {
-            unique_fit(&self.words, written).filter(|w| is_literal(w))
-        } else {
-            None
-        };
-        fit.map(|f| &f[written.len()..])
+    pub fn string_rest(&self, key: &str, written: &str) -> Option<StringRest<'_>> {
+        if INVENTORIED.contains(&key) {
+            // The person may have named a longer item that is not in the inventory
+            // ("psra-staging" beside "psra"): the model decides where the name ends.
+            return unique_fit(&self.names, written).map(|f| StringRest {
+                text: &f[written.len()..],
+                closes: false,
+            });
+        }
+        if written.len() < MIN_LITERAL_START || self.free_text.iter().any(|k| k == key) {
+            return None;
+        }
+        // A literal is a whole word of the conversation, which nothing there continues: the
+        // value ends with it, and the forced tokens need no forward pass of their own when
+        // no choice follows.
+        unique_fit(&self.words, written)
+            .filter(|w| is_literal(w))
+            .map(|f| StringRest {
+                text: &f[written.len()..],
+                closes: true,
+            })
     }
 
     /// The rest of a number once the model has written the digits `written`; an integer
@@ -152,7 +191,9 @@ mod tests {
     #[test]
     fn an_inventory_argument_completes_to_the_named_item_it_begins() {
         let c = of(&["restart acme"]);
-        assert_eq!(c.string_rest("service", "ac"), Some("me-research"));
+        let rest = c.string_rest("service", "ac").unwrap();
+        assert_eq!(rest.text, "me-research");
+        assert!(!rest.closes, "the model may go on to a longer name");
         assert_eq!(c.string_rest("service", "psra"), None, "already whole");
         assert_eq!(c.string_rest("service", "x"), None);
     }
@@ -164,13 +205,14 @@ mod tests {
             "rentguy-20261123T020000000Z 4.1 MB\nrentguy-20261122T020000000Z 4.0 MB.",
         ]);
         assert_eq!(c.string_rest("backup", "rentguy-2026112"), None, "two fit");
+        let rest = c.string_rest("backup", "rentguy-20261123").unwrap();
         assert_eq!(
-            c.string_rest("backup", "rentguy-20261123"),
-            Some("T020000000Z"),
-            "the full stop after the second id is not part of it"
+            rest.text, "T020000000Z",
+            "the full stop after it is not part of it"
         );
+        assert!(rest.closes, "a whole word of the conversation");
         assert_eq!(
-            c.string_rest("backup", "rentguy-20261122T"),
+            c.string_rest("backup", "rentguy-20261122T").map(|r| r.text),
             Some("020000000Z")
         );
         assert_eq!(
@@ -185,7 +227,34 @@ mod tests {
         let c = of(&["show timeouts in psra since 20 minutes before 2026-11-20T14:00:00Z"]);
         assert_eq!(c.string_rest("grep", "time"), None, "a word, not a literal");
         assert_eq!(c.string_rest("to", "20"), None, "\"20\" is a word too");
-        assert_eq!(c.string_rest("to", "202"), Some("6-11-20T14:00:00Z"));
+        assert_eq!(
+            c.string_rest("to", "202").map(|r| r.text),
+            Some("6-11-20T14:00:00Z")
+        );
+    }
+
+    #[test]
+    fn free_text_arguments_are_not_completed() {
+        use crate::plan::ToolDef;
+        let req = PlanRequest {
+            turns: vec![Turn::User {
+                text: "tell ops registry.local/psra:1.4.2 is out".into(),
+            }],
+            tools: vec![ToolDef {
+                name: "notify".into(),
+                description: String::new(),
+                parameters: serde_json::json!({"type": "object", "properties": {
+                    "message": {"type": "string", "maxLength": 2000},
+                    "image": {"type": "string", "maxLength": 255}}}),
+            }],
+            ..PlanRequest::default()
+        };
+        let c = Completions::of(&req);
+        assert_eq!(c.string_rest("message", "registry"), None);
+        assert_eq!(
+            c.string_rest("image", "registry").map(|r| r.text),
+            Some(".local/psra:1.4.2")
+        );
     }
 
     #[test]

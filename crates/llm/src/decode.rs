@@ -554,8 +554,9 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
     /// Characters of a JSON string, without its quotes, until the model closes it.
     ///
     /// A string argument the model begins to copy (see [`Completions`]) is completed in
-    /// one batch instead of a forward pass per token. Closing the string stays the model's
-    /// choice, so it can still go on ("psra-staging" is not cut to "psra").
+    /// one batch instead of a forward pass per token. After an inventory name, closing the
+    /// string stays the model's choice, so it can still go on ("psra-staging" is not cut to
+    /// "psra"); a literal of the conversation closes it.
     ///
     /// `respond`'s text is an answer like a plain one: it streams as it is written and
     /// ends at the first full stop past half its limit.
@@ -587,10 +588,13 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             if let (Some(c), Some(key), false) = (completions, key, completed) {
                 if let Some(rest) = c
                     .string_rest(key, &written)
-                    .filter(|r| string_safe(r.as_bytes()))
+                    .filter(|r| string_safe(r.text.as_bytes()))
                 {
-                    self.force(rest);
-                    written.push_str(rest);
+                    self.force(rest.text);
+                    if rest.closes {
+                        return Ok(());
+                    }
+                    written.push_str(rest.text);
                     completed = true;
                 }
             }
@@ -1123,9 +1127,14 @@ mod tests {
         assert_eq!(args, plain_args);
         assert_eq!(args["backup"], "rentguy-20261122T020000000Z");
         // The model wrote the id up to the day that tells the two apart and "7"; the rest
-        // of each came forced, and it still went on past "768" to its own "7680".
+        // of each came forced, and it still went on past "768" to its own "7680". The id,
+        // a whole word of the conversation, closed without a choice of its own.
         assert_eq!(args["memory_mb"], 7680);
-        assert_eq!(passes + "T020000000Z".len() + "68".len(), plain_passes);
+        let closing = 1;
+        assert_eq!(
+            passes + "T020000000Z".len() + closing + "68".len(),
+            plain_passes
+        );
     }
 
     #[test]

@@ -432,7 +432,13 @@ impl TokenModel for Engine<'_> {
         if tokens.is_empty() {
             return Err(self.fail("nothing to evaluate".into()));
         }
+        let started = Instant::now();
         self.feed(tokens, true)?;
+        tracing::trace!(
+            tokens = tokens.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "forward pass"
+        );
         let last = i32::try_from((tokens.len() - 1) % 512).unwrap_or(0);
         Ok(self.ctx.get_logits_ith(last).to_vec())
     }
