@@ -42,6 +42,8 @@ pub struct Completions {
     numbers: Vec<String>,
     /// Arguments that hold free text (see [`MAX_IDENTIFIER_CHARS`]).
     free_text: Vec<String>,
+    /// The words of the person's latest turn, lowercased.
+    latest_words: Vec<String>,
 }
 
 impl Completions {
@@ -71,6 +73,12 @@ impl Completions {
             })
             .map(|(key, _)| key.clone())
             .collect();
+        if let Some(text) = req.turns.iter().rev().find_map(|t| match t {
+            Turn::User { text } => Some(text),
+            _ => None,
+        }) {
+            completions.latest_words = words_in(&text.to_lowercase()).collect();
+        }
         completions
     }
 
@@ -91,6 +99,7 @@ impl Completions {
             words,
             numbers,
             free_text: Vec::new(),
+            latest_words: Vec::new(),
         }
     }
 
@@ -98,11 +107,12 @@ impl Completions {
     /// named item it begins (for an inventory argument), else the literal it begins.
     pub fn string_rest(&self, key: &str, written: &str) -> Option<StringRest<'_>> {
         if INVENTORIED.contains(&key) {
-            // The person may have named a longer item that is not in the inventory
-            // ("psra-staging" beside "psra"): the model decides where the name ends.
+            // The name ends with the item when the person's latest words hold it whole;
+            // otherwise they may have meant a longer name the inventory lacks ("psra-staging"
+            // beside "psra"), and the model decides where the name ends.
             return unique_fit(&self.names, written).map(|f| StringRest {
                 text: &f[written.len()..],
-                closes: false,
+                closes: self.latest_words.iter().any(|w| w == f),
             });
         }
         if written.len() < MIN_LITERAL_START || self.free_text.iter().any(|k| k == key) {
@@ -196,6 +206,29 @@ mod tests {
         assert!(!rest.closes, "the model may go on to a longer name");
         assert_eq!(c.string_rest("service", "psra"), None, "already whole");
         assert_eq!(c.string_rest("service", "x"), None);
+    }
+
+    #[test]
+    fn a_named_item_ends_the_value_only_when_the_person_wrote_it_whole() {
+        use crate::plan::{Inventory, InventoryItem};
+        let req = |text: &str| PlanRequest {
+            turns: vec![Turn::User { text: text.into() }],
+            inventory: Inventory {
+                services: vec![InventoryItem {
+                    name: "psra".into(),
+                    kind: "platform".into(),
+                    description: String::new(),
+                }],
+            },
+            ..PlanRequest::default()
+        };
+        let rest = |text: &str| {
+            let c = Completions::of(&req(text));
+            c.string_rest("service", "ps")
+                .map(|r| (r.text.to_string(), r.closes))
+        };
+        assert_eq!(rest("restart PSRA now"), Some(("ra".into(), true)));
+        assert_eq!(rest("restart psra-staging"), Some(("ra".into(), false)));
     }
 
     #[test]

@@ -554,9 +554,9 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
     /// Characters of a JSON string, without its quotes, until the model closes it.
     ///
     /// A string argument the model begins to copy (see [`Completions`]) is completed in
-    /// one batch instead of a forward pass per token. After an inventory name, closing the
-    /// string stays the model's choice, so it can still go on ("psra-staging" is not cut to
-    /// "psra"); a literal of the conversation closes it.
+    /// one batch instead of a forward pass per token. The value ends there when it is a
+    /// literal of the conversation or a name the person wrote whole; otherwise closing
+    /// stays the model's choice, so it can still go on ("psra-staging" is not cut to "psra").
     ///
     /// `respond`'s text is an answer like a plain one: it streams as it is written and
     /// ends at the first full stop past half its limit.
