@@ -264,6 +264,10 @@ fn plan_one(
     let mut prompt = prefix_tokens;
     prompt.extend(suffix_tokens);
     let tail = engine.reuse_prefix(&prompt)?;
+    // The prefix decoded above (when it was not cached) and the tail, which the first pass
+    // evaluates. Counted here, not from what the decode evaluated: forced tokens that no
+    // choice follows are never evaluated.
+    let prompt_decoded = engine.decoded - decoded_before + tail.len();
     let after = match req.turns.last() {
         Some(crate::plan::Turn::Untrusted { .. }) => After::Data,
         _ => After::Person,
@@ -273,7 +277,6 @@ fn plan_one(
         .streaming(req.stream.as_ref())
         .completing(&completions)
         .turn(&format.call_open, &offered, after)?;
-    let prompt_decoded = engine.decoded - decoded_before - decoded.tokens;
     let parsed: Value = serde_json::from_str(&decoded.json).map_err(|e| Error::Protocol {
         backend: "local".into(),
         message: format!("decoded text is not JSON ({e}): {}", decoded.json),

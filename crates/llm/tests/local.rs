@@ -83,6 +83,14 @@ async fn every_proposal_is_a_schema_valid_call_and_the_prefix_is_reused() {
         prompt_tokens[1..].iter().all(|&n| n < 60),
         "{prompt_tokens:?}"
     );
+    // The same words twice: the second reuses all of the first's prompt but its last token,
+    // whatever forced tokens the first left unevaluated at the end of its call.
+    let mut verify = request("verify backup rentguy-20261123T020000000Z");
+    verify.offer = Some(vec!["db_verify_backup".into()]);
+    let first = backend.propose(&verify).await.unwrap();
+    let repeat = backend.propose(&verify).await.unwrap();
+    assert_eq!(first.call.name, "db_verify_backup");
+    assert_eq!(repeat.prompt_tokens, 1);
 
     // A new process finds the prefix state on disk and decodes only the request.
     drop(backend);
