@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{stdout, steward_command, unique};
+use common::{stderr, stdout, steward_command, unique};
 use serde_json::Value;
 
 fn call(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
@@ -102,7 +102,13 @@ fn bad_input_is_refused_with_exit_code_2_and_the_rule() {
         let mut with_json = args.to_vec();
         with_json.push("--json");
         let out = call(&with_json, &[]);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stdout(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: stdout {:?}, stderr {:?}",
+            stdout(&out),
+            stderr(&out)
+        );
         let (k, message) = json_error(&out);
         assert_eq!(&k, kind, "{args:?}: {message}");
         assert!(message.contains(needle), "{args:?}: {message}");

@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{repo_root, stdout, unique};
+use common::{repo_root, stderr, stdout, unique};
 use serde_json::{json, Value};
 
 struct Home(PathBuf);
@@ -40,10 +40,6 @@ impl Drop for Home {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn bike() -> Value {

@@ -82,6 +82,10 @@ pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 /// A short unique id, so parallel tests and leftovers of earlier runs never collide.
 pub fn unique() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..10].to_string()
