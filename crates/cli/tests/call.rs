@@ -116,7 +116,7 @@ fn bad_input_is_refused_with_exit_code_2_and_the_rule() {
         // Without --json the same message goes to stderr, one line.
         let out = call(args, &[]);
         assert_eq!(out.status.code(), Some(2));
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = stderr(&out);
         assert!(
             err.contains(needle) && err.lines().count() == 1,
             "{args:?}: {err}"
@@ -191,7 +191,7 @@ fn destructive_call_waits_for_another_operator_then_runs_and_is_audited() {
     assert!(listed.contains(&id), "{listed}");
     let own = steward(&["approve", &id]);
     assert!(!own.status.success());
-    assert!(String::from_utf8_lossy(&own.stderr).contains("cannot approve it"));
+    assert!(stderr(&own).contains("cannot approve it"));
     let ok = steward(&["approve", &id, "--as", "operator:alice", "--json"]);
     assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
     let again = steward(&["approve", &id, "--as", "operator:alice"]);
