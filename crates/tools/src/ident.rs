@@ -140,27 +140,134 @@ validated_string!(
 );
 
 validated_string!(
-    /// A Docker image reference such as `steward-demo:v2` or `registry.local/app@sha256:...`.
+    /// A Docker image reference such as `steward-demo:v2`, `registry.local:5000/team/app:1.2`
+    /// or `app@sha256:<64 hex>`, checked against Docker's reference grammar so a malformed
+    /// one is refused here rather than by the Docker Engine mid-deploy.
     ImageRef,
     "image",
-    "^[a-z0-9][a-z0-9._/:@-]*$",
+    "^[a-z0-9][A-Za-z0-9._/:@-]*$",
     255,
-    |v| {
-        if v.is_empty() || v.len() > 255 {
-            Some("must be 1 to 255 characters")
-        } else if !v.as_bytes()[0].is_ascii_alphanumeric() {
-            Some("must start with a letter or digit")
-        } else if !v.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || b"._/:@-".contains(&b)
-        }) {
-            Some("may contain only a-z, 0-9 and . _ / : @ -")
-        } else if v.contains("..") {
-            Some("must not contain '..'")
-        } else {
-            None
+    image_rule_violation
+);
+
+/// Longest image tag Docker accepts.
+const MAX_TAG_LEN: usize = 128;
+
+/// The rule of Docker's reference grammar (`[domain[:port]/]path[:tag][@digest]`) that
+/// `value` breaks. Stricter than Docker in one place: the domain must be lowercase too.
+pub fn image_rule_violation(value: &str) -> Option<&'static str> {
+    if value.is_empty() || value.len() > 255 {
+        return Some("must be 1 to 255 characters");
+    }
+    let (rest, digest) = match value.split_once('@') {
+        Some((rest, digest)) => (rest, Some(digest)),
+        None => (value, None),
+    };
+    if let Some(d) = digest {
+        let hex = d.strip_prefix("sha256:").unwrap_or("");
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Some("digest after '@' must be sha256: followed by 64 lowercase hex digits");
         }
     }
-);
+    // A ':' after the last '/' starts the tag; one before it belongs to the registry's port.
+    let after_slash = rest.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match rest[after_slash..].find(':') {
+        Some(i) => (&rest[..after_slash + i], Some(&rest[after_slash + i + 1..])),
+        None => (rest, None),
+    };
+    if let Some(t) = tag {
+        let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        let ok = !t.is_empty()
+            && t.len() <= MAX_TAG_LEN
+            && word(t.as_bytes()[0])
+            && t.bytes().all(|b| word(b) || b == b'.' || b == b'-');
+        if !ok {
+            return Some(
+                "tag after ':' must be 1 to 128 of A-Z, a-z, 0-9, '_', '.' and '-', not starting with '.' or '-'",
+            );
+        }
+    }
+    if name.is_empty() {
+        return Some("must name a repository before the tag or digest");
+    }
+    let mut parts: Vec<&str> = name.split('/').collect();
+    let first = parts[0];
+    if parts.len() > 1 && (first.contains(['.', ':']) || first == "localhost") {
+        if let Some(rule) = domain_violation(first) {
+            return Some(rule);
+        }
+        parts.remove(0);
+    }
+    for part in parts {
+        if let Some(rule) = path_component_violation(part) {
+            return Some(rule);
+        }
+    }
+    None
+}
+
+/// A registry host with an optional port: DNS labels joined by '.'.
+fn domain_violation(domain: &str) -> Option<&'static str> {
+    let (host, port) = match domain.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (domain, None),
+    };
+    if let Some(p) = port {
+        if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Some("registry port after ':' must be 1 to 5 digits");
+        }
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if host.split('.').all(label_ok) {
+        None
+    } else {
+        Some("registry host must be lowercase DNS labels (a-z, 0-9, inner '-') joined by '.'")
+    }
+}
+
+/// One path component: lowercase alphanumeric runs joined by '.', '_', '__' or '-'s.
+fn path_component_violation(part: &str) -> Option<&'static str> {
+    const RULE: &str = "path components must be lowercase a-z and 0-9, separated by '/' and \
+                        joined inside by '.', '_', '__' or '-'";
+    if part.is_empty() {
+        return Some(RULE);
+    }
+    if part.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Some("repository path must be lowercase");
+    }
+    let b = part.as_bytes();
+    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    if !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return Some(RULE);
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !alnum(b[i]) {
+            i += 1;
+        }
+        let sep = &part[start..i];
+        let ok = matches!(sep, "." | "_" | "__") || sep.bytes().all(|c| c == b'-');
+        if !ok {
+            return Some(RULE);
+        }
+    }
+    None
+}
 
 validated_string!(
     /// A backup id as `db_backup` returns it (`acme-research-20261123T101500Z`).
@@ -214,6 +321,52 @@ mod tests {
         assert!(ImageRef::parse("x;rm -rf /").is_err());
         assert!(BackupId::parse("../../etc/passwd").is_err());
         assert!(BackupId::parse("acme-20261123T101500Z").is_ok());
+    }
+
+    #[test]
+    fn image_refs_follow_dockers_reference_grammar() {
+        let digest = format!("sha256:{}", "0123456789abcdef".repeat(4));
+        for good in [
+            "steward-demo:v1".to_string(),
+            "registry.example.com:5000/team/app:1.2".into(),
+            "localhost/app".into(),
+            "localhost:5000/a/b/c:latest".into(),
+            "library/postgres".into(),
+            "my_app__x.y--z:V1.0_rc-2".into(),
+            format!("app@{digest}"),
+            format!("registry.local/app:v2@{digest}"),
+            format!("app:{}", "t".repeat(128)),
+        ] {
+            assert!(
+                ImageRef::parse(&good).is_ok(),
+                "{good}: {:?}",
+                ImageRef::parse(&good)
+            );
+        }
+        let bad = [
+            ("a:b:c:d@@", "digest"),
+            ("a:b:c:d", "tag"),
+            ("app:", "tag"),
+            ("app:.v1", "tag"),
+            ("app@sha256:abc", "digest"),
+            ("app@md5:0123", "digest"),
+            ("App:v1", "lowercase"),
+            ("team/App", "lowercase"),
+            ("app_", "path components"),
+            ("a___b", "path components"),
+            ("a/-b", "path components"),
+            ("a//b", "path components"),
+            ("x;rm -rf /", "path components"),
+            ("registry.example.com:50x0/app", "port"),
+            ("-reg.example.com/app", "registry host"),
+            (":v1", "repository"),
+        ];
+        for (value, rule) in bad {
+            let err = ImageRef::parse(value).unwrap_err();
+            assert!(err.contains(rule), "{value:?}: {err}");
+        }
+        let long_tag = format!("app:{}", "t".repeat(129));
+        assert!(ImageRef::parse(&long_tag).unwrap_err().contains("tag"));
     }
 
     #[test]
