@@ -75,6 +75,30 @@ pub(crate) async fn hash_at(store: &Store, seq: u64) -> Result<Option<String>> {
     .map_err(Error::db(backend(store)))
 }
 
+/// The hashes of the records with these seqs (those that exist), for matching checkpoints.
+pub(crate) async fn hashes_at(store: &Store, seqs: &[u64]) -> Result<Vec<(u64, String)>> {
+    let mut out = Vec::with_capacity(seqs.len());
+    for chunk in seqs.chunks(INSERT_CHUNK) {
+        // As text: a hand-edited SQLite file may hold anything in `hash` (see `Page`).
+        let rows: Vec<(i64, Option<String>)> = on_pool!(store, |pool| {
+            let mut qb =
+                QueryBuilder::new("SELECT seq, CAST(hash AS TEXT) FROM audit_log WHERE seq IN (");
+            let mut sep = qb.separated(", ");
+            for s in chunk {
+                sep.push_bind(*s as i64);
+            }
+            qb.push(")");
+            qb.build_query_as().fetch_all(pool).await
+        })
+        .map_err(Error::db(backend(store)))?;
+        out.extend(
+            rows.into_iter()
+                .filter_map(|(seq, hash)| Some((seq as u64, hash?))),
+        );
+    }
+    Ok(out)
+}
+
 /// Adds `rows` to an open transaction in multi-row INSERTs.
 macro_rules! insert_rows {
     ($tx:expr, $rows:expr) => {

@@ -56,6 +56,9 @@ pub enum Error {
     /// The checkpoint key or file is unusable (not hex, wrong length, not JSON).
     #[error("audit checkpoint {path}: {detail}")]
     Checkpoint { path: String, detail: String },
+    /// The store's identity (table `steward_store`) is missing or malformed.
+    #[error("state store identity: {0}")]
+    StoreId(String),
     /// A blocking task (hashing, index commit) panicked or was cancelled.
     #[error("audit background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),

@@ -73,7 +73,7 @@ struct Inner {
 }
 
 /// The audit log: a [`Store`] for the records, a tantivy index for search under
-/// `<dir>/index/`, and signed head checkpoints in `<dir>/checkpoint.json` (see
+/// `<dir>/index/`, and signed head checkpoints in `<dir>/checkpoints/<store id>/` (see
 /// [`crate::checkpoint`]).
 ///
 /// Cheap to clone; clones share one log. A background task (stopped when the last clone is
@@ -95,15 +95,18 @@ impl AuditLog {
     /// Opens the log on a store the caller already holds (the agent shares one store for
     /// audit and approvals).
     pub async fn with_store(store: Store, dir: &Path, opts: AuditOptions) -> Result<AuditLog> {
+        let store_id = store.id().await?;
         let d = dir.to_path_buf();
-        let (checkpoints, key_created) =
-            tokio::task::spawn_blocking(move || Checkpointer::open(&d)).await??;
+        let checkpoints =
+            tokio::task::spawn_blocking(move || Checkpointer::open(&d, &store_id)).await??;
         let checkpoints = Arc::new(checkpoints);
-        let (seq, hash) = db::head(&store)
-            .await?
-            .unwrap_or_else(|| (0, GENESIS.to_string()));
-        if key_created && !checkpoints.has_latest_file() {
-            // Trust on first use: see the checkpoint module.
+        let head = db::head(&store).await?;
+        if !checkpoints.has_any() && checkpoints.has_legacy() {
+            adopt_legacy(&store, &checkpoints).await?;
+        }
+        let (seq, hash) = head.unwrap_or_else(|| (0, GENESIS.to_string()));
+        if seq == 0 && !checkpoints.has_any() {
+            // Trust on first use, for an empty store only: see the checkpoint module.
             let cp = checkpoints.sign(seq, &hash, now());
             let c = checkpoints.clone();
             tokio::task::spawn_blocking(move || c.write(&cp)).await??;
@@ -137,6 +140,22 @@ impl AuditLog {
     /// The audit folder (`<home>/audit`).
     pub fn dir(&self) -> &Path {
         &self.inner.dir
+    }
+
+    /// The id of the store this log writes to ([`Store::id`]).
+    pub fn store_id(&self) -> &str {
+        self.inner.checkpoints.store()
+    }
+
+    /// This store's checkpoint folder, `<dir>/checkpoints/<store id>`.
+    pub fn checkpoint_dir(&self) -> &Path {
+        self.inner.checkpoints.dir()
+    }
+
+    /// Whether this store has a checkpoint on disk. Until it has, nothing is signed
+    /// automatically (see [`crate::checkpoint`]).
+    pub fn has_checkpoint(&self) -> bool {
+        self.inner.checkpoints.has_any()
     }
 
     /// Redacts `entry`, chains it after the current head and stores it. The returned record
@@ -190,8 +209,12 @@ impl AuditLog {
         match write_group(&inner.store, &mut head, &all).await {
             Ok(rows) => {
                 head.unsigned += rows.len() as u64;
-                let due =
+                let mut due =
                     inner.opts.checkpoint_every > 0 && head.unsigned >= inner.opts.checkpoint_every;
+                if due && !inner.checkpoints.may_sign_automatically() {
+                    due = false;
+                    head.unsigned = 0;
+                }
                 let signed = due.then(|| {
                     head.unsigned = 0;
                     head.last_checkpoint = Instant::now();
@@ -255,6 +278,10 @@ impl AuditLog {
     }
 
     /// Signs the current head now and writes it to `checkpoint.json` (and the history).
+    ///
+    /// The explicit, operator's checkpoint: it signs even a store that has records but no
+    /// checkpoint yet, which the automatic ones refuse (see [`crate::checkpoint`]); check
+    /// such a store with [`AuditLog::verify`] first.
     pub async fn checkpoint(&self) -> Result<Checkpoint> {
         let inner = &self.inner;
         let mut head = inner.head.lock().await;
@@ -388,9 +415,14 @@ impl AuditLog {
     /// Commits the search index and signs a final checkpoint. The store stays open (it may
     /// be shared); dropping the log without closing loses nothing but the time the next
     /// open spends catching the index up.
+    ///
+    /// A store that has records but no checkpoint is not signed here (see
+    /// [`crate::checkpoint`]); a warning says what to do instead.
     pub async fn close(&self) -> Result<()> {
         self.inner.index.refresh(&self.inner.store).await?;
-        self.checkpoint().await?;
+        if self.inner.checkpoints.may_sign_automatically() {
+            self.checkpoint().await?;
+        }
         Ok(())
     }
 }
@@ -470,6 +502,32 @@ fn chain(seq: u64, prev: &str, prepared: &[(AuditEntry, String)]) -> Vec<Row> {
     rows
 }
 
+/// Takes over the legacy checkpoints (from before store ids, see [`crate::checkpoint`]) that
+/// match this store's chain, for a store with no checkpoint of its own yet. Those that match
+/// nothing stay where they are; `verify` reports them.
+async fn adopt_legacy(store: &Store, checkpoints: &Arc<Checkpointer>) -> Result<()> {
+    let c = checkpoints.clone();
+    let (legacy, _bad) = tokio::task::spawn_blocking(move || c.load_legacy()).await?;
+    // Seq 0 (the empty log) matches every store and proves nothing.
+    let seqs: Vec<u64> = legacy.iter().map(|c| c.seq).filter(|s| *s > 0).collect();
+    let found: std::collections::HashMap<u64, String> =
+        db::hashes_at(store, &seqs).await?.into_iter().collect();
+    let mine: Vec<Checkpoint> = legacy
+        .into_iter()
+        .filter(|c| c.seq > 0 && found.get(&c.seq) == Some(&c.hash))
+        .collect();
+    if mine.is_empty() {
+        return Ok(());
+    }
+    tracing::info!(
+        store = checkpoints.store(),
+        count = mine.len(),
+        "adopted legacy audit checkpoints that match this store's chain"
+    );
+    let c = checkpoints.clone();
+    tokio::task::spawn_blocking(move || c.adopt(mine)).await?
+}
+
 async fn write_checkpoint(checkpoints: &Arc<Checkpointer>, cp: Checkpoint) -> Result<()> {
     let c = checkpoints.clone();
     tokio::task::spawn_blocking(move || c.write(&cp)).await?
@@ -501,8 +559,12 @@ async fn background(weak: Weak<Inner>) {
         }
         let due = {
             let mut head = inner.head.lock().await;
-            let due = head.unsigned > 0
+            let mut due = head.unsigned > 0
                 && head.last_checkpoint.elapsed() >= inner.opts.checkpoint_interval;
+            if due && !inner.checkpoints.may_sign_automatically() {
+                due = false;
+                head.unsigned = 0;
+            }
             if due {
                 head.unsigned = 0;
                 head.last_checkpoint = Instant::now();

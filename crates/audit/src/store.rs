@@ -56,12 +56,14 @@ impl Store {
                 let (pool, _guard) = open_sqlite(url).await?;
                 let store = Store::Sqlite(pool);
                 store.migrate().await?;
+                store.ensure_id().await?;
                 Ok(store)
             }
             Backend::Postgres => {
                 // sqlx holds a PostgreSQL advisory lock while it migrates.
                 let store = Store::Postgres(open_postgres(url).await?);
                 store.migrate().await?;
+                store.ensure_id().await?;
                 Ok(store)
             }
         }
@@ -81,6 +83,95 @@ impl Store {
             Store::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
         };
         res.map_err(|source| Error::Migrate { backend, source })
+    }
+
+    /// Gives the store its identity on first open: a random id in the one-row table
+    /// `steward_store`. Audit checkpoints are kept per store id (see [`crate::checkpoint`]), so
+    /// a home that is pointed at another store never mixes that store's heads with its own.
+    ///
+    /// Created here rather than by a migration so the schema version (which doctor reports)
+    /// stays put. SQLite runs this under the migration lock `open` holds; PostgreSQL under a
+    /// transaction-scoped advisory lock, since concurrent `CREATE TABLE IF NOT EXISTS` can
+    /// still collide there.
+    async fn ensure_id(&self) -> Result<()> {
+        let create = "CREATE TABLE IF NOT EXISTS steward_store (\
+                      singleton INTEGER PRIMARY KEY CHECK (singleton = 1), \
+                      id TEXT NOT NULL, created_at_ms BIGINT NOT NULL)";
+        let insert = "INSERT INTO steward_store (singleton, id, created_at_ms) \
+                      VALUES (1, $1, $2) ON CONFLICT DO NOTHING";
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let res = match self {
+            Store::Sqlite(pool) => {
+                async {
+                    sqlx::query(create).execute(pool).await?;
+                    sqlx::query(insert)
+                        .bind(&id)
+                        .bind(now)
+                        .execute(pool)
+                        .await?;
+                    Ok::<(), sqlx::Error>(())
+                }
+                .await
+            }
+            Store::Postgres(pool) => {
+                async {
+                    let mut tx = pool.begin().await?;
+                    // Any constant will do; it only has to be the same in every process.
+                    sqlx::query("SELECT pg_advisory_xact_lock(7236837474541282601)")
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(create).execute(&mut *tx).await?;
+                    sqlx::query(insert)
+                        .bind(&id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await
+                }
+                .await
+            }
+        };
+        res.map_err(|source| Error::Database {
+            backend: self.backend().name(),
+            source,
+        })
+    }
+
+    /// The store's identity (see `ensure_id`). Only letters, digits, `-` and `_` are
+    /// accepted, since the id names a folder: anyone who can write the database must not be
+    /// able to steer checkpoint files elsewhere with `../`.
+    pub async fn id(&self) -> Result<String> {
+        let sql = "SELECT id FROM steward_store WHERE singleton = 1";
+        let res: std::result::Result<Option<String>, sqlx::Error> = match self {
+            Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_optional(pool).await,
+            Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_optional(pool).await,
+        };
+        let id = res.map_err(|source| Error::Database {
+            backend: self.backend().name(),
+            source,
+        })?;
+        match id {
+            Some(id)
+                if !id.is_empty()
+                    && id.len() <= 64
+                    && id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+            {
+                Ok(id)
+            }
+            Some(id) => Err(Error::StoreId(format!(
+                "the store id {id:?} in table steward_store is not a plain id"
+            ))),
+            None => Err(Error::StoreId(
+                "table steward_store has no row (was it deleted?); reopen the store to give \
+                 it a new id"
+                    .into(),
+            )),
+        }
     }
 
     /// Highest applied migration version; doctor reports it.

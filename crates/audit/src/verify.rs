@@ -53,6 +53,22 @@ pub enum ProblemKind {
     Rewritten,
     /// A checkpoint itself is missing, unreadable or wrongly signed.
     Checkpoint,
+    /// The store has records but no checkpoint at all (the checkpoint files were never
+    /// written, or were deleted): a truncated tail cannot be ruled out. Not evidence of
+    /// tampering by itself; an operator who knows the log is good signs a first checkpoint.
+    NoCheckpoint,
+    /// Legacy checkpoints (from before checkpoints named their store) that match no record
+    /// of this store: another store's heads mixed into this home's files by the old layout,
+    /// or records this store lost. Reported plainly, not as tampering of this store.
+    Unattributed,
+}
+
+impl ProblemKind {
+    /// Whether this kind is evidence of tampering (as opposed to a missing or unattributable
+    /// checkpoint, which an operator has to look into but which proves nothing by itself).
+    pub fn is_tampering(self) -> bool {
+        !matches!(self, ProblemKind::NoCheckpoint | ProblemKind::Unattributed)
+    }
 }
 
 impl std::fmt::Display for ProblemKind {
@@ -64,6 +80,8 @@ impl std::fmt::Display for ProblemKind {
             ProblemKind::Truncated => "truncated",
             ProblemKind::Rewritten => "rewritten",
             ProblemKind::Checkpoint => "checkpoint",
+            ProblemKind::NoCheckpoint => "no_checkpoint",
+            ProblemKind::Unattributed => "unattributed",
         })
     }
 }
@@ -87,6 +105,30 @@ pub struct VerifyReport {
     pub head_seq: Option<u64>,
     /// The newest validly signed checkpoint, if any.
     pub checkpoint: Option<Checkpoint>,
+    /// The id of the store verified ([`crate::Store::id`]); its checkpoints are the only
+    /// ones held against it.
+    #[serde(default)]
+    pub store_id: String,
+    /// Things worth knowing that are not problems (other stores' checkpoints in this home,
+    /// an empty store without a checkpoint).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+impl VerifyReport {
+    /// Whether any problem is evidence of tampering (see [`ProblemKind::is_tampering`]).
+    pub fn tampered(&self) -> bool {
+        self.problems.iter().any(|p| p.kind.is_tampering())
+    }
+
+    /// Whether the only thing wrong is that this store has no checkpoint yet.
+    pub fn only_missing_checkpoint(&self) -> bool {
+        !self.problems.is_empty()
+            && self
+                .problems
+                .iter()
+                .all(|p| p.kind == ProblemKind::NoCheckpoint)
+    }
 }
 
 /// Pass 1 state, moved between the async fetch and the blocking hasher.
@@ -333,11 +375,15 @@ pub(crate) async fn verify(store: &Store, checkpoints: &Checkpointer) -> Result<
     all_cps.sort_by_key(|c| c.seq);
     all_cps.dedup_by(|a, b| a.seq == b.seq && a.hash == b.hash);
 
+    // Legacy checkpoints are matched against this chain like this store's own (seq 0, the
+    // empty log, matches every store and proves nothing).
     let mut wanted: Vec<(u64, Option<String>)> = all_cps
         .iter()
+        .chain(&loaded.legacy)
         .filter(|c| c.seq > 0)
         .map(|c| (c.seq, None))
         .collect();
+    wanted.sort_by_key(|(s, _)| *s);
     wanted.dedup_by_key(|(s, _)| *s);
     let mut scan = Scan {
         wanted,
@@ -375,6 +421,14 @@ pub(crate) async fn verify(store: &Store, checkpoints: &Checkpointer) -> Result<
         &scan,
         head_seq,
     ));
+    let mut notes = Vec::new();
+    problems.extend(store_problems(
+        checkpoints,
+        &loaded,
+        &scan,
+        head_seq,
+        &mut notes,
+    ));
     problems.sort_by_key(|p| p.seq);
     let problems = consolidate(problems);
     Ok(VerifyReport {
@@ -383,6 +437,8 @@ pub(crate) async fn verify(store: &Store, checkpoints: &Checkpointer) -> Result<
         problems,
         head_seq,
         checkpoint: loaded.latest,
+        store_id: checkpoints.store().to_string(),
+        notes,
     })
 }
 
@@ -577,14 +633,20 @@ fn checkpoint_problems(
             detail: detail.clone(),
         });
     }
-    if loaded.latest.is_none() && !checkpoints.has_latest_file() {
+    // Only when the store has checkpoints at all; none at all is `store_problems`' case.
+    if !loaded.latest_file && checkpoints.has_any() {
         out.push(Problem {
             seq: head_seq.unwrap_or(0),
             kind: ProblemKind::Checkpoint,
-            detail: "checkpoint.json is missing although the checkpoint key exists: a truncated \
-                     tail cannot be ruled out (run `steward audit checkpoint` once the log is \
-                     known to be good)"
-                .into(),
+            detail: format!(
+                "{} is missing although this store's checkpoint history exists: a truncated \
+                 tail cannot be ruled out (run `steward audit checkpoint` once the log is \
+                 known to be good)",
+                checkpoints
+                    .dir()
+                    .join(crate::checkpoint::LATEST_FILE)
+                    .display()
+            ),
         });
     }
     let last = head_seq.unwrap_or(0);
@@ -629,6 +691,73 @@ fn checkpoint_problems(
             // The checkpointed record is missing: reported as a deletion already.
             _ => {}
         }
+    }
+    out
+}
+
+/// Whether this store has a checkpoint at all, legacy checkpoints that belong to no known
+/// store, and notes about other stores' checkpoints in this home.
+fn store_problems(
+    checkpoints: &Checkpointer,
+    loaded: &crate::checkpoint::Loaded,
+    scan: &Scan,
+    head_seq: Option<u64>,
+    notes: &mut Vec<String>,
+) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let store = checkpoints.store();
+    if !checkpoints.has_any() {
+        match head_seq {
+            Some(head) => out.push(Problem {
+                seq: head,
+                kind: ProblemKind::NoCheckpoint,
+                detail: format!(
+                    "store {store} has {} records but no checkpoint (expected in {}): nothing \
+                     shows whether records were cut off its end. If the log is known to be \
+                     good, sign its head with `steward audit verify --first-checkpoint`",
+                    scan.records,
+                    checkpoints.dir().display()
+                ),
+            }),
+            None => notes.push(format!(
+                "store {store} is empty and has no checkpoint yet; the first one is signed \
+                 when the log is next opened for writing"
+            )),
+        }
+    }
+    let unmatched: Vec<&Checkpoint> = loaded
+        .legacy
+        .iter()
+        .filter(|c| c.seq > 0 && scan.found(c.seq) != Some(c.hash.as_str()))
+        .collect();
+    if let (Some(lo), Some(hi)) = (
+        unmatched.iter().map(|c| c.seq).min(),
+        unmatched.iter().map(|c| c.seq).max(),
+    ) {
+        let last = head_seq.unwrap_or(0);
+        let beyond = unmatched.iter().filter(|c| c.seq > last).count();
+        out.push(Problem {
+            seq: lo,
+            kind: ProblemKind::Unattributed,
+            detail: format!(
+                "{} legacy checkpoint(s) without a store id (seqs {lo}..{hi}, {beyond} of them \
+                 beyond this log's end at {last}) in {} match no record of store {store}. \
+                 Homes from before store ids signed every store they were pointed at into \
+                 those files, so they may be another store's heads (check it with `steward \
+                 --state-url <that store> audit verify`, which adopts its own), or records \
+                 this store lost. Once accounted for, move {} and {} out of the way",
+                unmatched.len(),
+                checkpoints.home().display(),
+                crate::checkpoint::LATEST_FILE,
+                crate::checkpoint::HISTORY_FILE,
+            ),
+        });
+    }
+    if !loaded.other_stores.is_empty() {
+        notes.push(format!(
+            "this home also holds checkpoints of other store(s), not checked here: {}",
+            loaded.other_stores.join(", ")
+        ));
     }
     out
 }

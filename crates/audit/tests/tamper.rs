@@ -221,9 +221,10 @@ async fn truncated_tail_periodic_checkpoint(p: &Place) {
     let log = p.open().await;
     fill(&log, 130).await;
     assert_eq!(log.latest_checkpoint().map(|c| c.seq), Some(100));
-    let on_disk: steward_audit::Checkpoint =
-        serde_json::from_str(&std::fs::read_to_string(p.dir.join("checkpoint.json")).unwrap())
-            .unwrap();
+    let on_disk: steward_audit::Checkpoint = serde_json::from_str(
+        &std::fs::read_to_string(log.checkpoint_dir().join("checkpoint.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(on_disk.seq, 100);
     exec(log.store(), "DELETE FROM audit_log WHERE seq > 90").await;
     let report = log.verify().await.unwrap();
@@ -267,7 +268,7 @@ async fn rewritten_chain(p: &Place) {
 
 async fn forged_checkpoint(p: &Place) {
     let log = log_of(p, 10).await;
-    let path = p.dir.join("checkpoint.json");
+    let path = log.checkpoint_dir().join("checkpoint.json");
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, text.replace("\"seq\":10", "\"seq\":5")).unwrap();
     let report = log.verify().await.unwrap();
@@ -279,9 +280,10 @@ async fn forged_checkpoint(p: &Place) {
 
 async fn missing_checkpoint(p: &Place) {
     let log = log_of(p, 10).await;
+    let latest = log.checkpoint_dir().join("checkpoint.json");
     drop(log);
-    // Deleting the tail and the checkpoint together is still caught: the key remains.
-    std::fs::remove_file(p.dir.join("checkpoint.json")).unwrap();
+    // Deleting the tail and the checkpoint together is still caught: the history remains.
+    std::fs::remove_file(latest).unwrap();
     let log = p.open().await;
     exec(log.store(), "DELETE FROM audit_log WHERE seq > 5").await;
     let report = log.verify().await.unwrap();
