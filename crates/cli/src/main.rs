@@ -172,10 +172,15 @@ enum PolicyAction {
 
 #[derive(Debug, Subcommand)]
 enum AuditAction {
-    /// Check the hash chain and the signed head checkpoint; exit 1 and name the record on tampering
+    /// Check the hash chain and the signed head checkpoint; exit 1 and name the record on
+    /// tampering, and exit 1 too when a store with records has no checkpoint
     Verify {
         #[arg(long)]
         json: bool,
+        /// If the store has records but no checkpoint and its chain is intact, sign its head
+        /// as the first checkpoint (only when the log is known to be good)
+        #[arg(long)]
+        first_checkpoint: bool,
     },
     /// Full-text search over the records, newest first
     Search {
@@ -357,7 +362,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Audit { action } => {
             return match action {
-                AuditAction::Verify { json } => audit::verify(&cfg, json).await,
+                AuditAction::Verify {
+                    json,
+                    first_checkpoint,
+                } => audit::verify(&cfg, json, first_checkpoint).await,
                 AuditAction::Search {
                     query,
                     since,
