@@ -7,11 +7,11 @@ mod common;
 
 use std::process::Command;
 
-use common::{stderr, stdout, steward_command, unique};
+use common::{stderr, stdout, unique, TestHome};
 use serde_json::Value;
 
-fn call(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = steward_command();
+fn call(h: &TestHome, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = h.command();
     cmd.arg("call").args(args);
     for (k, v) in env {
         cmd.env(k, v);
@@ -30,6 +30,7 @@ fn json_error(out: &std::process::Output) -> (String, String) {
 
 #[test]
 fn bad_input_is_refused_with_exit_code_2_and_the_rule() {
+    let h = TestHome::new();
     let cases: &[(&[&str], &str, &str)] = &[
         (&["rm_rf", "{}"], "unknown_tool", "unknown tool"),
         (
@@ -101,7 +102,7 @@ fn bad_input_is_refused_with_exit_code_2_and_the_rule() {
     for (args, kind, needle) in cases {
         let mut with_json = args.to_vec();
         with_json.push("--json");
-        let out = call(&with_json, &[]);
+        let out = call(&h, &with_json, &[]);
         assert_eq!(
             out.status.code(),
             Some(2),
@@ -114,7 +115,7 @@ fn bad_input_is_refused_with_exit_code_2_and_the_rule() {
         assert!(message.contains(needle), "{args:?}: {message}");
 
         // Without --json the same message goes to stderr, one line.
-        let out = call(args, &[]);
+        let out = call(&h, args, &[]);
         assert_eq!(out.status.code(), Some(2));
         let err = stderr(&out);
         assert!(
@@ -126,7 +127,9 @@ fn bad_input_is_refused_with_exit_code_2_and_the_rule() {
 
 #[test]
 fn docker_down_gives_one_clear_error() {
+    let h = TestHome::new();
     let out = call(
+        &h,
         &["service_list", "{}", "--json"],
         &[("DOCKER_HOST", "tcp://127.0.0.1:1")],
     );
@@ -140,7 +143,9 @@ fn docker_down_gives_one_clear_error() {
 fn postgres_down_leaves_nothing_behind() {
     let sub = format!("t{}", unique());
     let args = format!("{{\"subdomain\": \"{sub}\"}}");
+    let h = TestHome::new();
     let out = call(
+        &h,
         &["tenant_provision", &args, "--json"],
         &[("STEWARD_PG_URL", "postgres://steward:x@127.0.0.1:1/steward")],
     );
@@ -160,7 +165,7 @@ fn postgres_down_leaves_nothing_behind() {
         .output()
         .unwrap();
     assert!(stdout(&ps).trim().is_empty(), "container left behind");
-    let cfg = common::config();
+    let cfg = h.config();
     let dynamic = common::get(&cfg, steward_cli::config::Key::TraefikDynamicDir);
     let leftover = std::fs::read_dir(dynamic)
         .unwrap()
@@ -175,7 +180,8 @@ fn postgres_down_leaves_nothing_behind() {
 fn destructive_call_waits_for_another_operator_then_runs_and_is_audited() {
     let tenant = format!("t{}", unique());
     let args = format!("{{\"tenant\": \"{tenant}\"}}");
-    let out = call(&["tenant_destroy", &args, "--json"], &[]);
+    let h = TestHome::new();
+    let out = call(&h, &["tenant_destroy", &args, "--json"], &[]);
     assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
     let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(v["status"], "pending_approval", "{v}");
@@ -186,7 +192,7 @@ fn destructive_call_waits_for_another_operator_then_runs_and_is_audited() {
         .iter()
         .any(|p| p == "destructive-needs-approval"));
 
-    let steward = |args: &[&str]| steward_command().args(args).output().unwrap();
+    let steward = |args: &[&str]| h.run(args);
     let listed = stdout(&steward(&["approvals"]));
     assert!(listed.contains(&id), "{listed}");
     let own = steward(&["approve", &id]);
@@ -226,7 +232,9 @@ fn destructive_call_waits_for_another_operator_then_runs_and_is_audited() {
 
 #[test]
 fn policy_denies_an_unknown_principal_with_exit_3() {
+    let h = TestHome::new();
     let out = call(
+        &h,
         &[
             "service_restart",
             "{\"service\": \"rentguy\"}",

@@ -74,7 +74,7 @@ async fn wait_health(platform: &Platform, container: &str, want: &str) {
 
 #[tokio::test(flavor = "current_thread")]
 async fn demo_app_serves_directly_and_through_traefik() {
-    let cfg = config();
+    let cfg = real_config();
     let platform = steward_cli::demo::platform(&cfg).await.unwrap();
     let service = format!("t{}", unique());
     with_cleanup(&platform, &service.clone(), async {
@@ -115,7 +115,7 @@ async fn demo_app_serves_directly_and_through_traefik() {
         assert!(matches!(again, Outcome::AlreadyRunning(_)), "{again:?}");
 
         // status shows it with the route Traefik really serves.
-        let out = steward(&["status", "--json"]);
+        let out = TestHome::new().run(&["status", "--json"]);
         assert!(out.status.success());
         let status: Value = serde_json::from_slice(&out.stdout).unwrap();
         let row = status["rows"]
@@ -155,7 +155,7 @@ async fn demo_app_serves_directly_and_through_traefik() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn release_that_never_gets_healthy_is_not_routed() {
-    let cfg = config();
+    let cfg = real_config();
     let platform = steward_cli::demo::platform(&cfg).await.unwrap();
     let service = format!("t{}", unique());
     with_cleanup(&platform, &service.clone(), async {
@@ -175,7 +175,7 @@ async fn release_that_never_gets_healthy_is_not_routed() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn demo_app_counts_rows_when_given_a_database() {
-    let cfg = config();
+    let cfg = real_config();
     let admin = get(&cfg, Key::PgUrl);
     let db = format!("steward_demo_{}", unique());
     let pool = sqlx::PgPool::connect(&admin).await.unwrap();

@@ -14,7 +14,7 @@ use steward_cli::config::Key;
 fn doctor_json(extra: &[&str]) -> (bool, Vec<Value>) {
     let mut args = vec!["doctor", "--json"];
     args.extend_from_slice(extra);
-    let out = steward(&args);
+    let out = TestHome::new().run(&args);
     let checks: Vec<Value> = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("doctor --json printed no JSON ({e}): {}", stdout(&out)));
     (out.status.success(), checks)
@@ -29,6 +29,8 @@ fn check<'a>(checks: &'a [Value], name: &str) -> &'a Value {
 
 fn temp_state_url(tag: &str) -> (std::path::PathBuf, String) {
     let dir = std::env::temp_dir().join(format!("steward-doctor-{tag}-{}", unique()));
+    // steward refuses a store in a directory that does not exist (a typo, not a new store).
+    std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}", dir.join("state.db").display());
     (dir, url)
 }
@@ -64,7 +66,7 @@ fn every_dependency_is_ok_after_setup() {
 #[test]
 fn human_output_is_one_line_per_dependency() {
     let (dir, state_url) = temp_state_url("lines");
-    let out = steward(&["doctor", "--state-url", &state_url]);
+    let out = TestHome::new().run(&["doctor", "--state-url", &state_url]);
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
@@ -78,7 +80,7 @@ fn human_output_is_one_line_per_dependency() {
 
 #[test]
 fn wrong_postgres_password_and_port_are_reported() {
-    let cfg = config();
+    let cfg = real_config();
     let good = get(&cfg, Key::PgUrl);
     let at = good.rfind('@').unwrap();
     let colon = good[..at].rfind(':').unwrap();
@@ -163,7 +165,7 @@ fn stopped_traefik_is_reported() {
 
 #[test]
 fn state_store_on_postgres_is_migrated() {
-    let cfg = config();
+    let cfg = real_config();
     let admin = get(&cfg, Key::PgUrl);
     let db = format!("steward_doctor_{}", unique());
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -4,31 +4,23 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{home, policies_with_guards, repo_root, stdout, unique};
+use common::{stdout, TestHome};
 use serde_json::Value;
 
 #[test]
 fn a_tool_rate_limit_trips_on_the_third_separate_call() {
     // An isolated home (own state store and audit dir) with the real platform settings.
-    let tmp = std::env::temp_dir().join(format!("steward-guards-{}", unique()));
-    let policies = tmp.join("policies");
-    policies_with_guards(&policies, "[rate_limit.tools]\naudit_search = 2\n");
-    let config = std::fs::read_to_string(home().join("config.toml")).unwrap();
-    std::fs::write(tmp.join("config.toml"), config).unwrap();
+    let h = TestHome::with_guards(Some("[rate_limit.tools]\naudit_search = 2\n"));
 
     let run = || {
-        let out = Command::new(env!("CARGO_BIN_EXE_steward"))
+        let out = h
+            .command()
             .args([
                 "call",
                 "audit_search",
                 r#"{"query":"tool:service_restart"}"#,
             ])
             .arg("--json")
-            .env("STEWARD_HOME", &tmp)
-            .env("STEWARD_POLICIES_DIR", &policies)
-            .current_dir(repo_root())
             .output()
             .unwrap();
         let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -45,5 +37,4 @@ fn a_tool_rate_limit_trips_on_the_third_separate_call() {
         message.contains("audit_search was called 2 times in the last 60s (limit 2 per 60s)"),
         "{message}"
     );
-    std::fs::remove_dir_all(&tmp).unwrap();
 }

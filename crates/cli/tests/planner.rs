@@ -7,20 +7,20 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::{home, repo_root, stdout};
+use common::{stdout, TestHome};
 use serde_json::Value;
 
-fn steward() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_steward"));
-    cmd.env("STEWARD_HOME", home())
-        .env("STEWARD_PLANNER_MODEL", "smollm2-135m-instruct-q4_1")
-        .current_dir(repo_root());
+/// `steward` on a home of the test's own, with the shipped policies and guards.
+fn steward(h: &TestHome) -> Command {
+    let mut cmd = h.command();
+    cmd.env("STEWARD_PLANNER_MODEL", "smollm2-135m-instruct-q4_1");
     cmd
 }
 
 #[test]
 fn plan_proposes_and_dry_runs_but_executes_nothing() {
-    let out = steward()
+    let h = TestHome::with_guards(None);
+    let out = steward(&h)
         .args([
             "plan",
             "restart rentguy please",
@@ -50,8 +50,9 @@ fn plan_proposes_and_dry_runs_but_executes_nothing() {
 
 #[test]
 fn plan_refuses_empty_and_oversized_text_with_a_clear_error() {
+    let h = TestHome::with_guards(None);
     for text in ["", &"x".repeat(10_001)] {
-        let out = steward()
+        let out = steward(&h)
             .args(["plan", text, "--inventory", "evals/inventory.json"])
             .output()
             .unwrap();
@@ -66,7 +67,8 @@ fn plan_refuses_empty_and_oversized_text_with_a_clear_error() {
 
 #[test]
 fn chat_answers_line_by_line_and_leaves_on_quit() {
-    let mut child = steward()
+    let h = TestHome::with_guards(None);
+    let mut child = steward(&h)
         .args(["chat", "--inventory", "evals/inventory.json"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

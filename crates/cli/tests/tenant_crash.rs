@@ -48,9 +48,9 @@ const DESTROY_STEPS: [&str; 8] = [
 /// Runs `steward call <tool> <args> --json`, with a failpoint when given. A destructive
 /// call waits for approval, so it is proposed first and then approved by a second operator,
 /// the approving process carrying the failpoint.
-fn call(tool: &str, args: &str, failpoint: Option<&str>) -> Output {
+fn call(h: &TestHome, tool: &str, args: &str, failpoint: Option<&str>) -> Output {
     let steward = |argv: &[&str], failpoint: Option<&str>| {
-        let mut cmd = steward_command();
+        let mut cmd = h.command();
         cmd.args(argv).env_remove("STEWARD_FAILPOINT");
         if let Some(step) = failpoint {
             cmd.env("STEWARD_FAILPOINT", format!("{tool}:{step}"));
@@ -263,7 +263,10 @@ impl World {
 
 #[tokio::test(flavor = "current_thread")]
 async fn provision_and_destroy_converge_after_a_crash_at_every_step() {
-    let cfg = config();
+    // Its own home: the crashes and the eight destroys go to its state store and audit log,
+    // its backups and tenant secrets to its `exec`, never the user's.
+    let h = TestHome::new();
+    let cfg = h.config();
     let sub = format!("t{}", &unique()[..8]);
     let w = World {
         id: sub.replace('-', "_"),
@@ -275,7 +278,7 @@ async fn provision_and_destroy_converge_after_a_crash_at_every_step() {
     let body = async {
         // Provision: crash after each step in turn.
         for step in PROVISION_STEPS {
-            let out = call("tenant_provision", &args, Some(step));
+            let out = call(&h, "tenant_provision", &args, Some(step));
             assert_aborted(&out, "tenant_provision", step);
             w.assert_no_dangling_route(&format!("tenant_provision:{step}"));
             assert!(
@@ -286,7 +289,7 @@ async fn provision_and_destroy_converge_after_a_crash_at_every_step() {
             assert!(w.networks().len() <= 1, "after {step}: {:?}", w.networks());
         }
         // Then a clean run finishes the job: one healthy tenant, nothing duplicated.
-        let done = ok_json(&call("tenant_provision", &args, None), "provision");
+        let done = ok_json(&call(&h, "tenant_provision", &args, None), "provision");
         assert_eq!(done["output"]["subdomain"], sub.as_str());
         let containers = w.containers();
         assert_eq!(containers, [format!("{} running", w.container())]);
@@ -297,16 +300,16 @@ async fn provision_and_destroy_converge_after_a_crash_at_every_step() {
         assert!(w.state_dir().join("password").exists());
         assert!(!w.state_dir().join("password.pending").exists());
         assert_eq!(w.status_through_traefik().await, 200);
-        let again = ok_json(&call("tenant_provision", &args, None), "re-provision");
+        let again = ok_json(&call(&h, "tenant_provision", &args, None), "re-provision");
         assert_eq!(again["changed"], false, "{again}");
 
         // Destroy: crash after each step in turn; never a route to a missing container.
         for step in DESTROY_STEPS {
-            let out = call("tenant_destroy", &destroy_args, Some(step));
+            let out = call(&h, "tenant_destroy", &destroy_args, Some(step));
             assert_aborted(&out, "tenant_destroy", step);
             w.assert_no_dangling_route(&format!("tenant_destroy:{step}"));
         }
-        let done = ok_json(&call("tenant_destroy", &destroy_args, None), "destroy");
+        let done = ok_json(&call(&h, "tenant_destroy", &destroy_args, None), "destroy");
         let backup = done["output"]["backup"]
             .as_str()
             .unwrap_or_default()
@@ -322,7 +325,10 @@ async fn provision_and_destroy_converge_after_a_crash_at_every_step() {
         assert!(!w.route_file().exists());
         assert!(!w.state_dir().exists());
         assert_eq!(w.status_through_traefik().await, 404);
-        let again = ok_json(&call("tenant_destroy", &destroy_args, None), "re-destroy");
+        let again = ok_json(
+            &call(&h, "tenant_destroy", &destroy_args, None),
+            "re-destroy",
+        );
         assert_eq!(again["changed"], false, "{again}");
         // The crash right after the backup step kept its backup: exactly one was taken.
         let backups = std::fs::read_dir(w.cfg.home.join("exec").join("backups").join(&sub))
@@ -335,7 +341,7 @@ async fn provision_and_destroy_converge_after_a_crash_at_every_step() {
         assert_eq!(backups, 1, "final backups taken");
     };
     let result = std::panic::AssertUnwindSafe(body).catch_unwind().await;
-    let _ = call("tenant_destroy", &destroy_args, None);
+    let _ = call(&h, "tenant_destroy", &destroy_args, None);
     w.scrub().await;
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
