@@ -377,6 +377,37 @@ async fn logs_filter_by_since_tail_and_grep_and_stay_data() {
         assert_eq!(bad.kind, ErrorKind::InvalidArgs);
         assert!(bad.message.contains("since"), "{bad}");
 
+        // An instant before the service existed is a mistake, at dry-run and at execute;
+        // a span reaching back further is not (it covers the service's whole life).
+        for (since, needle) in [
+            ("0000-01-01T00:00:00Z", "before 2000"),
+            ("1970-01-01T00:00:00Z", "before 2000"),
+            ("2020-01-01T00:00:00Z", "before"),
+            ("2020-01-01", "before"),
+        ] {
+            let args = json!({"service": svc, "since": since});
+            let e = err(&ex, "service_logs", args.clone()).await;
+            let planned = ex.dry_run(&call("service_logs", args)).await.unwrap_err();
+            for e in [e, planned] {
+                assert_eq!(e.kind, ErrorKind::InvalidArgs, "{since}: {e}");
+                assert!(e.message.contains(needle), "{since}: {e}");
+            }
+        }
+        let e = err(
+            &ex,
+            "service_logs",
+            json!({"service": svc, "since": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
+        assert!(e.message.contains(&format!("before {svc} existed")), "{e}");
+        let long = ok(
+            &ex,
+            "service_logs",
+            json!({"service": svc, "since": "3650d"}),
+        )
+        .await;
+        assert_eq!(long.output["lines"].as_array().unwrap().len(), 6);
+
         let plan = ex
             .dry_run(&call(
                 "service_logs",

@@ -482,9 +482,25 @@ async fn rollback_by_time_picks_the_release_live_then() {
         assert_eq!(r3.output["release"], "r3", "{}", r3.summary);
         assert_eq!(serving(&te, &s.host).await, (200, "v1".into()));
 
-        // Before the history begins, and in the future: clear errors, at dry-run already.
+        // Before the service existed, and in the future: invalid input, at dry-run already.
         for (to, kind, needle) in [
-            ("yesterday", ErrorKind::NotFound, "history starts at"),
+            ("yesterday", ErrorKind::InvalidArgs, "did not exist"),
+            (
+                "2020-06-01T00:00:00Z",
+                ErrorKind::InvalidArgs,
+                "did not exist",
+            ),
+            ("2020-06-01", ErrorKind::InvalidArgs, "first release r1"),
+            (
+                "1970-01-01T00:00:00Z",
+                ErrorKind::InvalidArgs,
+                "before 2000",
+            ),
+            (
+                "0000-01-01T00:00:00Z",
+                ErrorKind::InvalidArgs,
+                "before 2000",
+            ),
             ("2999-01-01T00:00:00Z", ErrorKind::InvalidArgs, "future"),
         ] {
             let e = ex

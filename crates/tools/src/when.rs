@@ -22,11 +22,12 @@ pub fn resolve(expr: &str, now: Timestamp) -> Result<Timestamp, String> {
         _ => {}
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(expr.trim()) {
-        return not_future(Timestamp(t.timestamp_millis()), now, expr);
+        let at = not_before_epoch(Timestamp(t.timestamp_millis()), expr)?;
+        return not_future(at, now, expr);
     }
     if let Ok(d) = NaiveDate::parse_from_str(&text, "%Y-%m-%d") {
         let end = d.and_time(NaiveTime::from_hms_milli_opt(23, 59, 59, 999).ok_or_else(err)?);
-        let at = Timestamp(end.and_utc().timestamp_millis());
+        let at = not_before_epoch(Timestamp(end.and_utc().timestamp_millis()), expr)?;
         return Ok(if at > now { now } else { at });
     }
     let span = text.strip_suffix(" ago").unwrap_or(&text);
@@ -41,11 +42,33 @@ pub fn resolve(expr: &str, now: Timestamp) -> Result<Timestamp, String> {
 
 const DAY_MS: i64 = 86_400_000;
 
+/// Whether `expr` names an instant (RFC3339 or a date) rather than a span back from now.
+/// Executors refuse an instant before the thing they look at existed, which is a mistake;
+/// a span reaching back further just covers its whole life.
+pub fn is_absolute(expr: &str) -> bool {
+    let t = expr.trim();
+    DateTime::parse_from_rfc3339(t).is_ok() || NaiveDate::parse_from_str(t, "%Y-%m-%d").is_ok()
+}
+
 /// RFC3339 in UTC with milliseconds, for showing stored timestamps to people.
 pub fn format(at: Timestamp) -> String {
     DateTime::from_timestamp_millis(at.0)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_else(|| format!("{}ms", at.0))
+}
+
+/// 2000-01-01T00:00:00Z. Nothing steward manages is older, so an absolute time before it is a
+/// typo (`0026-...`, `1970-...`), refused instead of read as "since the beginning".
+pub const EARLIEST: Timestamp = Timestamp(946_684_800_000);
+
+fn not_before_epoch(at: Timestamp, expr: &str) -> Result<Timestamp, String> {
+    if at < EARLIEST {
+        Err(format!(
+            "time {expr:?} is before 2000-01-01; nothing steward manages is that old"
+        ))
+    } else {
+        Ok(at)
+    }
 }
 
 fn not_future(at: Timestamp, now: Timestamp, expr: &str) -> Result<Timestamp, String> {
@@ -153,6 +176,26 @@ mod tests {
         assert!(resolve("2026-11-24T00:00:00Z", NOW)
             .unwrap_err()
             .contains("future"));
+    }
+
+    #[test]
+    fn absolute_times_before_2000_are_refused() {
+        for old in [
+            "0000-01-01T00:00:00Z",
+            "0001-01-01",
+            "1970-01-01T00:00:00Z",
+            "1999-12-31T23:59:59Z",
+            "1999-12-31",
+        ] {
+            let err = resolve(old, NOW).unwrap_err();
+            assert!(err.contains("before 2000"), "{old}: {err}");
+            assert!(RollbackTarget::parse(old, NOW)
+                .unwrap_err()
+                .contains("before 2000"));
+        }
+        assert_eq!(resolve("2000-01-01T00:00:00Z", NOW), Ok(EARLIEST));
+        assert!(is_absolute("2026-11-23T10:00:00Z") && is_absolute(" 2026-11-22 "));
+        assert!(!is_absolute("10m") && !is_absolute("yesterday"));
     }
 
     #[test]

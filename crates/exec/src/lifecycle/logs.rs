@@ -2,7 +2,9 @@
 //!
 //! - `since` is a time expression resolved against the injected clock (`10m` is ten minutes
 //!   before now; RFC3339 works too). Docker filters by whole seconds; the exact instant is
-//!   then applied to each line's timestamp.
+//!   then applied to each line's timestamp. An instant (RFC3339 or a date) before the
+//!   service existed is refused as a mistake (a wrong year), where a span (`3d`) reaching
+//!   back further simply covers the service's whole life.
 //! - `tail` (default 100) is how many lines come back, counted from the end.
 //! - `grep` is a case-insensitive substring applied by steward after fetching: it scans the
 //!   last [`GREP_SCAN`] lines Docker returns for the `since` window and keeps the last
@@ -23,6 +25,7 @@ use steward_tools::{when, Done, ErrorKind, Plan, Result, ToolError};
 use super::read_only;
 use super::target::{self, Target};
 use crate::env::Env;
+use crate::releases::history::History;
 use crate::Error;
 
 /// Lines returned when `tail` is not given.
@@ -86,9 +89,64 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
+/// Refuses an instant `since` earlier than the service's first container (or release).
+async fn check_since(env: &Env, args: &ServiceLogsArgs, query: &Query, t: &Target) -> Result<()> {
+    let (Some(expr), Some(since)) = (&args.since, query.since_ms) else {
+        return Ok(());
+    };
+    if !when::is_absolute(expr) {
+        return Ok(());
+    }
+    let Some(born) = born_at(env, t).await? else {
+        return Ok(());
+    };
+    // Docker's creation time has nanoseconds; a time given to the second is not "before".
+    if since < born.div_euclid(1000) * 1000 {
+        return Err(ToolError::new(
+            ErrorKind::InvalidArgs,
+            format!(
+                "since: {expr:?} ({}) is before {} existed: its first container was created                  at {}; give a later time or a duration such as 10m",
+                rfc3339(since),
+                t.name(),
+                rfc3339(born)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// When the service came to be: the earliest creation time of its containers and of the
+/// releases its history records (retired containers may have been pruned).
+async fn born_at(env: &Env, t: &Target) -> Result<Option<i64>> {
+    let mut born: Option<i64> = None;
+    let path = History::path(&env.config.state_dir, t.name());
+    if let Some(h) = History::load(&path)? {
+        born = h.releases.iter().map(|r| r.created_at.0).min();
+    }
+    for c in &t.service.containers {
+        let inspect = env
+            .platform
+            .docker
+            .api()
+            .inspect_container(&c.id, None)
+            .await
+            .map_err(Error::from)?;
+        let created = inspect
+            .created
+            .as_deref()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|d| d.timestamp_millis());
+        if let Some(ms) = created {
+            born = Some(born.map_or(ms, |b| b.min(ms)));
+        }
+    }
+    Ok(born)
+}
+
 pub(super) async fn plan(env: &Env, args: &ServiceLogsArgs) -> Result<Plan> {
     let query = Query::new(env, args)?;
     let t = target::resolve(env, args.service.as_str()).await?;
+    check_since(env, args, &query, &t).await?;
     Ok(read_only(
         format!("logs of {}", t.name()),
         query.describe(&t),
@@ -106,6 +164,7 @@ struct Line {
 pub(super) async fn run(env: &Env, args: &ServiceLogsArgs) -> Result<Done> {
     let query = Query::new(env, args)?;
     let t = target::resolve(env, args.service.as_str()).await?;
+    check_since(env, args, &query, &t).await?;
     let fetch = if query.grep.is_some() {
         GREP_SCAN
     } else {

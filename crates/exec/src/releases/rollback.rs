@@ -1,5 +1,6 @@
 //! `service_rollback`: back to the release live before the current one, to a release id, or to
 //! the release that was live at a time (resolved against the injected clock and the history).
+//! A time before the service's first release was created is refused as invalid input.
 //! The target is a kept container, started again; no registry is needed.
 
 use serde_json::json;
@@ -50,6 +51,24 @@ async fn intent(env: &Env, args: &ServiceRollbackArgs) -> Result<Intent> {
         }
         RollbackTarget::Release(r) => (r.clone(), format!("release {r}")),
         RollbackTarget::At(t) => {
+            // Before the first release was created the service did not exist: a mistake in
+            // the time (a wrong year), not a gap in the history.
+            if let Some(first) = snap.history.releases.iter().min_by_key(|r| r.created_at) {
+                if *t < first.created_at {
+                    return Err(ToolError::new(
+                        ErrorKind::InvalidArgs,
+                        format!(
+                            "{service} did not exist at {} ({:?}): its first release {} was \
+                             created at {}; give a later time, `previous` or a release id \
+                             (service_releases lists them)",
+                            time::format(*t),
+                            args.to,
+                            first.release,
+                            time::format(first.created_at)
+                        ),
+                    ));
+                }
+            }
             let r = snap.history.live_at(*t).ok_or_else(|| {
                 let start = snap
                     .history
