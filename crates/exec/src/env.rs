@@ -39,7 +39,23 @@ pub struct ExecConfig {
     pub health_timeout: Duration,
     /// Labels added to everything created, e.g. a test run's id for clean-up.
     pub extra_labels: Vec<(String, String)>,
+    /// Names of the platform's own services (`platform_services` in policies/entities.toml).
+    /// No tenant may take one, even while the service has no container here, because policy
+    /// would treat such a tenant as the platform service.
+    pub reserved_services: Vec<String>,
 }
+
+/// The platform services of the design, the default of [`ExecConfig::reserved_services`].
+pub const DEFAULT_PLATFORM_SERVICES: [&str; 8] = [
+    "rentguy",
+    "psra",
+    "vps-manager",
+    "wpcs",
+    "claude-chat",
+    "n8n",
+    "trading-dashboard",
+    "langgraph",
+];
 
 impl ExecConfig {
     /// Defaults for everything but the locations, which the caller must know.
@@ -57,6 +73,10 @@ impl ExecConfig {
             release_retention: 5,
             health_timeout: Duration::from_secs(30),
             extra_labels: Vec::new(),
+            reserved_services: DEFAULT_PLATFORM_SERVICES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         }
     }
 }

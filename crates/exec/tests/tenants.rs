@@ -16,6 +16,9 @@ use futures_util::FutureExt;
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection};
+use std::sync::Arc;
+
+use steward_exec::env::Env;
 use steward_exec::tenant::TenantExecutor;
 use steward_exec::traefik::Route;
 use steward_tools::{Done, ErrorKind, Executor};
@@ -571,14 +574,42 @@ async fn check_subdomain_reports_reserved_bad_format_route_and_free() {
             .iter()
             .any(|r| r == "must start with a letter"));
 
-        let bad = check("X; DROP").await;
-        assert_eq!(bad["status"], "invalid", "{bad}");
-        assert_eq!(bad["rule"], "must be lowercase");
-        assert_eq!(bad["suggestions"][0], "x-drop");
-        let long = check(&"a".repeat(64)).await;
-        assert_eq!(long["rule"], "must be at most 40 characters");
-        let dots = check("../etc").await;
-        assert_eq!(dots["rule"], "may contain only a-z, 0-9 and '-'");
+        // A malformed name is invalid input (exit 2 at the CLI), at dry-run and at execute
+        // alike; the message names the rule and still suggests corrected names.
+        for (value, rule, suggestion) in [
+            ("X; DROP", "must be lowercase", Some("x-drop")),
+            ("Bad_Name!", "must be lowercase", Some("bad-name")),
+            (&"a".repeat(64), "must be at most 40 characters", None),
+            ("../etc", "may contain only a-z, 0-9 and '-'", Some("etc")),
+        ] {
+            let c = call("tenant_check_subdomain", json!({ "subdomain": value }));
+            let planned = exec.dry_run(&c).await.unwrap_err();
+            let done = exec.execute(&c).await.unwrap_err();
+            for e in [planned, done] {
+                assert_eq!(e.kind, ErrorKind::InvalidArgs, "{value}: {e}");
+                assert!(e.message.contains(rule), "{value}: {e}");
+                if let Some(s) = suggestion {
+                    assert!(e.message.contains(&format!("try {s}")), "{value}: {e}");
+                }
+            }
+        }
+
+        // Platform services' names are reserved, running here or not.
+        for platform in ["wpcs", "rentguy", "n8n", "langgraph"] {
+            let r = check(platform).await;
+            assert_eq!(r["available"], false, "{r}");
+            assert_eq!(r["status"], "reserved", "{r}");
+            assert!(
+                r["reason"].as_str().unwrap().contains("platform service"),
+                "{r}"
+            );
+            assert_eq!(r["suggestions"].as_array().unwrap().len(), 3, "{r}");
+            assert!(r["reserved"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n == platform));
+        }
 
         // A route file (something else's) makes a name taken.
         te.env
@@ -782,6 +813,61 @@ async fn concurrent_provisions_of_one_tenant_take_turns() {
             get_through_traefik(&te, &host, "/").await.status().as_u16(),
             200
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn platform_service_names_are_never_tenants() {
+    let te = test_env().await;
+    // A reserved name of this test's own, so nothing outside it can hold it; the shipped
+    // platform names (`wpcs`, ...) are checked too, but only for the refusal itself.
+    let reserved = format!("t{}plat", te.id);
+    let mut config = te.env.config.clone();
+    config.reserved_services.push(reserved.clone());
+    let env = Arc::new(Env::new(
+        te.env.platform.clone(),
+        te.env.clock.clone(),
+        config,
+    ));
+    let exec = TenantExecutor::new(env);
+    with_cleanup(&te, std::slice::from_ref(&reserved), async {
+        for name in [reserved.as_str(), "wpcs", "rentguy", "claude-chat"] {
+            let r = exec
+                .execute(&call(
+                    "tenant_check_subdomain",
+                    json!({ "subdomain": name }),
+                ))
+                .await
+                .unwrap()
+                .output;
+            assert_eq!(r["available"], false, "{name}: {r}");
+            assert_eq!(r["status"], "reserved", "{name}: {r}");
+            assert_eq!(r["suggestions"].as_array().unwrap().len(), 3, "{r}");
+
+            let c = call("tenant_provision", json!({ "subdomain": name }));
+            let planned = exec.dry_run(&c).await.unwrap_err();
+            let done = exec.execute(&c).await.unwrap_err();
+            for e in [planned, done] {
+                assert_eq!(e.kind, ErrorKind::InvalidArgs, "{name}: {e}");
+                assert!(e.message.contains("platform service"), "{name}: {e}");
+            }
+        }
+        // Refused before any side effect.
+        let n = names(&te, &reserved);
+        assert!(!role_exists(&te, &n.role).await, "role created");
+        assert!(!schema_exists(&te, &n.schema).await, "schema created");
+        assert!(!network_exists(&te, &n.network).await, "network created");
+        assert!(
+            !container_exists(&te, &n.container).await,
+            "container created"
+        );
+        assert!(!route_exists(&te, &reserved), "route written");
+        let state = te
+            .state_dir
+            .join("tenants")
+            .join(reserved.replace('-', "_"));
+        assert!(!state.exists(), "state dir created");
     })
     .await;
 }

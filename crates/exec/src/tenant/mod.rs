@@ -121,15 +121,19 @@ impl Executor for TenantExecutor {
 
     async fn dry_run(&self, call: &Call) -> Result<Plan> {
         match call {
-            Call::TenantCheckSubdomain(a) => Ok(Plan {
-                summary: format!("check whether subdomain {:?} is available", a.subdomain),
-                steps: vec![
-                    "judge the name against the format rules and the reserved names".into(),
-                    "look for tenants, platform services and route files that use it".into(),
-                    "suggest 3 free names when it is taken".into(),
-                ],
-                changes: false,
-            }),
+            Call::TenantCheckSubdomain(a) => {
+                // A malformed name is invalid input (exit 2), refused before anything runs.
+                subdomain::refuse_invalid(&self.shared.env, &a.subdomain).await?;
+                Ok(Plan {
+                    summary: format!("check whether subdomain {:?} is available", a.subdomain),
+                    steps: vec![
+                        "judge the name against the format rules and the reserved names".into(),
+                        "look for tenants, platform services and route files that use it".into(),
+                        "suggest 3 free names when it is taken".into(),
+                    ],
+                    changes: false,
+                })
+            }
             Call::TenantProvision(a) => provision::plan(&self.shared, a).await,
             Call::TenantDestroy(a) => destroy::plan(&self.shared, a).await,
             other => Err(wrong_tool(other)),

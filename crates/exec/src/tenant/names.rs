@@ -8,6 +8,10 @@ use steward_tools::ident::{name_rule_violation, RESERVED_SUBDOMAINS};
 use crate::env::ExecConfig;
 use crate::{Error, Result};
 
+/// Why a platform service's name cannot be a tenant's.
+pub const RESERVED_SERVICE_RULE: &str = "is reserved: it is the name of a platform service; \
+     pick another subdomain (tenant_check_subdomain suggests free ones)";
+
 /// Port the tenant app listens on inside its container.
 pub const APP_PORT: u16 = 8080;
 
@@ -37,7 +41,9 @@ pub struct TenantNames {
 }
 
 impl TenantNames {
-    /// Derives the names, refusing a subdomain or configured value that breaks its rule.
+    /// Derives the names, refusing a subdomain or configured value that breaks its rule, and
+    /// (unless `allow_reserved`) a reserved name: common infrastructure names and the names
+    /// of the platform's services ([`ExecConfig::reserved_services`]).
     /// `allow_reserved` is for destroy, which must be able to name anything it might own.
     pub fn new(subdomain: &str, config: &ExecConfig, allow_reserved: bool) -> Result<Self> {
         if let Some(rule) = name_rule_violation(subdomain) {
@@ -52,6 +58,13 @@ impl TenantNames {
                 what: "subdomain",
                 value: subdomain.into(),
                 rule: "is reserved for the platform",
+            });
+        }
+        if !allow_reserved && config.reserved_services.iter().any(|s| s == subdomain) {
+            return Err(Error::Invalid {
+                what: "subdomain",
+                value: subdomain.into(),
+                rule: RESERVED_SERVICE_RULE,
             });
         }
         check_config("tenant_app", &config.tenant_app, 30, false)?;
@@ -134,6 +147,18 @@ mod tests {
         }
         assert!(TenantNames::new("www", &config(), false).is_err());
         assert!(TenantNames::new("www", &config(), true).is_ok());
+        // Platform services' names are reserved too (destroy may still name them).
+        for platform in ["wpcs", "rentguy", "n8n", "trading-dashboard"] {
+            let err = TenantNames::new(platform, &config(), false)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("platform service"), "{platform}: {err}");
+            assert!(TenantNames::new(platform, &config(), true).is_ok());
+        }
+        let mut c = config();
+        c.reserved_services = vec!["acme".into()];
+        assert!(TenantNames::new("acme", &c, false).is_err());
+        assert!(TenantNames::new("wpcs", &c, false).is_ok());
         let mut c = config();
         c.tenant_database = "x\"; drop".into();
         assert!(TenantNames::new("ok", &c, false).is_err());

@@ -1,14 +1,20 @@
 //! `tenant_check_subdomain`: is a name free, and if not, why and what to take instead.
 //!
 //! A name is taken when a tenant (its container, its role or its state dir), a platform
-//! service (a labelled container) or a route file already uses it. Suggestions are deterministic: fixed suffixes
-//! tried in order, each one checked free, so the same world gives the same answer.
+//! service (a labelled container) or a route file already uses it, and reserved when it is
+//! common infrastructure (`www`) or the name of a platform service
+//! ([`crate::env::ExecConfig::reserved_services`]), running here or not. Such a name is a
+//! normal answer (`available: false`, with suggestions); a name that breaks the format rules
+//! is an `InvalidArgs` error, like any other invalid argument, whose message still carries
+//! suggestions. Suggestions are deterministic: fixed suffixes tried in order, each one
+//! checked free, so the same world gives the same answer.
 
 use std::collections::{BTreeMap, HashMap};
 
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use serde_json::{json, Value};
-use steward_tools::ident::{name_rule_violation, Subdomain, MAX_NAME_LEN, RESERVED_SUBDOMAINS};
+use steward_tools::ident::{name_rule_violation, MAX_NAME_LEN, RESERVED_SUBDOMAINS};
+use steward_tools::{ErrorKind, ToolError};
 
 use super::names::TenantNames;
 use super::sql;
@@ -37,6 +43,8 @@ pub enum Holder {
     Tenant,
     PlatformService,
     Route,
+    /// The name of a platform service (configured), whether or not it runs here.
+    Reserved,
     /// A container of the tenant's name that steward does not own.
     UnmanagedContainer(String),
 }
@@ -47,6 +55,7 @@ impl Holder {
             Holder::Tenant => format!("taken by the existing tenant {name}"),
             Holder::PlatformService => format!("taken by the platform service {name}"),
             Holder::Route => format!("taken by the route file {name}.yml"),
+            Holder::Reserved => format!("reserved: {name} is the name of a platform service"),
             Holder::UnmanagedContainer(c) => {
                 format!("taken: container {c} exists and is not managed by steward")
             }
@@ -121,6 +130,10 @@ impl Taken {
                     .entry(id.replace('_', "-"))
                     .or_insert(Holder::UnmanagedContainer(n.clone()));
             }
+        }
+        // Platform services' names, whether or not they run here.
+        for name in &env.config.reserved_services {
+            by_name.insert(name.clone(), Holder::Reserved);
         }
         Ok(Self { by_name })
     }
@@ -197,46 +210,73 @@ pub fn suggestions(base: &str, taken: &Taken, n: usize) -> Vec<String> {
     out
 }
 
-/// The full answer of `tenant_check_subdomain`.
-pub async fn check(env: &Env, value: &str) -> Result<(String, Value)> {
-    let rules: Vec<&str> = FORMAT_RULES.to_vec();
-    let reserved: Vec<&str> = RESERVED_SUBDOMAINS.to_vec();
+/// An `InvalidArgs` error when `value` breaks a format rule, naming the rule and offering
+/// corrected names (so a planner or a person can retry with one of them).
+pub async fn refuse_invalid(env: &Env, value: &str) -> std::result::Result<(), ToolError> {
+    let Some(rule) = name_rule_violation(value) else {
+        return Ok(());
+    };
     let shown = value.chars().take(80).collect::<String>();
-    if let Some(rule) = name_rule_violation(value) {
-        // Suggest a corrected form when one can be made.
-        let fixed = normalize(value);
-        let taken = Taken::gather(env).await?;
-        let mut sugg = Vec::new();
-        if format_violation(&fixed).is_none() && taken.holder(&fixed).is_none() {
-            sugg.push(fixed.clone());
-        }
-        for s in suggestions(&fixed, &taken, 3) {
-            if sugg.len() < 3 && !sugg.contains(&s) {
-                sugg.push(s);
-            }
-        }
-        let reason = format!("subdomain {shown:?} {rule}");
-        return Ok((
-            format!("{shown:?} is not a valid subdomain: it {rule}"),
-            json!({
-                "subdomain": shown, "available": false, "status": "invalid",
-                "reason": reason, "rule": rule, "rules": rules, "reserved": reserved,
-                "suggestions": sugg,
-            }),
-        ));
+    // Suggestions are a courtesy: the refusal stands even when the world cannot be read.
+    let sugg = match Taken::gather(env).await {
+        Ok(taken) => corrected(value, &taken),
+        Err(_) => Vec::new(),
+    };
+    let hint = if sugg.is_empty() {
+        String::new()
+    } else {
+        format!("; try {}", sugg.join(", "))
+    };
+    Err(ToolError::new(
+        ErrorKind::InvalidArgs,
+        format!(
+            "subdomain {shown:?} {rule} (a subdomain is 1 to {MAX_NAME_LEN} of a-z, 0-9 and '-', \
+             starting with a letter){hint}"
+        ),
+    ))
+}
+
+/// Up to three free, valid names made from an invalid one.
+fn corrected(value: &str, taken: &Taken) -> Vec<String> {
+    let fixed = normalize(value);
+    let mut sugg = Vec::new();
+    if format_violation(&fixed).is_none() && taken.holder(&fixed).is_none() {
+        sugg.push(fixed.clone());
     }
+    for s in suggestions(&fixed, taken, 3) {
+        if sugg.len() < 3 && !sugg.contains(&s) {
+            sugg.push(s);
+        }
+    }
+    sugg
+}
+
+/// The full answer of `tenant_check_subdomain` for a well-formed name: available, reserved
+/// or taken. A malformed name is refused first ([`refuse_invalid`]).
+pub async fn check(env: &Env, value: &str) -> std::result::Result<(String, Value), ToolError> {
+    refuse_invalid(env, value).await?;
+    let rules: Vec<&str> = FORMAT_RULES.to_vec();
+    let reserved: Vec<&str> = RESERVED_SUBDOMAINS
+        .iter()
+        .copied()
+        .chain(env.config.reserved_services.iter().map(String::as_str))
+        .collect();
     let taken = Taken::gather(env).await?;
     let host = format!("{value}.{}", env.config.domain);
-    if let Err(e) = Subdomain::parse(value) {
+    let reserved_rule = if RESERVED_SUBDOMAINS.contains(&value) {
+        Some("is reserved for the platform")
+    } else if taken.holder(value) == Some(&Holder::Reserved) {
+        Some("is reserved: it is the name of a platform service")
+    } else {
+        None
+    };
+    if let Some(rule) = reserved_rule {
         let sugg = suggestions(value, &taken, 3);
         return Ok((
-            format!(
-                "{value} is reserved for the platform; try {}",
-                sugg.join(", ")
-            ),
+            format!("{value} {rule}; try {}", sugg.join(", ")),
             json!({
                 "subdomain": value, "available": false, "status": "reserved",
-                "reason": e, "rule": "is reserved for the platform", "rules": rules,
+                "reason": format!("subdomain {value:?} {rule}"), "rule": rule, "rules": rules,
                 "reserved": reserved, "suggestions": sugg,
             }),
         ));
@@ -248,6 +288,7 @@ pub async fn check(env: &Env, value: &str) -> Result<(String, Value)> {
                 Holder::Tenant => ("taken_by_tenant", holder.describe(value)),
                 Holder::PlatformService => ("taken_by_platform_service", holder.describe(value)),
                 Holder::Route => ("taken_by_route", holder.describe(value)),
+                Holder::Reserved => ("reserved", holder.describe(value)),
                 Holder::UnmanagedContainer(_) => ("taken_by_container", holder.describe(value)),
             };
             Ok((
@@ -308,6 +349,9 @@ mod tests {
             assert!(format_violation(&s).is_none(), "{s}");
         }
         assert_eq!(suggestions("www", &taken, 1), ["www-2"]);
+        // A reserved platform service name is never suggested.
+        taken.by_name.insert("acme-app".into(), Holder::Reserved);
+        assert_eq!(suggestions("acme", &taken, 1), ["acme-hq"]);
     }
 
     #[test]
