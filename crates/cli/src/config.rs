@@ -171,7 +171,80 @@ pub struct Setting {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub home: PathBuf,
+    /// Where the shipped data (policies/, models/*.toml, evals/) is read from: see
+    /// [`DataRoot`].
+    pub data_root: DataRoot,
     values: BTreeMap<Key, Setting>,
+}
+
+/// The directory the shipped data is found in, and why that one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataRoot {
+    pub dir: PathBuf,
+    pub from: &'static str,
+}
+
+/// The file that marks a directory as holding steward's shipped data.
+pub const DATA_MARKER: &str = "policies/steward.cedarschema";
+
+impl DataRoot {
+    /// `$STEWARD_DATA_DIR` if set; else `<home>/share` if it exists (the installed layout
+    /// `steward init` writes); else the checkout the binary was built in, found by walking
+    /// up from the binary (`target/debug/steward` -> the repository), then the checkout it
+    /// was compiled from if it is still there; else the working directory.
+    pub fn find(home: &Path, env: &dyn Fn(&str) -> Option<String>) -> DataRoot {
+        if let Some(dir) = env("STEWARD_DATA_DIR").filter(|v| !v.is_empty()) {
+            return DataRoot {
+                dir: absolute(Path::new(&dir)),
+                from: "env STEWARD_DATA_DIR",
+            };
+        }
+        let share = home.join("share");
+        if share.is_dir() {
+            return DataRoot {
+                dir: share,
+                from: "<home>/share (steward init)",
+            };
+        }
+        DataRoot::shipped()
+    }
+
+    /// Where the shipped data is without an installed copy: the checkout of the binary,
+    /// the checkout it was compiled from, else the working directory.
+    pub fn shipped() -> DataRoot {
+        let exe = std::env::current_exe().ok();
+        if let Some(dir) = exe.as_deref().and_then(|exe| {
+            exe.ancestors()
+                .skip(1)
+                .find(|d| d.join(DATA_MARKER).is_file())
+        }) {
+            return DataRoot {
+                dir: dir.to_path_buf(),
+                from: "checkout of the binary",
+            };
+        }
+        let compiled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        if compiled.join(DATA_MARKER).is_file() {
+            return DataRoot {
+                dir: compiled.canonicalize().unwrap_or(compiled),
+                from: "checkout the binary was built from",
+            };
+        }
+        DataRoot {
+            dir: absolute(Path::new(".")),
+            from: "working directory",
+        }
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    }
 }
 
 impl Config {
@@ -228,8 +301,35 @@ impl Config {
         }
         Ok(Config {
             home: home.to_path_buf(),
+            data_root: DataRoot::find(home, env),
             values,
         })
+    }
+
+    /// A directory setting of shipped data (`policies_dir`, `models_dir`): absolute as
+    /// given; relative from the default or the config file, against the data root (so
+    /// `steward` works from any directory); relative from an environment variable or a
+    /// flag, against the working directory, as a shell user means it.
+    pub fn data_path(&self, key: Key) -> Result<PathBuf> {
+        let value = Path::new(self.require(key)?);
+        if value.is_absolute() {
+            return Ok(value.to_path_buf());
+        }
+        Ok(match self.values.get(&key).map(|s| &s.source) {
+            Some(Source::Env(_)) | Some(Source::Flag) => absolute(value),
+            _ => self.data_root.dir.join(value),
+        })
+    }
+
+    /// The setting's name with the layer it came from, as a person fixes it: the flag
+    /// (`--as`) when it came from one, else `principal (from file <path>)`,
+    /// `principal (from env STEWARD_PRINCIPAL)` or `principal (from default)`.
+    pub fn source_label(&self, key: Key, flag: &str) -> String {
+        match self.values.get(&key).map(|s| &s.source) {
+            Some(Source::Flag) => flag.to_string(),
+            Some(other) => format!("{} (from {other})", key.name()),
+            None => key.name().to_string(),
+        }
     }
 
     pub fn get(&self, key: Key) -> Option<&Setting> {
@@ -266,8 +366,66 @@ impl Config {
                 }
                 None => format!("{:<20} is not set  (set {})", key.name(), key.env()),
             })
+            .chain(std::iter::once(format!(
+                "{:<20} = {}  ({}; relative policies_dir and models_dir start here)",
+                "data root",
+                self.data_root.dir.display(),
+                self.data_root.from
+            )))
             .collect()
     }
+}
+
+/// The principal a command acts as: `--as` when given, else the `principal` setting. An
+/// invalid one is refused with the layer it came from (`--as`, `env STEWARD_PRINCIPAL`,
+/// `file <home>/config.toml`), so the person fixes the right place. Returns the principal
+/// and that label.
+pub fn principal_arg(cfg: &Config, flag: Option<String>) -> Result<(String, String)> {
+    let (value, from) = match flag {
+        Some(p) => (p, "--as".to_string()),
+        None => (
+            cfg.require(Key::Principal)?.to_string(),
+            cfg.source_label(Key::Principal, "--as"),
+        ),
+    };
+    if let Err(e) = steward_policy::Principal::parse(&value) {
+        bail!("{from} {value:?}: {e}");
+    }
+    Ok((value, from))
+}
+
+/// Refuses a SQLite `state_url` whose directory does not exist, unless it is the home
+/// (steward makes its home). The store would otherwise create any directory the URL names
+/// (steward-audit's `open_sqlite` does `create_dir_all`), so a typo in `--state-url` would
+/// silently start a new, empty store somewhere.
+pub fn check_state_dir(cfg: &Config) -> Result<()> {
+    let url = cfg.require(Key::StateUrl)?;
+    let Some(file) = sqlite_file(url) else {
+        return Ok(());
+    };
+    let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    let dir = absolute(dir);
+    if dir.is_dir() || dir == absolute(&cfg.home) {
+        return Ok(());
+    }
+    bail!(
+        "{} {}: the directory {} does not exist; create it, or use a state store in an \
+         existing directory",
+        cfg.source_label(Key::StateUrl, "--state-url"),
+        mask_password(url),
+        dir.display()
+    )
+}
+
+/// The file of a `sqlite:` URL; `None` for other stores and in-memory databases.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
 
 fn read_file(path: &Path) -> Result<Vec<(Key, String)>> {

@@ -111,6 +111,7 @@ async fn check_traefik(cfg: &Config) -> Check {
 async fn check_state(cfg: &Config) -> Check {
     let res = async {
         let url = cfg.require(Key::StateUrl).map_err(|e| e.to_string())?;
+        crate::config::check_state_dir(cfg).map_err(|e| e.to_string())?;
         let store = Store::open(url).await.map_err(|e| e.to_string())?;
         let version = store.schema_version().await.map_err(|e| e.to_string());
         store.close().await;
@@ -126,18 +127,18 @@ async fn check_state(cfg: &Config) -> Check {
 
 fn check_models(cfg: &Config) -> Vec<Check> {
     let (Ok(models_dir), Ok(weights_dir)) =
-        (cfg.require(Key::ModelsDir), cfg.require(Key::WeightsDir))
+        (cfg.data_path(Key::ModelsDir), cfg.require(Key::WeightsDir))
     else {
         return vec![Check::new(
             "models",
             Err("models_dir or weights_dir is not set".into()),
         )];
     };
-    let manifests = match ModelManifest::load_dir(Path::new(models_dir)) {
+    let manifests = match ModelManifest::load_dir(&models_dir) {
         Ok(m) if m.is_empty() => {
             return vec![Check::new(
                 "models",
-                Err(format!("no manifests in {models_dir}")),
+                Err(format!("no manifests in {}", models_dir.display())),
             )];
         }
         Ok(m) => m,

@@ -56,6 +56,23 @@ pub struct EvalOpts {
     pub json: bool,
 }
 
+/// A default path of the shipped evals, found where the shipped data is (the data root,
+/// else the checkout), so `steward eval` runs from any directory; a path the person gave
+/// stays as given.
+fn shipped(cfg: &Config, given: &Path, default: &str) -> PathBuf {
+    if given != Path::new(default) {
+        return given.to_path_buf();
+    }
+    [
+        cfg.data_root.dir.clone(),
+        crate::config::DataRoot::shipped().dir,
+    ]
+    .into_iter()
+    .map(|root| root.join(default))
+    .find(|p| p.exists())
+    .unwrap_or_else(|| given.to_path_buf())
+}
+
 impl EvalOpts {
     /// The whole default suite with our catalogue: the figures compare to the baseline.
     fn full_default_run(&self) -> bool {
@@ -70,6 +87,10 @@ impl EvalOpts {
 /// regression against the baseline; errors (bad case files, a backend failing every case)
 /// come back as `Err`.
 pub async fn run(cfg: &Config, opts: EvalOpts, backend: Arc<dyn Backend>) -> Result<ExitCode> {
+    let full_default_run = opts.full_default_run();
+    let mut opts = opts;
+    opts.cases = shipped(cfg, &opts.cases, DEFAULT_CASES);
+    opts.inventory = shipped(cfg, &opts.inventory, DEFAULT_INVENTORY);
     let mut cases = eval::load_cases(&opts.cases)?;
     let tools = match &opts.tools {
         Some(path) => ToolSet::from_file(path)?,
@@ -170,8 +191,8 @@ pub async fn run(cfg: &Config, opts: EvalOpts, backend: Arc<dyn Backend>) -> Res
         (_, true) => None,
         (Some(p), false) => Some(p.clone()),
         (None, false) => {
-            let default = PathBuf::from(DEFAULT_BASELINE);
-            if opts.full_default_run() && default.is_file() {
+            let default = shipped(cfg, Path::new(DEFAULT_BASELINE), DEFAULT_BASELINE);
+            if full_default_run && default.is_file() {
                 Some(default)
             } else {
                 None

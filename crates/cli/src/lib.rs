@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod doctor;
 pub mod eval;
+pub mod init;
 pub mod origin;
 pub mod path;
 pub mod planner;

@@ -136,6 +136,10 @@ enum Command {
     /// Run the planner evals (evals/cases) through the real model and report accuracy per
     /// category, exact-match rate, latency p50/p95 and injection escapes
     Eval(steward_cli::eval::EvalOpts),
+    /// Make a home for an installed steward: write <home>/config.toml if there is none and
+    /// copy the shipped policies/ and models/*.toml into <home>/share/, so steward works from
+    /// any directory. Idempotent; never overwrites a file you edited (it says which it kept)
+    Init,
     /// Bring the demo platform (rentguy, psra, n8n) up or down
     Demo {
         #[command(subcommand)]
@@ -275,6 +279,7 @@ enum DemoAction {
 }
 
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STEWARD_LOG")
@@ -292,11 +297,46 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
+        // The reader went away (`steward status | head -1`): nothing left to say to anyone.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("steward: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// `println!` panics when stdout is a pipe whose reader has gone (`steward status | true`):
+/// the Rust runtime ignores SIGPIPE, so the write fails with EPIPE instead of ending the
+/// process. Restoring SIGPIPE would also kill steward on a socket a peer closed, so instead
+/// a failed print to a closed pipe ends the process quietly, like `head` expects, and every
+/// other panic is reported as before.
+fn quiet_on_broken_pipe() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        let broken = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        if message.starts_with("failed printing to std")
+            && (message.contains("os error 32") || message.contains(&broken.to_string()))
+        {
+            std::process::exit(0);
+        }
+        report(info);
+    }));
+}
+
+/// An error that is, at its root, a write to a closed pipe (e.g. a `flush()?` of stdout).
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
@@ -310,6 +350,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     .filter_map(|(k, v)| v.map(|v| (k, v)))
     .collect();
     let cfg = Config::load(&home, &|k| std::env::var(k).ok(), &flags)?;
+    // A store in a directory that does not exist is a typo, not a new store (doctor reports
+    // it as its state check; the others do not open the store).
+    if !matches!(
+        cli.command,
+        Command::Doctor { .. } | Command::Config | Command::Tools { .. } | Command::Init
+    ) {
+        steward_cli::config::check_state_dir(&cfg)?;
+    }
     match cli.command {
         Command::Doctor { json } => {
             let checks = doctor::run(&cfg).await;
@@ -417,6 +465,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             return steward_cli::eval::run(&cfg, opts, backend).await;
         }
         Command::Config => cfg.describe().iter().for_each(|l| println!("{l}")),
+        Command::Init => {
+            let source = steward_cli::init::source(&|k| std::env::var(k).ok());
+            let report = steward_cli::init::run(&home, &source)?;
+            report.lines(&home).iter().for_each(|l| println!("{l}"));
+        }
         Command::Demo {
             action: DemoAction::Up { tag },
         } => demo::up(&cfg, &tag).await?,
@@ -463,12 +516,16 @@ fn tools_command(action: ToolsAction) -> Result<ExitCode> {
 }
 
 impl CallerArgs {
+    /// The caller. An invalid `principal` setting is refused here, naming the config file
+    /// or `STEWARD_PRINCIPAL` it came from; an invalid `--as` goes on to the call path,
+    /// which refuses it as input to fix (exit 2, `invalid_args` in JSON) naming `--as`.
     fn resolve(self, cfg: &Config) -> Result<call::Caller> {
+        let principal = match self.principal {
+            Some(p) => p,
+            None => steward_cli::config::principal_arg(cfg, None)?.0,
+        };
         Ok(call::Caller {
-            principal: match self.principal {
-                Some(p) => p,
-                None => cfg.require(Key::Principal)?.to_string(),
-            },
+            principal,
             origin: self.origin,
             untrusted_text: self.untrusted,
         })

@@ -14,9 +14,30 @@ use steward_tools::{when, Clock, Executor, Registry, SystemClock};
 
 use crate::config::{Config, Key};
 
-/// Where the policies live: `policies_dir`, resolved against the working directory.
+/// Where the policies live: `policies_dir`, a relative one resolved against the data root
+/// (the installed `<home>/share` or the checkout), so steward works from any directory.
 pub fn policies_dir(cfg: &Config) -> Result<PathBuf> {
-    Ok(PathBuf::from(cfg.require(Key::PoliciesDir)?))
+    cfg.data_path(Key::PoliciesDir)
+}
+
+/// The shortest `approval_ttl` accepted: an approval that expires before a person can read
+/// the plan is an approval nobody can give.
+pub const MIN_APPROVAL_TTL_MS: i64 = 60_000;
+
+/// `approval_ttl` in milliseconds; refused, naming the layer it came from, when it is not
+/// a duration or is under a minute.
+pub fn approval_ttl_ms(cfg: &Config) -> Result<i64> {
+    let ttl = cfg.require(Key::ApprovalTtl)?;
+    let from = cfg.source_label(Key::ApprovalTtl, "--approval-ttl");
+    let ms = when::duration_ms(ttl)
+        .with_context(|| format!("{from} {ttl:?} is not a duration such as 15m"))?;
+    if ms < MIN_APPROVAL_TTL_MS {
+        anyhow::bail!(
+            "{from} {ttl:?} is under a minute: an approval must stay open long enough for a \
+             person to answer it (at least 1m; the default is 15m)"
+        );
+    }
+    Ok(ms)
 }
 
 pub fn load_policies(cfg: &Config) -> Result<PolicySet> {
@@ -45,6 +66,7 @@ pub async fn audit_log(cfg: &Config) -> Result<Arc<AuditLog>> {
 
 /// The full path, ready to handle requests.
 pub async fn orchestrator(cfg: &Config, executors: Vec<Arc<dyn Executor>>) -> Result<Orchestrator> {
+    let approval_ttl_ms = approval_ttl_ms(cfg)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let audit = audit_log(cfg).await?;
     let store = Store::open(cfg.require(Key::StateUrl)?)
@@ -55,9 +77,6 @@ pub async fn orchestrator(cfg: &Config, executors: Vec<Arc<dyn Executor>>) -> Re
         audit.clone(),
         clock.clone(),
     )));
-    let ttl = cfg.require(Key::ApprovalTtl)?;
-    let approval_ttl_ms = when::duration_ms(ttl)
-        .with_context(|| format!("approval_ttl {ttl:?} is not a duration such as 15m"))?;
     Ok(Orchestrator::start(
         Registry::new(all),
         load_policies(cfg)?,

@@ -47,7 +47,7 @@ pub fn backend(cfg: &Config, model: Option<&str>) -> Result<Arc<dyn Backend>> {
 
 /// The manifest named `name` (its `name` field or its file stem) in `models_dir`.
 pub fn manifest(cfg: &Config, name: &str) -> Result<ModelManifest> {
-    let dir = std::path::PathBuf::from(cfg.require(Key::ModelsDir)?);
+    let dir = cfg.data_path(Key::ModelsDir)?;
     let all = ModelManifest::load_dir(&dir)?;
     let names: Vec<String> = all.iter().map(|m| m.name.clone()).collect();
     match all
