@@ -1,10 +1,9 @@
 //! Pending approvals in Steward's state store (SQLite or PostgreSQL), so they survive a
-//! restart. Each request is bound to the exact arguments by a hash of their canonical JSON:
-//! if the stored arguments no longer hash to the bound value, the approval cannot run.
+//! restart. Each request is bound to the exact call by a seal (see [`crate::seal`]): if the
+//! stored row no longer matches its seal, the approval cannot run.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use steward_audit::Store;
 use steward_protocol::Timestamp;
 
@@ -18,6 +17,8 @@ pub enum ApprovalState {
     /// Approved and executed (successfully or not: the audit log has the outcome).
     Executed,
     Denied,
+    /// Taken back by the principal who proposed it.
+    Withdrawn,
     Expired,
 }
 
@@ -27,17 +28,21 @@ impl ApprovalState {
             ApprovalState::Pending => "pending",
             ApprovalState::Executed => "executed",
             ApprovalState::Denied => "denied",
+            ApprovalState::Withdrawn => "withdrawn",
             ApprovalState::Expired => "expired",
         }
     }
 
-    fn parse(s: &str) -> ApprovalState {
-        match s {
+    /// `None` for a state this version does not know: never read as pending.
+    fn parse(s: &str) -> Option<ApprovalState> {
+        Some(match s {
+            "pending" => ApprovalState::Pending,
             "executed" => ApprovalState::Executed,
             "denied" => ApprovalState::Denied,
+            "withdrawn" => ApprovalState::Withdrawn,
             "expired" => ApprovalState::Expired,
-            _ => ApprovalState::Pending,
-        }
+            _ => return None,
+        })
     }
 }
 
@@ -47,7 +52,9 @@ pub struct Approval {
     pub id: String,
     pub tool: String,
     pub args: Value,
-    pub args_hash: String,
+    /// HMAC over the call and its lifetime (stored in the `args_hash` column); see
+    /// [`crate::seal`].
+    pub seal: String,
     /// Who asked, as `kind:id`.
     pub principal: String,
     pub origin: String,
@@ -74,16 +81,8 @@ impl Approval {
     }
 }
 
-/// sha256 of the canonical JSON of `args` (object keys sorted, no whitespace).
-pub fn args_hash(tool: &str, args: &Value) -> String {
-    let mut h = Sha256::new();
-    h.update(tool.as_bytes());
-    h.update([0]);
-    h.update(canonical(args).as_bytes());
-    hex::encode(h.finalize())
-}
-
-fn canonical(v: &Value) -> String {
+/// JSON text with object keys sorted and no whitespace, so equal arguments seal alike.
+pub(crate) fn canonical(v: &Value) -> String {
     match v {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
@@ -137,9 +136,12 @@ fn from_row(r: Row) -> Result<Approval> {
         args: json(&r.id, &r.args, "args")?,
         policies: json(&r.id, &r.policies, "policies")?,
         plan: json(&r.id, &r.plan, "plan")?,
+        state: ApprovalState::parse(&r.state).ok_or_else(|| {
+            Error::Corrupt(format!("approval {}: unknown state {:?}", r.id, r.state))
+        })?,
         id: r.id,
         tool: r.tool,
-        args_hash: r.args_hash,
+        seal: r.args_hash,
         principal: r.principal,
         origin: r.origin,
         intent_text: r.intent_text,
@@ -148,7 +150,6 @@ fn from_row(r: Row) -> Result<Approval> {
         approvers: r.approvers,
         requested_at: Timestamp(r.requested_at_ms),
         expires_at: Timestamp(r.expires_at_ms),
-        state: ApprovalState::parse(&r.state),
         answered_by: r.answered_by,
         answered_at: r.answered_at_ms.map(Timestamp),
         answer_reason: r.answer_reason,
@@ -199,7 +200,7 @@ impl ApprovalStore {
                 .bind(&a.id)
                 .bind(&a.tool)
                 .bind(&args)
-                .bind(&a.args_hash)
+                .bind(&a.seal)
                 .bind(&a.principal)
                 .bind(&a.origin)
                 .bind(&a.intent_text)
@@ -250,6 +251,38 @@ impl ApprovalStore {
         rows.into_iter().map(from_row).collect()
     }
 
+    /// Marks every pending request whose time ran out as expired and returns them, so no
+    /// list ever shows a request as pending that can no longer be answered.
+    pub async fn expire_due(&self, now: Timestamp) -> Result<Vec<Approval>> {
+        let sql = sql_for(
+            &self.store,
+            &format!(
+                "SELECT {COLUMNS} FROM approvals WHERE state = 'pending' AND expires_at_ms <= $1"
+            ),
+        );
+        let rows: Vec<Row> = on_pool!(&self.store, pool => {
+            sqlx::query_as(&sql).bind(now.0).fetch_all(pool).await?
+        });
+        let mut expired = Vec::new();
+        for row in rows {
+            let a = from_row(row)?;
+            // Only the process whose update wins reports it.
+            if self
+                .answer(
+                    &a.id,
+                    ApprovalState::Expired,
+                    "steward",
+                    now,
+                    Some("expired"),
+                )
+                .await?
+            {
+                expired.push(a);
+            }
+        }
+        Ok(expired)
+    }
+
     /// Moves a pending request to `state`; false when it was no longer pending (another
     /// answer won the race), so a request can be answered once only.
     pub async fn answer(
@@ -286,13 +319,24 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn hash_ignores_key_order_but_not_values() {
-        let a = args_hash("t", &json!({"service": "rentguy", "to": "r1"}));
-        let b = args_hash("t", &json!({"to": "r1", "service": "rentguy"}));
-        let c = args_hash("t", &json!({"to": "r2", "service": "rentguy"}));
-        let d = args_hash("u", &json!({"to": "r1", "service": "rentguy"}));
+    fn canonical_json_ignores_key_order_but_not_values() {
+        let a = canonical(&json!({"service": "rentguy", "to": "r1"}));
+        let b = canonical(&json!({"to": "r1", "service": "rentguy"}));
+        let c = canonical(&json!({"to": "r2", "service": "rentguy"}));
         assert_eq!(a, b);
         assert_ne!(a, c);
-        assert_ne!(a, d);
+    }
+
+    #[test]
+    fn unknown_states_are_not_read_as_pending() {
+        assert_eq!(
+            ApprovalState::parse("pending"),
+            Some(ApprovalState::Pending)
+        );
+        assert_eq!(
+            ApprovalState::parse("withdrawn"),
+            Some(ApprovalState::Withdrawn)
+        );
+        assert_eq!(ApprovalState::parse("approved-by-me"), None);
     }
 }

@@ -11,8 +11,11 @@ pub enum Error {
     Store(#[from] sqlx::Error),
     #[error("no approval with id {0:?}; `steward approvals` lists them")]
     NoSuchApproval(String),
+    /// An answer to an approval request was refused (and audited as such).
     #[error("{0}")]
-    Approval(String),
+    Refused(String),
+    #[error("approval key: {0}")]
+    Seal(String),
     #[error("state store holds a damaged row: {0}")]
     Corrupt(String),
     #[error("{0}")]

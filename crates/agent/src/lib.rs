@@ -6,10 +6,12 @@
 
 pub mod approvals;
 pub mod audit_tool;
+mod clip;
 pub mod conversation;
 mod error;
 pub mod orchestrator;
 pub mod principal;
+pub mod seal;
 
 pub use error::{Error, Result};
 pub use orchestrator::{Orchestrator, Outcome, Request, Settings};

@@ -12,12 +12,14 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::{json, Value};
 use steward_audit::AuditLog;
-use steward_policy::{target_of, Guards, PolicySet, Principal, PrincipalKind, VetRequest};
+use steward_policy::{target_of, ApproveRequest, Guards, Permit, PolicySet, Principal, VetRequest};
 use steward_protocol::{AuditEntry, AuditKind, Decision, Origin, Timestamp};
 use steward_tools::{Call, Clock, Done, ErrorKind, Plan, Registry, ToolError};
 
-use crate::approvals::{args_hash, Approval, ApprovalState, ApprovalStore};
+use crate::approvals::{Approval, ApprovalState, ApprovalStore};
+use crate::clip;
 use crate::principal::{actor_of, label, label_of_actor};
+use crate::seal::Sealer;
 use crate::{Error, Result};
 
 /// How long a pending approval stays answerable unless configured otherwise.
@@ -95,8 +97,25 @@ pub struct Orchestrator {
     guards: Guards,
     audit: Arc<AuditLog>,
     approvals: ApprovalStore,
+    sealer: Sealer,
     clock: Arc<dyn Clock>,
     settings: Settings,
+}
+
+/// The two answers a person can give to an approval request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Approve,
+    Deny,
+}
+
+impl Answer {
+    fn verb(self) -> &'static str {
+        match self {
+            Answer::Approve => "approve",
+            Answer::Deny => "deny",
+        }
+    }
 }
 
 impl Orchestrator {
@@ -122,12 +141,14 @@ impl Orchestrator {
                 guards.record_past(&label_of_actor(actor), tool, begin.entry.at.0);
             }
         }
+        let sealer = Sealer::open(audit.dir())?;
         Ok(Self {
             registry,
             policies,
             guards,
             audit,
             approvals,
+            sealer,
             clock,
             settings,
         })
@@ -141,9 +162,27 @@ impl Orchestrator {
         &self.approvals
     }
 
+    /// Expires the requests whose time ran out (each audited), then lists them: pending
+    /// ones first, then (with `include_answered`) the most recent answered ones.
+    pub async fn list_approvals(&self, include_answered: bool) -> Result<Vec<Approval>> {
+        expire_due(&self.approvals, &self.audit, self.clock.now()).await?;
+        self.approvals.list(include_answered).await
+    }
+
     /// Runs one request down the path.
     pub async fn handle(&self, req: Request) -> Result<Outcome> {
         let base = self.entry(&req);
+        // the door: no way in hands over more than this
+        let size = req.args.to_string().len();
+        if size > clip::MAX_ARGS_BYTES {
+            let message = format!(
+                "arguments are {size} bytes; at most {} are accepted",
+                clip::MAX_ARGS_BYTES
+            );
+            return self
+                .refuse(base, "validate", ErrorKind::InvalidArgs, message, None)
+                .await;
+        }
         // validate
         let call = match Call::parse(&req.tool, req.args.clone()) {
             Ok(c) => c,
@@ -191,50 +230,77 @@ impl Orchestrator {
                 decision,
             });
         }
-        self.execute(base, &req.principal, &call, decision, plan, None)
+        self.execute(base, &req.principal, &call, decision, plan)
             .await
     }
 
-    /// Approves a pending request and runs it. The approver must be an operator other than
-    /// the requester; the stored arguments must still hash to the bound value; an expired
-    /// request can never run; policy is asked again (a policy change since can deny it).
+    /// Approves a pending request and runs it. Policy decides who may approve
+    /// (`Action::"approve"`, approvers.cedar: unknown principals and self-approval are
+    /// denied unless a policy permits them); the row must still match its seal; an expired
+    /// request never runs; the call is vetted again (a policy change since can deny it).
+    /// A guard that stops the call leaves the request pending, to be approved again until
+    /// it expires. Every refused attempt is audited and returned as [`Error::Refused`].
     pub async fn approve(
         &self,
         id: &str,
         approver: &Principal,
         reason: Option<&str>,
     ) -> Result<Outcome> {
-        let a = self.approvals.get(id).await?;
-        self.check_answerable(&a, approver).await?;
-        let principal = Principal::parse(&a.principal)?;
-        let origin: Origin = serde_json::from_value(json!(a.origin))
-            .map_err(|e| Error::Corrupt(format!("approval {id}: origin: {e}")))?;
-        if args_hash(&a.tool, &a.args) != a.args_hash {
-            return Err(Error::Approval(format!(
-                "approval {id} is bound to other arguments than the ones stored now; \
-                 it cannot run. Propose the call again to get a new approval"
-            )));
-        }
-        let call = Call::parse(&a.tool, a.args.clone()).map_err(Error::Tool)?;
-        let req = Request {
-            principal: principal.clone(),
-            origin,
-            intent_text: a.intent_text.clone(),
-            untrusted_text: a.untrusted,
-            tool: a.tool.clone(),
-            args: a.args.clone(),
-            dry_run_only: false,
-        };
+        let (a, req, call) = self.answerable(id, approver, Answer::Approve).await?;
+        let principal = req.principal.clone();
+        let mut base = self.entry(&req);
+        base.approval = Some(json!({"id": id, "approved_by": label(approver)}));
         let decision = self.vet(&req, &call);
+        if let Decision::Deny { reason: why, .. } = &decision {
+            // It can never run as proposed; settle it so nobody keeps approving it.
+            let note = clip::text(
+                &format!("policy now denies it: {why}"),
+                clip::MAX_MESSAGE_BYTES,
+            );
+            self.approvals
+                .answer(
+                    id,
+                    ApprovalState::Denied,
+                    "steward",
+                    self.clock.now(),
+                    Some(&note),
+                )
+                .await?;
+            let message = format!("approved, but policy now denies it: {why}");
+            return self
+                .refuse(base, "policy", ErrorKind::Denied, message, Some(decision))
+                .await;
+        }
+        let plan = match self.registry.dry_run(&call).await {
+            Ok(p) => p,
+            Err(e) => {
+                return self
+                    .refuse(base, "dry_run", e.kind, e.message, Some(decision))
+                    .await
+            }
+        };
+        let permit = match self.admit(&principal, &call) {
+            Ok(p) => p,
+            Err(why) => {
+                let message = format!(
+                    "{why}; approval {id} stays pending until {} and can be approved again",
+                    steward_tools::when::format(a.expires_at)
+                );
+                return self
+                    .refuse(base, "guard", ErrorKind::Denied, message, Some(decision))
+                    .await;
+            }
+        };
         let now = self.clock.now();
         if !self
             .approvals
             .answer(id, ApprovalState::Executed, &label(approver), now, reason)
             .await?
         {
-            return Err(Error::Approval(format!(
-                "approval {id} was answered meanwhile"
-            )));
+            let message = format!("approval {id} was answered meanwhile");
+            return Err(self
+                .refuse_answer(&a, approver, Answer::Approve, message)
+                .await?);
         }
         let mut answered = self.entry(&req);
         answered.kind = Some(AuditKind::ApprovalAnswered);
@@ -242,57 +308,44 @@ impl Orchestrator {
             Some(json!({"id": id, "state": "approved", "by": label(approver), "reason": reason}));
         answered.decision = Some(decision.clone());
         self.audit.append(answered).await?;
-        if let Decision::Deny { reason, .. } = &decision {
-            return self
-                .refuse(
-                    self.entry(&req),
-                    "policy",
-                    ErrorKind::Denied,
-                    format!("approved, but policy now denies it: {reason}"),
-                    Some(decision.clone()),
-                )
-                .await;
-        }
-        let plan = self.registry.dry_run(&call).await.map_err(Error::Tool)?;
-        let approval = json!({"id": id, "approved_by": label(approver)});
-        self.execute(
-            self.entry(&req),
-            &principal,
-            &call,
-            decision,
-            plan,
-            Some(approval),
-        )
-        .await
+        self.run(base, &call, decision, plan, permit).await
     }
 
-    /// Denies a pending request; it can never run.
+    /// Denies a pending request for good, or withdraws it when its proposer answers. Who
+    /// may deny someone else's request is the same policy decision as approving it.
     pub async fn deny(
         &self,
         id: &str,
         approver: &Principal,
         reason: Option<&str>,
     ) -> Result<Approval> {
-        let a = self.approvals.get(id).await?;
-        self.check_answerable(&a, approver).await?;
+        let (a, _, _) = self.answerable(id, approver, Answer::Deny).await?;
+        let withdrawn = label(approver) == a.principal;
+        let (state, verb) = if withdrawn {
+            (ApprovalState::Withdrawn, "withdrawn")
+        } else {
+            (ApprovalState::Denied, "denied")
+        };
         let now = self.clock.now();
         if !self
             .approvals
-            .answer(id, ApprovalState::Denied, &label(approver), now, reason)
+            .answer(id, state, &label(approver), now, reason)
             .await?
         {
-            return Err(Error::Approval(format!(
-                "approval {id} was answered meanwhile"
-            )));
+            let message = format!("approval {id} was answered meanwhile");
+            return Err(self
+                .refuse_answer(&a, approver, Answer::Deny, message)
+                .await?);
         }
         self.audit
             .append(AuditEntry {
                 at: now,
+                actor: Some(actor_of(approver)),
                 kind: Some(AuditKind::ApprovalAnswered),
                 tool: Some(a.tool.clone()),
                 args: Some(a.args.clone()),
                 approval: Some(
-                    json!({"id": id, "state": "denied", "by": label(approver), "reason": reason}),
+                    json!({"id": id, "state": verb, "by": label(approver), "reason": reason}),
                 ),
                 ..Default::default()
             })
@@ -300,53 +353,169 @@ impl Orchestrator {
         self.approvals.get(id).await
     }
 
-    /// Expired requests are marked so and refused; only operators may answer, and never
-    /// their own request.
-    async fn check_answerable(&self, a: &Approval, approver: &Principal) -> Result<()> {
+    /// Loads a request and checks that `approver` may give `answer` to it now: it exists,
+    /// is pending and unexpired (an expired one is marked so), matches its seal (to
+    /// approve), and policy lets this principal answer it (a proposer may always withdraw
+    /// their own). Each refusal is audited before it is returned.
+    async fn answerable(
+        &self,
+        id: &str,
+        approver: &Principal,
+        answer: Answer,
+    ) -> Result<(Approval, Request, Call)> {
+        let a = match self.approvals.get(id).await {
+            Ok(a) => a,
+            Err(Error::NoSuchApproval(_)) => {
+                let message = format!(
+                    "no approval with id {:?}; `steward approvals` lists them",
+                    clip::text(id, 80)
+                );
+                return Err(self.refuse_unknown(id, approver, answer, message).await?);
+            }
+            Err(e) => return Err(e),
+        };
+        let refuse = |message: String| self.refuse_answer(&a, approver, answer, message);
         if a.state != ApprovalState::Pending {
-            return Err(Error::Approval(format!(
-                "approval {} is already {:?}",
-                a.id, a.state
-            )));
+            let state = serde_json::to_value(a.state).unwrap_or_default();
+            let message = format!(
+                "approval {} is already {}{}; nothing to {}",
+                a.id,
+                state.as_str().unwrap_or("answered"),
+                a.answered_by
+                    .as_deref()
+                    .map(|b| format!(" (by {b})"))
+                    .unwrap_or_default(),
+                answer.verb()
+            );
+            return Err(refuse(message).await?);
         }
         let now = self.clock.now();
         if a.is_expired(now) {
-            self.approvals
-                .answer(
-                    &a.id,
-                    ApprovalState::Expired,
-                    "steward",
-                    now,
-                    Some("expired"),
-                )
-                .await?;
-            self.audit
-                .append(AuditEntry {
-                    at: now,
-                    kind: Some(AuditKind::ApprovalAnswered),
-                    tool: Some(a.tool.clone()),
-                    approval: Some(json!({"id": a.id, "state": "expired"})),
-                    ..Default::default()
-                })
-                .await?;
-            return Err(Error::Approval(format!(
-                "approval {} expired; propose the call again",
+            expire_due(&self.approvals, &self.audit, now).await?;
+            let message = format!("approval {} expired; propose the call again", a.id);
+            return Err(refuse(message).await?);
+        }
+        if answer == Answer::Approve && !self.sealer.check(&a) {
+            let message = format!(
+                "approval {} is bound to other arguments than the ones stored now (its seal \
+                 does not match the stored call); it cannot run. Propose the call again to \
+                 get a new approval",
                 a.id
-            )));
+            );
+            return Err(refuse(message).await?);
         }
-        if approver.kind != PrincipalKind::Operator {
-            return Err(Error::Approval(format!(
-                "{} may not answer approvals; only operators may",
-                label(approver)
-            )));
+        let (principal, origin, call) = match self.stored_call(&a) {
+            Ok(found) => found,
+            Err(message) => return Err(refuse(message).await?),
+        };
+        let req = Request {
+            principal,
+            origin,
+            intent_text: a.intent_text.clone(),
+            untrusted_text: a.untrusted,
+            tool: a.tool.clone(),
+            args: a.args.clone(),
+            dry_run_only: false,
+        };
+        let withdrawal = answer == Answer::Deny && label(approver) == a.principal;
+        if !withdrawal {
+            let decision = self.policies.vet_approve(&ApproveRequest {
+                approver,
+                requester: &req.principal,
+                call: &call,
+                origin,
+                untrusted_text: a.untrusted,
+                hour_utc: hour_utc(now),
+            });
+            if let Decision::Deny { reason, .. } = decision {
+                let message = if label(approver) == a.principal {
+                    format!(
+                        "{} proposed this call and cannot approve it; another operator must \
+                         (or deny it to withdraw it): {reason}",
+                        label(approver)
+                    )
+                } else {
+                    format!(
+                        "{} may not {} approval {}: {reason}",
+                        label(approver),
+                        answer.verb(),
+                        a.id
+                    )
+                };
+                return Err(refuse(message).await?);
+            }
         }
-        if label(approver) == a.principal {
-            return Err(Error::Approval(format!(
-                "{} proposed this call and cannot approve it; another operator must",
-                label(approver)
-            )));
-        }
-        Ok(())
+        Ok((a, req, call))
+    }
+
+    /// The proposer, origin and call a stored request holds; a message when any of them
+    /// no longer reads (a damaged or forged row).
+    fn stored_call(&self, a: &Approval) -> std::result::Result<(Principal, Origin, Call), String> {
+        let principal = Principal::parse(&a.principal)
+            .map_err(|e| format!("approval {}: its proposer does not read: {e}", a.id))?;
+        let origin: Origin = serde_json::from_value(json!(a.origin))
+            .map_err(|e| format!("approval {}: its origin does not read: {e}", a.id))?;
+        let call = Call::parse(&a.tool, a.args.clone()).map_err(|e| {
+            format!(
+                "approval {}: its call is no longer valid: {}",
+                a.id, e.message
+            )
+        })?;
+        Ok((principal, origin, call))
+    }
+
+    /// Audits a refused answer to request `a` and returns the error to hand back.
+    async fn refuse_answer(
+        &self,
+        a: &Approval,
+        by: &Principal,
+        answer: Answer,
+        message: String,
+    ) -> Result<Error> {
+        let entry = AuditEntry {
+            tool: Some(a.tool.clone()),
+            args: Some(clip::args(&a.args)),
+            ..Default::default()
+        };
+        self.audit_refused_answer(entry, &a.id, by, answer, message)
+            .await
+    }
+
+    /// Audits an answer to a request id that does not exist.
+    async fn refuse_unknown(
+        &self,
+        id: &str,
+        by: &Principal,
+        answer: Answer,
+        message: String,
+    ) -> Result<Error> {
+        self.audit_refused_answer(
+            AuditEntry::default(),
+            &clip::text(id, 80),
+            by,
+            answer,
+            message,
+        )
+        .await
+    }
+
+    async fn audit_refused_answer(
+        &self,
+        mut entry: AuditEntry,
+        id: &str,
+        by: &Principal,
+        answer: Answer,
+        message: String,
+    ) -> Result<Error> {
+        let message = clip::text(&message, clip::MAX_MESSAGE_BYTES);
+        entry.at = self.clock.now();
+        entry.actor = Some(actor_of(by));
+        entry.kind = Some(AuditKind::Refused);
+        entry.approval = Some(json!({"id": id, "attempt": answer.verb(), "by": label(by)}));
+        entry.outcome =
+            Some(json!({"stage": "approval", "kind": ErrorKind::Denied, "message": message}));
+        self.audit.append(entry).await?;
+        Ok(Error::Refused(message))
     }
 
     fn vet(&self, req: &Request, call: &Call) -> Decision {
@@ -370,10 +539,10 @@ impl Orchestrator {
     ) -> Result<Approval> {
         let now = self.clock.now();
         let args = call.args_json();
-        let approval = Approval {
+        let mut approval = Approval {
             id: format!("ap-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
             tool: call.tool().to_string(),
-            args_hash: args_hash(call.tool(), &args),
+            seal: String::new(),
             args,
             principal: label(&req.principal),
             origin: serde_json::to_value(req.origin)
@@ -393,6 +562,7 @@ impl Orchestrator {
             answered_at: None,
             answer_reason: None,
         };
+        approval.seal = self.sealer.seal(&approval);
         self.approvals.insert(&approval).await?;
         Ok(approval)
     }
@@ -404,33 +574,40 @@ impl Orchestrator {
         call: &Call,
         decision: Decision,
         plan: Plan,
-        approval: Option<Value>,
     ) -> Result<Outcome> {
+        match self.admit(principal, call) {
+            Ok(permit) => self.run(base, call, decision, plan, permit).await,
+            Err(why) => {
+                self.refuse(base, "guard", ErrorKind::Denied, why, Some(decision))
+                    .await
+            }
+        }
+    }
+
+    /// Takes the guards' slot for a call (rate, blast radius, the target's lock), or says
+    /// which guard refused.
+    fn admit(&self, principal: &Principal, call: &Call) -> std::result::Result<Permit, String> {
         let target = target_of(call);
-        let _permit =
-            match self
-                .guards
-                .admit(principal, call, target.as_deref(), self.clock.now().0)
-            {
-                Ok(p) => p,
-                Err(refusal) => {
-                    return self
-                        .refuse(
-                            base,
-                            "guard",
-                            ErrorKind::Denied,
-                            refusal.to_string(),
-                            Some(decision),
-                        )
-                        .await
-                }
-            };
+        self.guards
+            .admit(principal, call, target.as_deref(), self.clock.now().0)
+            .map_err(|refusal| refusal.to_string())
+    }
+
+    /// Runs an admitted call, bracketed by `ExecBegin`/`ExecEnd` records. `base` may carry
+    /// the approval it runs under.
+    async fn run(
+        &self,
+        base: AuditEntry,
+        call: &Call,
+        decision: Decision,
+        plan: Plan,
+        _permit: Permit,
+    ) -> Result<Outcome> {
         let _executing = self.audit.executing().await?;
         let mut begin = base.clone();
         begin.kind = Some(AuditKind::ExecBegin);
         begin.decision = Some(decision.clone());
         begin.plan = Some(json!(plan));
-        begin.approval = approval;
         let begin = self.audit.append(begin).await?;
         let started = Instant::now();
         let result = self.registry.execute(call).await;
@@ -470,6 +647,13 @@ impl Orchestrator {
         message: String,
         decision: Option<Decision>,
     ) -> Result<Outcome> {
+        // A refusal never keeps more of the input than it needs to be recognised.
+        let message = clip::text(&message, clip::MAX_MESSAGE_BYTES);
+        entry.args = entry.args.as_ref().map(clip::args);
+        entry.intent_text = entry
+            .intent_text
+            .as_deref()
+            .map(|t| clip::text(t, clip::MAX_MESSAGE_BYTES));
         entry.kind = Some(AuditKind::Refused);
         entry.decision = decision.clone();
         entry.outcome = Some(json!({"stage": stage, "kind": kind, "message": message}));
@@ -493,6 +677,27 @@ impl Orchestrator {
             ..Default::default()
         }
     }
+}
+
+/// Marks the requests whose time ran out as expired, each with an audit record.
+pub async fn expire_due(
+    approvals: &ApprovalStore,
+    audit: &AuditLog,
+    now: Timestamp,
+) -> Result<usize> {
+    let expired = approvals.expire_due(now).await?;
+    for a in &expired {
+        audit
+            .append(AuditEntry {
+                at: now,
+                kind: Some(AuditKind::ApprovalAnswered),
+                tool: Some(a.tool.clone()),
+                approval: Some(json!({"id": a.id, "state": "expired"})),
+                ..Default::default()
+            })
+            .await?;
+    }
+    Ok(expired.len())
 }
 
 /// The hour of the day (UTC) policies see in `context.hour`.

@@ -29,6 +29,7 @@ impl Executor for Recorder {
             "service_status",
             "service_restart",
             "tenant_destroy",
+            "tenant_provision",
             "service_rollback",
         ]
     }
@@ -85,10 +86,14 @@ impl World {
     }
 
     async fn orchestrator_with(&self, guards: Guards) -> Orchestrator {
+        self.orchestrator_on(guards, &repo().join("policies")).await
+    }
+
+    async fn orchestrator_on(&self, guards: Guards, policies: &Path) -> Orchestrator {
         let store = Store::open(&self.url).await.unwrap();
         Orchestrator::start(
             Registry::new([self.recorder.clone() as Arc<dyn Executor>]),
-            PolicySet::load_dir(&repo().join("policies")).unwrap(),
+            PolicySet::load_dir(policies).unwrap(),
             guards,
             self.audit().await,
             ApprovalStore::new(store),
@@ -219,7 +224,8 @@ async fn destructive_calls_wait_for_another_operator_and_are_bound_to_their_args
 
     // The proposer cannot approve their own call.
     let admin = Principal::parse("operator:local").unwrap();
-    assert!(o.approve(&approval.id, &admin, None).await.is_err());
+    let err = o.approve(&approval.id, &admin, None).await.unwrap_err();
+    assert!(err.to_string().contains("cannot approve it"), "{err}");
 
     // Approvals survive a restart; tampering with the stored arguments breaks the binding.
     drop(o);
@@ -358,4 +364,478 @@ async fn a_guard_trips_under_a_burst() {
     }
     assert_eq!(refused, 3);
     assert_eq!(w.runs(), 5);
+}
+
+/// Proposes `tool args` as `principal` and returns the pending approval's id.
+async fn propose(
+    o: &Orchestrator,
+    principal: &str,
+    origin: Origin,
+    tool: &str,
+    args: serde_json::Value,
+) -> String {
+    match o.handle(req(principal, origin, tool, args)).await.unwrap() {
+        Outcome::PendingApproval { approval, .. } => approval.id,
+        other => panic!("expected a pending approval, got {other:?}"),
+    }
+}
+
+fn who(p: &str) -> Principal {
+    Principal::parse(p).unwrap()
+}
+
+/// The refused-answer records in the log: (attempt, by, message).
+async fn refused_answers(audit: &AuditLog) -> Vec<(String, String, String)> {
+    audit
+        .records(1, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.entry.kind == Some(AuditKind::Refused))
+        .filter_map(|r| {
+            let a = r.entry.approval?;
+            Some((
+                a["attempt"].as_str()?.to_string(),
+                a["by"].as_str()?.to_string(),
+                r.entry.outcome?["message"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_unknown_or_non_operator_principal_cannot_approve_and_each_attempt_is_audited() {
+    let w = World::new();
+    let o = w.orchestrator().await;
+    let id = propose(
+        &o,
+        "operator:local",
+        Origin::Chat,
+        "tenant_destroy",
+        json!({"tenant": "acme"}),
+    )
+    .await;
+    for p in [
+        "operator:mallory",
+        "webhook:n8n",
+        "mcp:claude-desktop",
+        "role:oncall",
+        "alert_rule:container-unhealthy",
+    ] {
+        let err = o.approve(&id, &who(p), None).await.unwrap_err();
+        assert!(
+            matches!(err, steward_agent::Error::Refused(_)),
+            "{p}: {err:?}"
+        );
+        assert!(err.to_string().contains("may not approve"), "{p}: {err}");
+    }
+    // mallory may not deny someone else's request either.
+    assert!(o.deny(&id, &who("operator:mallory"), None).await.is_err());
+    assert_eq!(w.runs(), 0);
+    let a = o.approvals().get(&id).await.unwrap();
+    assert_eq!(a.state, ApprovalState::Pending);
+    assert_eq!(a.answered_by, None);
+    let refused = refused_answers(o.audit()).await;
+    assert_eq!(refused.len(), 6, "{refused:?}");
+    assert_eq!(refused[0].0, "approve");
+    assert_eq!(refused[0].1, "operator:mallory");
+    assert!(refused[0].2.contains("unknown principal"), "{refused:?}");
+    assert_eq!(refused[5].0, "deny");
+    // A real operator still can.
+    let out = o.approve(&id, &who("operator:alice"), None).await.unwrap();
+    assert!(matches!(out, Outcome::Done { .. }), "{out:?}");
+    assert_eq!(w.runs(), 1);
+}
+
+#[tokio::test]
+async fn every_refused_answer_is_audited_unknown_ids_double_answers_and_self_approval() {
+    let w = World::new();
+    let o = w.orchestrator().await;
+    let err = o
+        .approve("ap-doesnotexist", &who("operator:alice"), None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no approval with id"), "{err}");
+    let id = propose(
+        &o,
+        "operator:local",
+        Origin::Chat,
+        "tenant_destroy",
+        json!({"tenant": "acme"}),
+    )
+    .await;
+    let err = o
+        .approve(&id, &who("operator:local"), None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot approve it"), "{err}");
+    o.approve(&id, &who("operator:alice"), None).await.unwrap();
+    let err = o
+        .approve(&id, &who("operator:alice"), None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("already executed"), "{err}");
+    let err = o.deny(&id, &who("operator:alice"), None).await.unwrap_err();
+    assert!(err.to_string().contains("already executed"), "{err}");
+    let attempts: Vec<(String, String)> = refused_answers(o.audit())
+        .await
+        .into_iter()
+        .map(|(attempt, by, _)| (attempt, by))
+        .collect();
+    let expect = [
+        ("approve", "operator:alice"),
+        ("approve", "operator:local"),
+        ("approve", "operator:alice"),
+        ("deny", "operator:alice"),
+    ];
+    assert_eq!(
+        attempts,
+        expect.map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    assert_eq!(w.runs(), 1);
+    assert!(o.audit().verify().await.unwrap().ok);
+}
+
+#[tokio::test]
+async fn self_approval_runs_only_where_a_policy_permits_it() {
+    let w = World::new();
+    let dir = w.dir.join("policies");
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(repo().join("policies")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+    std::fs::write(
+        dir.join("solo.cedar"),
+        "// @example allow by solo-self-approval {\"principal\":\"operator:alice\",\"requester\":\"operator:alice\",\"tool\":\"tenant_destroy\",\"args\":{\"tenant\":\"acme\"}}\n\
+         @id(\"solo-self-approval\")\n\
+         permit (principal == Operator::\"alice\", action == Action::\"approve\", resource)\n\
+         when { context.self_approval };\n",
+    )
+    .unwrap();
+    let o = w.orchestrator_on(Guards::defaults(), &dir).await;
+    let id = propose(
+        &o,
+        "operator:alice",
+        Origin::Chat,
+        "tenant_destroy",
+        json!({"tenant": "acme"}),
+    )
+    .await;
+    let out = o.approve(&id, &who("operator:alice"), None).await.unwrap();
+    assert!(matches!(out, Outcome::Done { .. }), "{out:?}");
+    // Only that operator: local still cannot approve their own.
+    let id = propose(
+        &o,
+        "operator:local",
+        Origin::Chat,
+        "tenant_destroy",
+        json!({"tenant": "acme"}),
+    )
+    .await;
+    assert!(o.approve(&id, &who("operator:local"), None).await.is_err());
+    assert_eq!(w.runs(), 1);
+}
+
+#[tokio::test]
+async fn trust_follows_the_principal_and_its_origin_must_fit() {
+    let w = World::new();
+    let o = w.orchestrator().await;
+    // A webhook source or MCP client claiming another origin is refused outright.
+    for (p, tool, args) in [
+        (
+            "webhook:n8n",
+            "tenant_provision",
+            json!({"subdomain": "shop"}),
+        ),
+        (
+            "mcp:claude-desktop",
+            "service_restart",
+            json!({"service": "psra"}),
+        ),
+        (
+            "alert_rule:rentguy-unhealthy",
+            "service_restart",
+            json!({"service": "rentguy"}),
+        ),
+    ] {
+        for origin in [Origin::Api, Origin::Chat] {
+            let out = o.handle(req(p, origin, tool, args.clone())).await.unwrap();
+            let Outcome::Refused { stage, message, .. } = &out else {
+                panic!("{p} via {origin:?}: {out:?}")
+            };
+            assert_eq!(*stage, "policy");
+            assert!(message.contains("arrives only with origin"), "{message}");
+        }
+    }
+    // With their own origin, their writes wait for a human.
+    for (p, origin, tool, args) in [
+        (
+            "webhook:n8n",
+            Origin::Webhook,
+            "tenant_provision",
+            json!({"subdomain": "shop"}),
+        ),
+        (
+            "mcp:claude-desktop",
+            Origin::Mcp,
+            "service_restart",
+            json!({"service": "psra"}),
+        ),
+    ] {
+        let out = o.handle(req(p, origin, tool, args)).await.unwrap();
+        assert!(
+            matches!(out, Outcome::PendingApproval { .. }),
+            "{p}: {out:?}"
+        );
+    }
+    // An operator cannot pose as an untrusted channel either.
+    let out = o
+        .handle(req(
+            "operator:local",
+            Origin::Webhook,
+            "service_restart",
+            json!({"service": "psra"}),
+        ))
+        .await
+        .unwrap();
+    assert!(matches!(out, Outcome::Refused { .. }), "{out:?}");
+    assert_eq!(w.runs(), 0);
+}
+
+#[tokio::test]
+async fn a_rewritten_row_cannot_run_another_call_nor_can_a_copied_store() {
+    let w = World::new();
+    let o = w.orchestrator().await;
+    let id = propose(
+        &o,
+        "webhook:n8n",
+        Origin::Webhook,
+        "tenant_provision",
+        json!({"subdomain": "shop"}),
+    )
+    .await;
+    drop(o);
+    // Whoever can write the row swaps tool, arguments and the old-style hash together.
+    let store = Store::open(&w.url).await.unwrap();
+    let Store::Sqlite(pool) = &store else {
+        panic!()
+    };
+    let forged_hash = {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"service_start\0{\"service\":\"rentguy\"}");
+        hex::encode(h.finalize())
+    };
+    sqlx::query("UPDATE approvals SET tool = 'service_restart', args = '{\"service\":\"rentguy\"}', args_hash = ?1 WHERE id = ?2")
+        .bind(&forged_hash)
+        .bind(&id)
+        .execute(pool)
+        .await
+        .unwrap();
+    let o = w.orchestrator().await;
+    let err = o
+        .approve(&id, &who("operator:alice"), None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("seal does not match"), "{err}");
+    assert_eq!(w.runs(), 0);
+    drop(o);
+
+    // An untouched request in a copy of the store, under another home's key, does not run.
+    let o = w.orchestrator().await;
+    let id = propose(
+        &o,
+        "operator:local",
+        Origin::Chat,
+        "tenant_destroy",
+        json!({"tenant": "acme"}),
+    )
+    .await;
+    drop(o);
+    let copy = World::new();
+    // WAL mode: the newest rows may still be in the -wal file.
+    for file in ["state.db", "state.db-wal", "state.db-shm"] {
+        if w.dir.join(file).exists() {
+            std::fs::copy(w.dir.join(file), copy.dir.join(file)).unwrap();
+        }
+    }
+    let o = copy.orchestrator().await;
+    let err = o
+        .approve(&id, &who("operator:alice"), None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("seal does not match"), "{err}");
+    assert_eq!(copy.runs(), 0);
+    // In its own home it runs.
+    let o = w.orchestrator().await;
+    let out = o.approve(&id, &who("operator:alice"), None).await.unwrap();
+    assert!(matches!(out, Outcome::Done { .. }), "{out:?}");
+}
+
+#[tokio::test]
+async fn a_guard_refusal_leaves_the_approval_pending_and_answerable() {
+    let w = World::new();
+    let path = w.dir.join("guards.toml");
+    std::fs::write(
+        &path,
+        "[rate_limit]\nwindow_secs = 10\n[rate_limit.tools]\ntenant_destroy = 1\n",
+    )
+    .unwrap();
+    let o = w.orchestrator_with(Guards::load(&path).unwrap()).await;
+    let first = propose(
+        &o,
+        "operator:local",
+        Origin::Chat,
+        "tenant_destroy",
+        json!({"tenant": "acme"}),
+    )
+    .await;
+    let second = propose(
+        &o,
+        "operator:local",
+        Origin::Chat,
+        "tenant_destroy",
+        json!({"tenant": "globex"}),
+    )
+    .await;
+    assert!(matches!(
+        o.approve(&first, &who("operator:alice"), None)
+            .await
+            .unwrap(),
+        Outcome::Done { .. }
+    ));
+    let out = o
+        .approve(&second, &who("operator:alice"), None)
+        .await
+        .unwrap();
+    let Outcome::Refused { stage, message, .. } = &out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(*stage, "guard");
+    assert!(message.contains("stays pending"), "{message}");
+    let a = o.approvals().get(&second).await.unwrap();
+    assert_eq!(a.state, ApprovalState::Pending);
+    assert_eq!(w.runs(), 1);
+    // Once the window has passed, the same approval can be approved again and runs.
+    w.clock.advance_ms(11_000);
+    let out = o
+        .approve(&second, &who("operator:alice"), None)
+        .await
+        .unwrap();
+    assert!(matches!(out, Outcome::Done { .. }), "{out:?}");
+    assert_eq!(
+        o.approvals().get(&second).await.unwrap().state,
+        ApprovalState::Executed
+    );
+    assert_eq!(w.runs(), 2);
+}
+
+#[tokio::test]
+async fn a_proposer_may_withdraw_their_own_request() {
+    let w = World::new();
+    let o = w.orchestrator().await;
+    let id = propose(
+        &o,
+        "operator:local",
+        Origin::Chat,
+        "tenant_destroy",
+        json!({"tenant": "acme"}),
+    )
+    .await;
+    let a = o
+        .deny(&id, &who("operator:local"), Some("wrong tenant"))
+        .await
+        .unwrap();
+    assert_eq!(a.state, ApprovalState::Withdrawn);
+    assert_eq!(a.answered_by.as_deref(), Some("operator:local"));
+    let err = o
+        .approve(&id, &who("operator:alice"), None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("already withdrawn"), "{err}");
+    assert_eq!(w.runs(), 0);
+}
+
+#[tokio::test]
+async fn expired_requests_are_expired_on_read() {
+    let w = World::new();
+    let o = w.orchestrator().await;
+    let id = propose(
+        &o,
+        "operator:local",
+        Origin::Chat,
+        "tenant_destroy",
+        json!({"tenant": "acme"}),
+    )
+    .await;
+    assert_eq!(o.list_approvals(false).await.unwrap().len(), 1);
+    w.clock.advance_ms(60_001);
+    assert!(o.list_approvals(false).await.unwrap().is_empty());
+    let all = o.list_approvals(true).await.unwrap();
+    assert_eq!(all[0].id, id);
+    assert_eq!(all[0].state, ApprovalState::Expired);
+    let expiries = o
+        .audit()
+        .records(1, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| {
+            r.entry
+                .approval
+                .as_ref()
+                .is_some_and(|a| a["state"] == "expired")
+        })
+        .count();
+    assert_eq!(expiries, 1);
+}
+
+#[tokio::test]
+async fn oversized_input_is_refused_at_the_door_and_the_record_keeps_a_digest() {
+    let w = World::new();
+    let o = w.orchestrator().await;
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let out = o
+        .handle(req(
+            "operator:local",
+            Origin::Api,
+            "notify",
+            json!({"message": huge}),
+        ))
+        .await
+        .unwrap();
+    let Outcome::Refused { kind, message, .. } = &out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(*kind, steward_tools::ErrorKind::InvalidArgs);
+    assert!(message.contains("at most 1048576"), "{message}");
+    // Under the door but invalid: the validation error may quote the input; it is clipped.
+    let big = "y".repeat(300_000);
+    let out = o
+        .handle(req(
+            "operator:local",
+            Origin::Api,
+            "service_restart",
+            json!({"service": big}),
+        ))
+        .await
+        .unwrap();
+    let Outcome::Refused { message, .. } = &out else {
+        panic!("{out:?}")
+    };
+    assert!(message.len() <= 2100, "{}", message.len());
+    for r in o.audit().records(1, 10).await.unwrap() {
+        let raw = serde_json::to_string(&r).unwrap();
+        assert!(
+            raw.len() < 8 * 1024,
+            "record {} is {} bytes",
+            r.seq,
+            raw.len()
+        );
+        let args = r.entry.args.unwrap();
+        assert_eq!(args["clipped"], true, "{args}");
+        assert_eq!(args["sha256"].as_str().unwrap().len(), 64);
+    }
+    assert_eq!(w.runs(), 0);
 }

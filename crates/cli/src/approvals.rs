@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use serde_json::json;
-use steward_agent::approvals::{Approval, ApprovalStore};
+use steward_agent::approvals::{Approval, ApprovalState, ApprovalStore};
+use steward_agent::orchestrator::expire_due;
 use steward_audit::Store;
 use steward_policy::{Principal, VetRequest};
 use steward_protocol::Decision;
@@ -14,17 +15,29 @@ use crate::call::{self, Caller};
 use crate::config::{Config, Key};
 use crate::path;
 
+/// The answering principal: `--as`, else the `principal` setting; an error names the layer
+/// the bad value came from.
 fn approver(cfg: &Config, principal: Option<String>) -> Result<Principal> {
-    let p = match principal {
-        Some(p) => p,
-        None => cfg.require(Key::Principal)?.to_string(),
-    };
-    Principal::parse(&p).with_context(|| format!("--as {p:?}"))
+    let (p, from) = crate::config::principal_arg(cfg, principal)?;
+    Principal::parse(&p).with_context(|| format!("{from} {p:?}"))
 }
+
+/// Exit code of an answer that was refused (and audited): like a call policy refused.
+const EXIT_REFUSED: u8 = 3;
 
 pub async fn list(cfg: &Config, all: bool, as_json: bool) -> Result<ExitCode> {
     let store = Store::open(cfg.require(Key::StateUrl)?).await?;
-    let approvals = ApprovalStore::new(store).list(all).await?;
+    let approvals = ApprovalStore::new(store);
+    // Expired on read, so nothing is listed as pending that can no longer be answered.
+    let audit = path::audit_log(cfg).await?;
+    expire_due(
+        &approvals,
+        &audit,
+        steward_tools::Clock::now(&steward_tools::SystemClock),
+    )
+    .await?;
+    audit.close().await?;
+    let approvals = approvals.list(all).await?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&approvals)?);
     } else if approvals.is_empty() {
@@ -66,8 +79,11 @@ pub async fn approve(
     };
     let outcome = orchestrator.approve(id, &who, reason.as_deref()).await;
     orchestrator.audit().close().await?;
-    let outcome = outcome?;
-    Ok(call::render("approve", false, as_json, &outcome))
+    match outcome {
+        Ok(outcome) => Ok(call::render("approve", false, as_json, &outcome)),
+        Err(steward_agent::Error::Refused(message)) => Ok(refused("approve", &message, as_json)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn deny(
@@ -83,9 +99,33 @@ pub async fn deny(
     };
     let a = orchestrator.deny(id, &who, reason.as_deref()).await;
     orchestrator.audit().close().await?;
-    let a = a?;
-    println!("denied {}: {} {} will never run", a.id, a.tool, a.args);
+    let a = match a {
+        Ok(a) => a,
+        Err(steward_agent::Error::Refused(message)) => return Ok(refused("deny", &message, false)),
+        Err(e) => return Err(e.into()),
+    };
+    let verb = if a.state == ApprovalState::Withdrawn {
+        "withdrew"
+    } else {
+        "denied"
+    };
+    println!("{verb} {}: {} {} will never run", a.id, a.tool, a.args);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reports a refused answer; it is already in the audit log.
+fn refused(verb: &str, message: &str, as_json: bool) -> ExitCode {
+    if as_json {
+        let body = json!({"ok": false, "status": "refused",
+                          "error": {"kind": "denied", "message": message}});
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&body).unwrap_or_default()
+        );
+    } else {
+        eprintln!("steward {verb}: {message}");
+    }
+    ExitCode::from(EXIT_REFUSED)
 }
 
 /// Prints the decision and the policies behind it; validates the call, runs nothing.

@@ -11,7 +11,9 @@
 //! `<decision>` is `allow`, `needs_approval` or `deny`; `by` lists policy ids that must be
 //! among the ones that decided. The request holds `principal` and `tool` (required), `args`
 //! (default `{}`), `origin` (default `"chat"`), `untrusted_text` (default `false`) and
-//! `hour` (UTC, default 12).
+//! `hour` (UTC, default 12). With `requester` (`kind:id`), the example is an answer to an
+//! approval request instead: may `principal` approve the call `requester` proposed from
+//! `origin`?
 
 use std::fmt;
 
@@ -70,6 +72,9 @@ pub(crate) struct ExampleRequest {
     pub untrusted_text: bool,
     #[serde(default = "noon")]
     pub hour: u8,
+    /// Set for an approval example: who proposed the call `principal` answers.
+    #[serde(default)]
+    pub requester: Option<String>,
 }
 
 fn empty_object() -> Value {

@@ -24,4 +24,4 @@ pub use guards::{
 };
 pub use principal::{Principal, PrincipalKind};
 pub use resource::target_of;
-pub use vet::{describe, PolicySet, VetRequest, SCHEMA_FILE};
+pub use vet::{describe, ApproveRequest, PolicySet, VetRequest, APPROVE_ACTION, SCHEMA_FILE};

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use steward_protocol::Origin;
+
 use crate::error::{PolicyError, Result};
 
 /// The kinds of principal the Cedar schema knows. Each maps to one Cedar entity type, so a
@@ -50,6 +52,28 @@ impl PrincipalKind {
             PrincipalKind::WebhookSource => "WebhookSource",
             PrincipalKind::McpClient => "McpClient",
         }
+    }
+
+    /// The origins a request from this kind of principal can arrive with. A webhook source
+    /// only ever posts webhooks and an MCP client only ever speaks MCP, so a request that
+    /// names one of them with another origin is forged or misrouted, and is refused.
+    pub fn origins(self) -> &'static [Origin] {
+        match self {
+            PrincipalKind::Operator | PrincipalKind::Role => &[Origin::Chat, Origin::Api],
+            PrincipalKind::ServiceAccount => &[Origin::Api],
+            PrincipalKind::AlertRule => &[Origin::Alert, Origin::Monitor],
+            PrincipalKind::WebhookSource => &[Origin::Webhook],
+            PrincipalKind::McpClient => &[Origin::Mcp],
+        }
+    }
+
+    /// Whether this kind of principal is an automated source whose requests are untrusted
+    /// whatever origin they claim (webhook bodies, MCP clients, alerts).
+    pub fn is_untrusted_source(self) -> bool {
+        matches!(
+            self,
+            PrincipalKind::AlertRule | PrincipalKind::WebhookSource | PrincipalKind::McpClient
+        )
     }
 
     /// Accepts the short prefixes and the long spellings (`webhook_source`, `mcp_client`),

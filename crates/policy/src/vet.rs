@@ -49,6 +49,85 @@ pub struct VetRequest<'a> {
     pub hour_utc: u8,
 }
 
+impl VetRequest<'_> {
+    /// Untrusted is the origin, the text, or the principal: a webhook source or an MCP
+    /// client is untrusted whatever origin the caller claims.
+    pub fn untrusted(&self) -> bool {
+        self.origin.is_untrusted()
+            || self.untrusted_text
+            || self.principal.kind.is_untrusted_source()
+    }
+}
+
+/// The Cedar action every answer to an approval request is vetted as.
+pub const APPROVE_ACTION: &str = "approve";
+
+/// One answer to vet: may `approver` approve (or deny) `call`, which `requester` proposed
+/// from `origin`? Vetted as `Action::"approve"` on the call's resource, so who may answer
+/// what is written in policy like everything else (approvers.cedar).
+#[derive(Debug, Clone, Copy)]
+pub struct ApproveRequest<'a> {
+    pub approver: &'a Principal,
+    pub requester: &'a Principal,
+    pub call: &'a Call,
+    /// The origin of the request being answered.
+    pub origin: Origin,
+    pub untrusted_text: bool,
+    pub hour_utc: u8,
+}
+
+impl ApproveRequest<'_> {
+    /// The request being answered, as it was vetted.
+    fn proposal(&self) -> VetRequest<'_> {
+        VetRequest {
+            principal: self.requester,
+            call: self.call,
+            origin: self.origin,
+            untrusted_text: self.untrusted_text,
+            hour_utc: self.hour_utc,
+        }
+    }
+}
+
+/// What is being vetted: a call, or an answer to an approval request for one.
+#[derive(Clone, Copy)]
+enum Ask<'a> {
+    Call(&'a VetRequest<'a>),
+    Approve(&'a ApproveRequest<'a>),
+}
+
+impl Ask<'_> {
+    fn principal(&self) -> &Principal {
+        match self {
+            Ask::Call(r) => r.principal,
+            Ask::Approve(r) => r.approver,
+        }
+    }
+
+    fn call(&self) -> &Call {
+        match self {
+            Ask::Call(r) => r.call,
+            Ask::Approve(r) => r.call,
+        }
+    }
+
+    /// The key of the Cedar action in `PolicySet::actions`.
+    fn action(&self) -> &'static str {
+        match self {
+            Ask::Call(r) => r.call.tool(),
+            Ask::Approve(_) => APPROVE_ACTION,
+        }
+    }
+
+    /// How messages name what was asked: `service_restart`, or `approve service_restart`.
+    fn what(&self) -> String {
+        match self {
+            Ask::Call(r) => r.call.tool().to_string(),
+            Ask::Approve(r) => format!("approve {}", r.call.tool()),
+        }
+    }
+}
+
 /// Where a policy came from and what it says about itself, for reasons and explanations.
 #[derive(Debug, Clone)]
 struct PolicyMeta {
@@ -368,13 +447,23 @@ impl PolicySet {
                     Principal::parse(&ex.request.principal).map_err(|e| bad(e.to_string()))?;
                 let call = Call::parse(&ex.request.tool, ex.request.args.clone())
                     .map_err(|e| bad(e.to_string()))?;
-                let got = self.vet(&VetRequest {
-                    principal: &principal,
-                    call: &call,
-                    origin: ex.request.origin,
-                    untrusted_text: ex.request.untrusted_text,
-                    hour_utc: ex.request.hour,
-                });
+                let got = match &ex.request.requester {
+                    None => self.vet(&VetRequest {
+                        principal: &principal,
+                        call: &call,
+                        origin: ex.request.origin,
+                        untrusted_text: ex.request.untrusted_text,
+                        hour_utc: ex.request.hour,
+                    }),
+                    Some(requester) => self.vet_approve(&ApproveRequest {
+                        approver: &principal,
+                        requester: &Principal::parse(requester).map_err(|e| bad(e.to_string()))?,
+                        call: &call,
+                        origin: ex.request.origin,
+                        untrusted_text: ex.request.untrusted_text,
+                        hour_utc: ex.request.hour,
+                    }),
+                };
                 if ex.check(&got).is_some() {
                     return Err(PolicyError::Example {
                         path: path.clone(),
@@ -393,7 +482,13 @@ impl PolicySet {
     /// Decides one call. Never fails: an unknown principal or tool, a request the schema
     /// refuses, or any error while evaluating a policy is a `Deny` whose reason says so.
     pub fn vet(&self, req: &VetRequest) -> Decision {
-        self.evaluate(req, false, true).decision
+        self.evaluate(Ask::Call(req), false, true).decision
+    }
+
+    /// Decides whether `req.approver` may answer an approval request for `req.call`.
+    /// Never fails, like [`PolicySet::vet`]: an unknown approver is a `Deny`.
+    pub fn vet_approve(&self, req: &ApproveRequest) -> Decision {
+        self.evaluate(Ask::Approve(req), false, true).decision
     }
 
     /// The decision with why: the deciding policies with their file, line and reason, the
@@ -405,7 +500,7 @@ impl PolicySet {
     /// [`PolicySet::vet`] and [`PolicySet::explain`] in one evaluation, for `steward policy
     /// check`, which prints both.
     pub fn check(&self, req: &VetRequest) -> (Decision, String) {
-        let ev = self.evaluate(req, true, true);
+        let ev = self.evaluate(Ask::Call(req), true, true);
         let mut out = String::new();
         let _ = writeln!(out, "decision: {}", describe(&ev.decision));
         for id in ev.decision.policies() {
@@ -434,7 +529,7 @@ impl PolicySet {
             out,
             "context:  origin={} untrusted={} untrusted_text={} hour={} effect={}",
             origin_name(req.origin),
-            req.origin.is_untrusted() || req.untrusted_text,
+            req.untrusted(),
             req.untrusted_text,
             req.hour_utc,
             effect_name(req.call.spec().effect),
@@ -473,46 +568,65 @@ impl PolicySet {
 
     /// `sliced: false` evaluates against every loaded policy instead of the slice for this
     /// principal, tool and resource; tests use it to prove slicing changes no decision.
-    fn evaluate(&self, req: &VetRequest, explain: bool, sliced: bool) -> Evaluation {
+    fn evaluate(&self, ask: Ask, explain: bool, sliced: bool) -> Evaluation {
         let mut ev = Evaluation {
             decision: deny(vec![], String::new()),
             resource: None,
             args_json: None,
         };
-        let tool = req.call.tool();
+        let principal = ask.principal();
+        let tool = ask.call().tool();
         let fail = |mut ev: Evaluation, reason: String| {
-            warn!(principal = %req.principal, tool, reason = %reason, "vet denied (fail closed)");
+            warn!(%principal, tool, reason = %reason, "vet denied (fail closed)");
             ev.decision = deny(vec![], reason);
             ev
         };
 
-        let Some(known) = self.principals.get(req.principal) else {
+        let Some(known) = self.principals.get(principal) else {
             // Expected in normal operation (and in examples): not worth a warning.
-            debug!(principal = %req.principal, tool, "vet denied: unknown principal");
+            debug!(%principal, tool, "vet denied: unknown principal");
             ev.decision = deny(
                 vec![],
-                format!(
-                    "unknown principal {}: it is not listed in {ENTITIES_FILE}",
-                    req.principal
-                ),
+                format!("unknown principal {principal}: it is not listed in {ENTITIES_FILE}"),
             );
             return ev;
         };
-        let (Some(action), Some(policies)) = (self.actions.get(tool), known.slices.get(tool))
-        else {
+        if let Ask::Call(req) = ask {
+            if !principal.kind.origins().contains(&req.origin) {
+                let allowed: Vec<&str> = principal
+                    .kind
+                    .origins()
+                    .iter()
+                    .map(|o| origin_name(*o))
+                    .collect();
+                ev.decision = deny(
+                    vec![],
+                    format!(
+                        "{principal} cannot send a request with origin {}: a {} principal \
+                         arrives only with origin {}",
+                        origin_name(req.origin),
+                        principal.kind.prefix(),
+                        allowed.join(" or ")
+                    ),
+                );
+                return ev;
+            }
+        }
+        let key = ask.action();
+        let (Some(action), Some(policies)) = (self.actions.get(key), known.slices.get(key)) else {
             return fail(
                 ev,
-                format!("tool {tool} has no action in {SCHEMA_FILE} (fail closed)"),
+                format!("{key} has no action in {SCHEMA_FILE} (fail closed)"),
             );
         };
 
-        let args = req.call.args_json();
+        let args = ask.call().args_json();
         if explain {
             ev.args_json = Some(args.to_string());
         }
         let resource = Resource::of_args(&args);
         let resource_kind = resource.kind();
-        let prepared = match self.prepare(known, tool, action, policies, resource) {
+        let prepared = match self.prepare(known, key, action, policies, resource) {
             Ok(found) => found,
             Err(e) => return fail(ev, format!("{e} (fail closed)")),
         };
@@ -521,12 +635,16 @@ impl PolicySet {
             ev.resource = Some(resource_uid.to_string());
         }
 
-        let (context, shape) = match build_context(
-            req,
-            &args,
-            action.declared_args.as_deref(),
-            self.args_json_used,
-        ) {
+        let built = match ask {
+            Ask::Call(req) => build_context(
+                req,
+                &args,
+                action.declared_args.as_deref(),
+                self.args_json_used,
+            ),
+            Ask::Approve(req) => build_approve_context(req, &args, self.args_json_used),
+        };
+        let (context, shape) = match built {
             Ok(c) => c,
             Err(e) => {
                 return fail(
@@ -539,7 +657,7 @@ impl PolicySet {
         // depends only on the principal, the action, the resource type and which arguments
         // are present (their types are fixed by the tool's typed struct), so each such shape
         // is validated once; an unvalidated shape always is.
-        let shape = shape.map(|args| (known.index, tool, resource_kind, args));
+        let shape = shape.map(|args| (known.index, key, resource_kind, args));
         let validated = shape.is_some_and(|k| lock(&self.validated).contains(&k));
         let request = match Request::new(
             known.uid.clone(),
@@ -574,7 +692,7 @@ impl PolicySet {
             },
             &prepared.entities,
         );
-        ev.decision = self.interpret(req, &response, &resource_uid);
+        ev.decision = self.interpret(ask, &response, &resource_uid);
         ev
     }
 
@@ -640,11 +758,12 @@ impl PolicySet {
     /// rules matched (they grant nothing).
     fn interpret(
         &self,
-        req: &VetRequest,
+        ask: Ask,
         response: &cedar_policy::Response,
         resource_uid: &EntityUid,
     ) -> Decision {
-        let tool = req.call.tool();
+        let principal = ask.principal();
+        let tool = ask.what();
         let diagnostics = response.diagnostics();
         let mut errored: Vec<String> = Vec::new();
         let mut errors: Vec<String> = Vec::new();
@@ -657,7 +776,7 @@ impl PolicySet {
             errored.sort();
             errored.dedup();
             errors.sort();
-            warn!(principal = %req.principal, tool, errors = %errors.join("; "), "policy evaluation error");
+            warn!(%principal, tool, errors = %errors.join("; "), "policy evaluation error");
             return deny(
                 errored,
                 format!(
@@ -685,8 +804,7 @@ impl PolicySet {
                     deny(
                         ids,
                         format!(
-                            "no policy permits {} to call {tool} on {resource_uid} (default deny)",
-                            req.principal
+                            "no policy permits {principal} to {tool} on {resource_uid} (default deny)"
                         ),
                     )
                 } else {
@@ -703,9 +821,8 @@ impl PolicySet {
                     deny(
                         vec![],
                         format!(
-                            "no policy permits {} to call {tool} on {resource_uid} (default \
+                            "no policy permits {principal} to {tool} on {resource_uid} (default \
                              deny; approval rules {} match but grant nothing)",
-                            req.principal,
                             approvals.join(", ")
                         ),
                     )
@@ -816,7 +933,7 @@ fn build_context(
         ("origin".to_string(), s(origin_name(req.origin))),
         (
             "untrusted".to_string(),
-            RestrictedExpression::new_bool(req.origin.is_untrusted() || req.untrusted_text),
+            RestrictedExpression::new_bool(req.untrusted()),
         ),
         (
             "untrusted_text".to_string(),
@@ -829,6 +946,46 @@ fn build_context(
     ];
     let context = Context::from_pairs(pairs).map_err(|e| e.to_string())?;
     Ok((context, present))
+}
+
+/// The context of an answer to an approval request (ApproveCtx in steward.cedarschema).
+/// Its shape never varies, so it is validated once per (approver, resource type).
+fn build_approve_context(
+    req: &ApproveRequest,
+    args: &Value,
+    args_json_used: bool,
+) -> std::result::Result<(Context, Option<u64>), String> {
+    let s = |v: &str| RestrictedExpression::new_string(v.to_string());
+    let proposal = req.proposal();
+    let pairs: Vec<(String, RestrictedExpression)> = vec![
+        (
+            "args_json".to_string(),
+            s(if args_json_used {
+                args.to_string()
+            } else {
+                String::new()
+            }
+            .as_str()),
+        ),
+        ("tool".to_string(), s(req.call.tool())),
+        ("effect".to_string(), s(effect_name(req.call.spec().effect))),
+        ("origin".to_string(), s(origin_name(req.origin))),
+        ("requester".to_string(), s(&req.requester.to_string())),
+        (
+            "self_approval".to_string(),
+            RestrictedExpression::new_bool(req.requester == req.approver),
+        ),
+        (
+            "untrusted".to_string(),
+            RestrictedExpression::new_bool(proposal.untrusted()),
+        ),
+        (
+            "hour".to_string(),
+            RestrictedExpression::new_long(i64::from(req.hour_utc)),
+        ),
+    ];
+    let context = Context::from_pairs(pairs).map_err(|e| e.to_string())?;
+    Ok((context, Some(0)))
 }
 
 /// The names the protocol serialises these enums as, which is what policies compare with.
@@ -990,6 +1147,25 @@ fn action_infos(
                 }),
             },
         );
+    }
+    // Without it every answer to an approval request is denied (fail closed).
+    let approve = uid("Action", APPROVE_ACTION)?;
+    match all.get(&approve) {
+        Some(entity) => {
+            let mut entities = vec![entity.clone()];
+            if let Some(ancestors) = all.ancestors(&approve) {
+                entities.extend(ancestors.filter_map(|a| all.get(a).cloned()));
+            }
+            out.insert(
+                APPROVE_ACTION,
+                ActionInfo {
+                    uid: approve,
+                    entities,
+                    declared_args: None,
+                },
+            );
+        }
+        None => warn!("the schema has no approve action; every approval is denied"),
     }
     Ok(out)
 }
@@ -1203,8 +1379,8 @@ forbid (principal, action == Action::"tenant_destroy", resource is Tenant in Ten
                                 untrusted_text: false,
                                 hour_utc: hour,
                             };
-                            let sliced = set.evaluate(&req, false, true).decision;
-                            let full = set.evaluate(&req, false, false).decision;
+                            let sliced = set.evaluate(Ask::Call(&req), false, true).decision;
+                            let full = set.evaluate(Ask::Call(&req), false, false).decision;
                             assert_eq!(sliced, full, "{principal} {} {name}", spec.name);
                             compared += 1;
                         }

@@ -5,6 +5,9 @@
 //! (webhook, alert, monitor, mcp), and untrusted text (any origin with `untrusted_text`).
 //! An expectation is `"<allow|approval|deny> [id,id...]"` with the exact, ordered policy ids
 //! (for NeedsApproval: the approval rules, then the grants).
+//!
+//! A principal arrives only with the origins of its kind (`PrincipalKind::origins`); every
+//! other origin is checked to be denied before any policy runs, whatever the columns say.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
@@ -223,13 +226,14 @@ const ALERT_WRITE: Cols = [
     "allow alert-rule-write-own",
     "approval untrusted-write-needs-approval,alert-rule-write-own",
 ];
+// Webhook sources and MCP clients are untrusted whatever the origin, so no column allows.
 const INTEGRATION_WRITE: Cols = [
-    "allow integration-listed-tools",
+    "approval untrusted-write-needs-approval,integration-listed-tools",
     "approval untrusted-write-needs-approval,integration-listed-tools",
     "approval untrusted-write-needs-approval,integration-listed-tools",
 ];
 const MCP_WRITE: Cols = [
-    "allow mcp-listed-tools",
+    "approval untrusted-write-needs-approval,mcp-listed-tools",
     "approval untrusted-write-needs-approval,mcp-listed-tools",
     "approval untrusted-write-needs-approval,mcp-listed-tools",
 ];
@@ -279,7 +283,15 @@ fn default_policies_across_principal_tool_origin() {
                 .map(|o| (*o, false, cols[0]))
                 .chain(UNTRUSTED.iter().map(|o| (*o, false, cols[1])))
                 .chain(ALL.iter().map(|o| (*o, true, cols[2])));
+            let kind = steward_policy::Principal::parse(row.principal)
+                .unwrap()
+                .kind;
             for (origin, text, expect) in cases {
+                let expect = if kind.origins().contains(&origin) {
+                    expect
+                } else {
+                    "deny"
+                };
                 let got = vet(&set, row.principal, &call, origin, text);
                 let (kind, ids) = parse_expect(expect);
                 checked += 1;

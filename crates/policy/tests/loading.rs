@@ -24,7 +24,7 @@ fn load_err(s: &Scratch) -> String {
 #[test]
 fn shipped_policies_load_with_their_examples() {
     let set = shipped();
-    assert_eq!(set.len(), 15);
+    assert_eq!(set.len(), 17);
     assert!(set.examples_checked() >= 30, "{}", set.examples_checked());
 }
 
@@ -248,8 +248,8 @@ fn explain_says_why() {
     let text = set.explain(&VetRequest {
         principal: &p,
         call: &c,
-        origin: Origin::Webhook,
-        untrusted_text: false,
+        origin: Origin::Chat,
+        untrusted_text: true,
         hour_utc: 9,
     });
     assert!(text.starts_with("decision: needs_approval by destructive-needs-approval,untrusted-write-needs-approval,operator-destructive"), "{text}");
@@ -270,9 +270,7 @@ fn explain_says_why() {
         "{text}"
     );
     assert!(
-        text.contains(
-            "origin=webhook untrusted=true untrusted_text=false hour=9 effect=destructive"
-        ),
+        text.contains("origin=chat untrusted=true untrusted_text=true hour=9 effect=destructive"),
         "{text}"
     );
     assert!(text.contains(r#"args:     {"tenant":"acme"}"#), "{text}");
