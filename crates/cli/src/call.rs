@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use steward_agent::{Orchestrator, Outcome, Request};
 use steward_exec::env::{Env, ExecConfig};
@@ -39,6 +39,15 @@ pub async fn env(cfg: &Config) -> Result<Arc<Env>> {
     exec.tenant_app = cfg.require(Key::TenantApp)?.to_string();
     exec.tenant_database = cfg.require(Key::TenantDatabase)?.to_string();
     exec.tenant_subnet_pool = cfg.require(Key::TenantSubnetPool)?.to_string();
+    // The platform's services, from the same file policy reads: no tenant may take a name
+    // policy would treat as a platform service.
+    let policies = path::policies_dir(cfg)?;
+    exec.reserved_services = steward_policy::platform_services(&policies).with_context(|| {
+        format!(
+            "cannot read the platform services in {}",
+            policies.display()
+        )
+    })?;
     exec.release_retention = cfg
         .require(Key::ReleaseRetention)?
         .parse()

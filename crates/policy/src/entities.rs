@@ -87,6 +87,21 @@ pub(crate) struct Directory {
     pub principals: HashMap<Principal, Vec<Entity>>,
 }
 
+/// The platform's own services listed in `dir/entities.toml`, for the parts of Steward that
+/// need the names without the policies: a tenant must never take one of them.
+pub fn platform_services(dir: &Path) -> Result<Vec<String>> {
+    let path = dir.join(ENTITIES_FILE);
+    let src = std::fs::read_to_string(&path).map_err(|source| PolicyError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let file: EntitiesFile = toml::from_str(&src).map_err(|e| PolicyError::Entities {
+        path,
+        message: e.to_string(),
+    })?;
+    Ok(file.platform_services)
+}
+
 pub(crate) fn uid(type_name: &str, id: &str) -> std::result::Result<EntityUid, String> {
     let ty = EntityTypeName::from_str(type_name).map_err(|e| e.to_string())?;
     Ok(EntityUid::from_type_name_and_id(ty, EntityId::new(id)))

@@ -15,7 +15,7 @@ mod principal;
 mod resource;
 mod vet;
 
-pub use entities::ENTITIES_FILE;
+pub use entities::{platform_services, ENTITIES_FILE};
 pub use error::{PolicyError, PolicyError as Error, Result};
 pub use examples::DecisionKind;
 pub use guards::{

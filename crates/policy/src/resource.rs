@@ -78,10 +78,11 @@ impl Resource {
                     ]),
                     tenant_of(name),
                 ),
+                // A platform service's name is no tenant's, whichever argument carries it.
                 Resource::Tenant(name) => (
                     uid("Tenant", name)?,
                     HashMap::from([("name".to_string(), s(name.clone()))]),
-                    Some(name.clone()),
+                    tenant_of(name),
                 ),
                 Resource::Backup { id, target } => (
                     uid("Backup", id)?,
