@@ -83,7 +83,7 @@ fn bad_input_is_refused_with_exit_code_2_and_the_rule() {
                 "{\"service\": \"rentguy\", \"image\": \"x$(reboot)\"}",
             ],
             "invalid_args",
-            "may contain only",
+            "path components must be lowercase",
         ),
         (
             &[
