@@ -10,7 +10,8 @@ index, checkpoint key), <home>/run (the guards' lock files) and <home>/exec (ten
 backups), and the Docker containers carrying steward's labels (the user's services). The
 store is read from a private copy, so the digest never touches the user's files. A
 container that appears is only reported (a test that leaked one fails on its own); one that
-went away or changed is a difference.
+went away or changed is a difference. STEWARD_DIGEST_SKIP_CONTAINERS=1 leaves containers out
+(for a check that runs while other tests start and remove theirs).
 """
 import hashlib
 import os
@@ -99,6 +100,10 @@ def snapshot(home):
     lines = table_lines(path) if path else [why]
     for sub in ("audit", "run", "exec"):
         lines += file_lines(home, sub)
+    # Containers are shared by every home on this engine: a test that runs beside others
+    # (which start and remove containers of their own) digests its home's files only.
+    if os.environ.get("STEWARD_DIGEST_SKIP_CONTAINERS") == "1":
+        return lines
     return lines + container_lines()
 
 

@@ -17,6 +17,8 @@ fn digest(home: &Path) -> String {
         .arg("snapshot")
         .arg(home)
         .env_remove("STEWARD_STATE_URL")
+        // Other tests start and remove their own containers meanwhile.
+        .env("STEWARD_DIGEST_SKIP_CONTAINERS", "1")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -32,6 +34,8 @@ fn compare(before: &str, home: &Path) -> std::process::Output {
         .arg(&file)
         .arg(home)
         .env_remove("STEWARD_STATE_URL")
+        // Other tests start and remove their own containers meanwhile.
+        .env("STEWARD_DIGEST_SKIP_CONTAINERS", "1")
         .output()
         .unwrap();
     std::fs::remove_file(&file).unwrap();

@@ -81,6 +81,22 @@ impl Place {
         AuditLog::open(&self.url, &self.dir).await.unwrap()
     }
 
+    /// [`Place::open`] right after dropping another log on the same dir in this process:
+    /// the dropped writer's threads may still be removing index files for a few ms, which
+    /// the new open can read half-gone. Retries that, and only that, for up to a second.
+    pub async fn reopen(&self) -> AuditLog {
+        for _ in 0..50 {
+            match AuditLog::open(&self.url, &self.dir).await {
+                Ok(log) => return log,
+                Err(steward_audit::Error::Index(_)) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("the index stayed unreadable after the previous log was dropped");
+    }
+
     pub async fn open_with(&self, opts: AuditOptions) -> AuditLog {
         let store = Store::open(&self.url).await.unwrap();
         AuditLog::with_store(store, &self.dir, opts).await.unwrap()
