@@ -380,6 +380,18 @@ async fn propose(
     }
 }
 
+/// Proposes destroying `tenant` as `principal` from chat; returns the pending approval's id.
+async fn destroy(o: &Orchestrator, principal: &str, tenant: &str) -> String {
+    propose(
+        o,
+        principal,
+        Origin::Chat,
+        "tenant_destroy",
+        json!({"tenant": tenant}),
+    )
+    .await
+}
+
 fn who(p: &str) -> Principal {
     Principal::parse(p).unwrap()
 }
@@ -407,14 +419,7 @@ async fn refused_answers(audit: &AuditLog) -> Vec<(String, String, String)> {
 async fn an_unknown_or_non_operator_principal_cannot_approve_and_each_attempt_is_audited() {
     let w = World::new();
     let o = w.orchestrator().await;
-    let id = propose(
-        &o,
-        "operator:local",
-        Origin::Chat,
-        "tenant_destroy",
-        json!({"tenant": "acme"}),
-    )
-    .await;
+    let id = destroy(&o, "operator:local", "acme").await;
     for p in [
         "operator:mallory",
         "webhook:n8n",
@@ -456,14 +461,7 @@ async fn every_refused_answer_is_audited_unknown_ids_double_answers_and_self_app
         .await
         .unwrap_err();
     assert!(err.to_string().contains("no approval with id"), "{err}");
-    let id = propose(
-        &o,
-        "operator:local",
-        Origin::Chat,
-        "tenant_destroy",
-        json!({"tenant": "acme"}),
-    )
-    .await;
+    let id = destroy(&o, "operator:local", "acme").await;
     let err = o
         .approve(&id, &who("operator:local"), None)
         .await
@@ -514,25 +512,11 @@ async fn self_approval_runs_only_where_a_policy_permits_it() {
     )
     .unwrap();
     let o = w.orchestrator_on(Guards::defaults(), &dir).await;
-    let id = propose(
-        &o,
-        "operator:alice",
-        Origin::Chat,
-        "tenant_destroy",
-        json!({"tenant": "acme"}),
-    )
-    .await;
+    let id = destroy(&o, "operator:alice", "acme").await;
     let out = o.approve(&id, &who("operator:alice"), None).await.unwrap();
     assert!(matches!(out, Outcome::Done { .. }), "{out:?}");
     // Only that operator: local still cannot approve their own.
-    let id = propose(
-        &o,
-        "operator:local",
-        Origin::Chat,
-        "tenant_destroy",
-        json!({"tenant": "acme"}),
-    )
-    .await;
+    let id = destroy(&o, "operator:local", "acme").await;
     assert!(o.approve(&id, &who("operator:local"), None).await.is_err());
     assert_eq!(w.runs(), 1);
 }
@@ -644,14 +628,7 @@ async fn a_rewritten_row_cannot_run_another_call_nor_can_a_copied_store() {
 
     // An untouched request in a copy of the store, under another home's key, does not run.
     let o = w.orchestrator().await;
-    let id = propose(
-        &o,
-        "operator:local",
-        Origin::Chat,
-        "tenant_destroy",
-        json!({"tenant": "acme"}),
-    )
-    .await;
+    let id = destroy(&o, "operator:local", "acme").await;
     drop(o);
     let copy = World::new();
     // WAL mode: the newest rows may still be in the -wal file.
@@ -683,22 +660,8 @@ async fn a_guard_refusal_leaves_the_approval_pending_and_answerable() {
     )
     .unwrap();
     let o = w.orchestrator_with(Guards::load(&path).unwrap()).await;
-    let first = propose(
-        &o,
-        "operator:local",
-        Origin::Chat,
-        "tenant_destroy",
-        json!({"tenant": "acme"}),
-    )
-    .await;
-    let second = propose(
-        &o,
-        "operator:local",
-        Origin::Chat,
-        "tenant_destroy",
-        json!({"tenant": "globex"}),
-    )
-    .await;
+    let first = destroy(&o, "operator:local", "acme").await;
+    let second = destroy(&o, "operator:local", "globex").await;
     assert!(matches!(
         o.approve(&first, &who("operator:alice"), None)
             .await
@@ -735,14 +698,7 @@ async fn a_guard_refusal_leaves_the_approval_pending_and_answerable() {
 async fn a_proposer_may_withdraw_their_own_request() {
     let w = World::new();
     let o = w.orchestrator().await;
-    let id = propose(
-        &o,
-        "operator:local",
-        Origin::Chat,
-        "tenant_destroy",
-        json!({"tenant": "acme"}),
-    )
-    .await;
+    let id = destroy(&o, "operator:local", "acme").await;
     let a = o
         .deny(&id, &who("operator:local"), Some("wrong tenant"))
         .await
@@ -761,14 +717,7 @@ async fn a_proposer_may_withdraw_their_own_request() {
 async fn expired_requests_are_expired_on_read() {
     let w = World::new();
     let o = w.orchestrator().await;
-    let id = propose(
-        &o,
-        "operator:local",
-        Origin::Chat,
-        "tenant_destroy",
-        json!({"tenant": "acme"}),
-    )
-    .await;
+    let id = destroy(&o, "operator:local", "acme").await;
     assert_eq!(o.list_approvals(false).await.unwrap().len(), 1);
     w.clock.advance_ms(60_001);
     assert!(o.list_approvals(false).await.unwrap().is_empty());

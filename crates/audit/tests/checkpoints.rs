@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
+#[macro_use]
 mod common;
 
 use std::path::Path;
@@ -12,28 +13,6 @@ use common::{exec, fill, Place};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use steward_audit::{AuditLog, AuditOptions, Backend, Checkpoint, ProblemKind, Store};
-
-/// Generates one test per backend for a scenario `async fn(&Place)`.
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::common::scoped(super::Backend::Sqlite, async |p| super::$name(p).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::common::scoped(super::Backend::Postgres, async |p| super::$name(p).await).await;
-                }
-            )*
-        }
-    };
-}
 
 both!(
     store_id_is_stable_and_unique,

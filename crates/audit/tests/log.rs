@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
@@ -10,27 +11,6 @@ use common::{contains, dump, entry, fill, read_tree, scoped, Place};
 use serde_json::json;
 use steward_audit::{AuditLog, AuditOptions, Backend, Store, INTERRUPTED};
 use steward_protocol::{Actor, AuditEntry, AuditKind, Decision, IntentId, Origin, Timestamp};
-
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::common::scoped(super::Backend::Sqlite, async |p| super::$name(p).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::common::scoped(super::Backend::Postgres, async |p| super::$name(p).await).await;
-                }
-            )*
-        }
-    };
-}
 
 both!(
     secrets_never_reach_store_index_or_checkpoint,

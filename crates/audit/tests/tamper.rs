@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
+#[macro_use]
 mod common;
 
 use common::{exec, fill, Place};
@@ -20,28 +21,6 @@ async fn log_of(place: &Place, n: u64) -> AuditLog {
 
 fn kinds_at(report: &VerifyReport) -> Vec<(u64, ProblemKind)> {
     report.problems.iter().map(|p| (p.seq, p.kind)).collect()
-}
-
-/// Generates one test per backend for a scenario `async fn(&Place)`.
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::common::scoped(super::Backend::Sqlite, async |p| super::$name(p).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::common::scoped(super::Backend::Postgres, async |p| super::$name(p).await).await;
-                }
-            )*
-        }
-    };
 }
 
 both!(

@@ -4,6 +4,29 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+/// Generates one test per backend (SQLite, PostgreSQL) for each scenario `async fn(&Place)`.
+/// The test file must have `Backend` in scope.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::common::scoped(super::Backend::Sqlite, async |p| super::$name(p).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::common::scoped(super::Backend::Postgres, async |p| super::$name(p).await).await;
+                }
+            )*
+        }
+    };
+}
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
