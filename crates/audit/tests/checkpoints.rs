@@ -156,7 +156,7 @@ async fn records_without_checkpoint_are_reported_not_trusted(p: &Place) {
     let report = log.verify().await.unwrap();
     assert!(report.only_missing_checkpoint(), "{report:#?}");
     drop(log);
-    let report = p.reopen().await.verify().await.unwrap();
+    let report = p.open().await.verify().await.unwrap();
     assert!(report.only_missing_checkpoint(), "{report:#?}");
 
     // An operator's explicit checkpoint anchors it; from then on it is automatic again.

@@ -101,15 +101,16 @@ impl Place {
     }
 
     pub async fn open(&self) -> AuditLog {
-        AuditLog::open(&self.url, &self.dir).await.unwrap()
+        self.open_with(AuditOptions::default()).await
     }
 
-    /// [`Place::open`] right after dropping another log on the same dir in this process:
-    /// the dropped writer's threads may still be removing index files for a few ms, which
-    /// the new open can read half-gone. Retries that, and only that, for up to a second.
-    pub async fn reopen(&self) -> AuditLog {
+    /// Opens a log on this place. Right after another log on the same dir was dropped in
+    /// this process, its writer's threads may still be removing index files for a few ms,
+    /// and an open can read one half-gone: that, and only that, is retried for up to a second.
+    pub async fn open_with(&self, opts: AuditOptions) -> AuditLog {
         for _ in 0..50 {
-            match AuditLog::open(&self.url, &self.dir).await {
+            let store = Store::open(&self.url).await.unwrap();
+            match AuditLog::with_store(store, &self.dir, opts.clone()).await {
                 Ok(log) => return log,
                 Err(steward_audit::Error::Index(_)) => {
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await
@@ -118,11 +119,6 @@ impl Place {
             }
         }
         panic!("the index stayed unreadable after the previous log was dropped");
-    }
-
-    pub async fn open_with(&self, opts: AuditOptions) -> AuditLog {
-        let store = Store::open(&self.url).await.unwrap();
-        AuditLog::with_store(store, &self.dir, opts).await.unwrap()
     }
 
     pub async fn cleanup(&self) {
