@@ -10,20 +10,6 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-fn pending_destroy(h: &TestHome) -> String {
-    let tenant = format!("t{}", unique());
-    let out = h.run(&[
-        "call",
-        "tenant_destroy",
-        &format!("{{\"tenant\": \"{tenant}\"}}"),
-        "--json",
-    ]);
-    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
-    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(v["status"], "pending_approval", "{v}");
-    v["approval"]["id"].as_str().unwrap().to_string()
-}
-
 /// The audit records whose text contains `needle`, newest first.
 fn audited(h: &TestHome, needle: &str) -> Vec<Value> {
     let out = h.run(&["audit", "search", needle, "--json", "--limit", "100"]);
@@ -38,7 +24,7 @@ fn audited(h: &TestHome, needle: &str) -> Vec<Value> {
 #[test]
 fn an_unknown_operator_cannot_approve_and_the_attempt_is_audited() {
     let h = TestHome::new();
-    let id = pending_destroy(&h);
+    let id = h.pending_destroy();
     let out = h.run(&["approve", &id, "--as", "operator:mallory"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
@@ -100,7 +86,7 @@ fn webhook_and_mcp_principals_cannot_pose_as_the_api() {
 #[test]
 fn a_proposer_withdraws_their_own_request() {
     let h = TestHome::new();
-    let id = pending_destroy(&h);
+    let id = h.pending_destroy();
     let out = h.run(&["deny", &id]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(

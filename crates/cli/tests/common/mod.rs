@@ -139,6 +139,18 @@ impl TestHome {
         std::fs::write(&path, toml::to_string(&table).unwrap()).unwrap();
     }
 
+    /// Proposes destroying a fresh, uniquely named tenant: policy makes it wait for
+    /// approval (exit 3), so nothing runs. Returns the pending approval's id.
+    pub fn pending_destroy(&self) -> String {
+        let tenant = format!("t{}", unique());
+        let args = format!("{{\"tenant\": \"{tenant}\"}}");
+        let out = self.run(&["call", "tenant_destroy", &args, "--json"]);
+        assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(v["status"], "pending_approval", "{v}");
+        v["approval"]["id"].as_str().unwrap().to_string()
+    }
+
     pub fn state_db(&self) -> PathBuf {
         self.dir.join("state.db")
     }
