@@ -501,7 +501,9 @@ async fn self_approval_runs_only_where_a_policy_permits_it() {
     std::fs::create_dir_all(&dir).unwrap();
     for e in std::fs::read_dir(repo().join("policies")).unwrap() {
         let e = e.unwrap();
-        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+        if e.path().is_file() {
+            std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+        }
     }
     std::fs::write(
         dir.join("solo.cedar"),

@@ -55,6 +55,16 @@ pub enum PolicyError {
     #[error("{}: {message}", path.display())]
     Guards { path: PathBuf, message: String },
 
+    /// A rulebook file (`policies/rules/*.toml`) is malformed, or one of its rules fails a
+    /// check or an example; the message names the rule and the field.
+    #[error("{}: {message}", path.display())]
+    Rule { path: PathBuf, message: String },
+
+    /// A rule cannot be planned for an event: a value it needs is missing, or the rendered
+    /// arguments fail the tool's schema. Nothing runs.
+    #[error("rule {rule}: {message}")]
+    Plan { rule: String, message: String },
+
     /// A principal string such as `operator:alice` is malformed.
     #[error("invalid principal {input:?}: {message}")]
     Principal { input: String, message: String },

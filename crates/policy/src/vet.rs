@@ -1328,7 +1328,9 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         for e in std::fs::read_dir(&shipped).unwrap() {
             let p = e.unwrap().path();
-            std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+            if p.is_file() {
+                std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+            }
         }
         std::fs::write(
             dir.join("scopes.cedar"),
