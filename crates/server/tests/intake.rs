@@ -1,6 +1,8 @@
 //! The intake through `app(state)` with tower's `oneshot` (no socket): health, tokens,
 //! Alertmanager, signed webhooks, deduplication, refusals and their audit counts.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
 #[macro_use]
 mod common;
 
@@ -88,7 +90,8 @@ async fn alertmanager_payload_becomes_one_event_per_alert(w: &World) {
 
 async fn alertmanager_refuses_wrong_version_and_names_missing_fields(w: &World) {
     let token = w.token("webhook:alertmanager").await;
-    let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(Edit, &str)> = vec![
         (Box::new(|v| v["version"] = json!("3")), "version"),
         (
             Box::new(|v| {

@@ -2,6 +2,7 @@
 //! a scratch PostgreSQL database of the server `scripts/setup` started), an audit log, an
 //! in-memory trigger engine and `app(state)`; all removed afterwards.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::collections::HashMap;
