@@ -107,6 +107,13 @@ mod anyhow_like {
 
 #[tokio::main]
 async fn main() -> anyhow_like::Result<()> {
+    // STEWARD_LOG=steward_server::commit=debug shows each batch's stages.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("STEWARD_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let mode = std::env::args().nth(1).unwrap_or_else(|| "serve".into());
     let dir = std::env::temp_dir().join(format!("steward-intake-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;

@@ -170,6 +170,7 @@ async fn commit(store: &Store, triggers: &dyn Triggers, batch: Vec<(Job, Reply)>
     if batch.is_empty() {
         return;
     }
+    let started = Instant::now();
     let now = now_ms();
     let keys: Vec<&str> = batch
         .iter()
@@ -203,6 +204,7 @@ async fn commit(store: &Store, triggers: &dyn Triggers, batch: Vec<(Job, Reply)>
     if fresh.is_empty() {
         return;
     }
+    let looked_up = started.elapsed();
     let subs: Vec<Submission> = fresh.iter().map(|(j, _)| j.submission.clone()).collect();
     let n = subs.len();
     let values = match triggers.submit(subs).await {
@@ -236,11 +238,19 @@ async fn commit(store: &Store, triggers: &dyn Triggers, batch: Vec<(Job, Reply)>
             json!({"request_id": j.submission.request_id, "status": status})
         })
         .collect();
+    let submitted = started.elapsed();
     if let Err(e) = record(store, &fresh, &answers, now).await {
         // The engine has the requests durably; only deduplication of these deliveries and
         // the maker lookup are lost, so they are still answered as accepted.
         tracing::error!(error = %e, batch = n, "recording accepted requests failed");
     }
+    tracing::debug!(
+        batch = n,
+        lookup_us = looked_up.as_micros() as u64,
+        submit_us = (submitted - looked_up).as_micros() as u64,
+        record_us = (started.elapsed() - submitted).as_micros() as u64,
+        "group commit"
+    );
     for (i, reply) in followers {
         let _ = reply.send(Ok(Answer::Replayed(answers[i].clone())));
     }
