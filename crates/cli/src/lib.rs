@@ -9,11 +9,13 @@ pub mod config;
 pub mod demo;
 pub mod doctor;
 pub mod eval;
+pub mod hooks;
 pub mod init;
 pub mod origin;
 pub mod path;
 pub mod planner;
 pub mod status;
+pub mod token;
 
 use std::path::{Path, PathBuf};
 

@@ -99,6 +99,16 @@ enum Command {
         #[command(subcommand)]
         action: PolicyAction,
     },
+    /// Bearer tokens for `steward serve`: create (shown once), list, revoke
+    Token {
+        #[command(subcommand)]
+        action: steward_cli::token::TokenAction,
+    },
+    /// Signed webhooks (policies/hooks.toml): manage a hook's signing secret
+    Hooks {
+        #[command(subcommand)]
+        action: steward_cli::hooks::HooksAction,
+    },
     /// The tamper-evident audit log
     Audit {
         #[command(subcommand)]
@@ -408,6 +418,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let caller = caller.resolve(&cfg)?;
             return approvals::policy_check(&cfg, &caller, &tool, &args).await;
         }
+        Command::Token { action } => return steward_cli::token::run(&cfg, action).await,
+        Command::Hooks { action } => return steward_cli::hooks::run(&cfg, action),
         Command::Audit { action } => {
             return match action {
                 AuditAction::Verify {
