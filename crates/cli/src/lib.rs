@@ -14,6 +14,7 @@ pub mod init;
 pub mod origin;
 pub mod path;
 pub mod planner;
+pub mod rules;
 pub mod status;
 pub mod token;
 

@@ -99,6 +99,11 @@ enum Command {
         #[command(subcommand)]
         action: PolicyAction,
     },
+    /// Trigger rulebooks (policies/rules/*.toml): check them, or show what an event would do
+    Rules {
+        #[command(subcommand)]
+        action: steward_cli::rules::RulesAction,
+    },
     /// Bearer tokens for `steward serve`: create (shown once), list, revoke
     Token {
         #[command(subcommand)]
@@ -418,6 +423,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let caller = caller.resolve(&cfg)?;
             return approvals::policy_check(&cfg, &caller, &tool, &args).await;
         }
+        Command::Rules { action } => return steward_cli::rules::run(&cfg, action),
         Command::Token { action } => return steward_cli::token::run(&cfg, action).await,
         Command::Hooks { action } => return steward_cli::hooks::run(&cfg, action),
         Command::Audit { action } => {
