@@ -22,6 +22,8 @@ pub enum Error {
     Tool(ToolError),
     #[error("planner: {0}")]
     Planner(steward_llm::Error),
+    #[error("trigger engine: {0}")]
+    Triggers(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -8,10 +8,12 @@ pub mod approvals;
 pub mod audit_tool;
 mod clip;
 pub mod conversation;
+pub mod incidents;
 mod error;
 pub mod orchestrator;
 pub mod principal;
 pub mod seal;
+pub mod triggers;
 
 pub use error::{Error, Result};
 pub use orchestrator::{Orchestrator, Outcome, Request, Settings};
