@@ -742,3 +742,63 @@ async fn burst_benchmark() {
     e.shutdown(Duration::from_secs(5)).await;
     w.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_engine_polls_a_pending_approval_again_and_a_resolution_withdraws_it() {
+    let w = World::new(&[]).await;
+    let o = w.orchestrator().await;
+    let e = w.engine(&o, book(vec![signup()])).await;
+    let acc = e
+        .submit(vec![
+            sub("r1", vec![hook("d1", "shop", None)]),
+            sub("r2", vec![hook("d2", "cafe", None)]),
+        ])
+        .await
+        .unwrap();
+    let (shop, cafe) = (acc[0].incidents[0].clone(), acc[1].incidents[0].clone());
+    settle(&e, &shop, S::WaitingApproval).await;
+    settle(&e, &cafe, S::WaitingApproval).await;
+    e.shutdown(Duration::ZERO).await;
+    drop(e);
+    let e2 = w.engine(&o, book(vec![signup()])).await;
+    let pending = o.approvals().list(false).await.unwrap();
+    let ap = |sub: &str| {
+        pending
+            .iter()
+            .find(|a| a.args["subdomain"] == sub)
+            .unwrap()
+            .id
+            .clone()
+    };
+    o.approve(
+        &ap("shop"),
+        &Principal::parse("operator:alice").unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    settle(&e2, &shop, S::Resolved).await;
+    assert_eq!(
+        w.fake.runs("tenant_check_subdomain", "shop"),
+        1,
+        "not run again"
+    );
+    assert_eq!(w.fake.runs("tenant_provision", "shop"), 1);
+    // the source resolves the other one while it waits: closed, and its request withdrawn
+    let mut done = hook("d2", "cafe", None);
+    done.status = Resolved;
+    e2.submit(vec![sub("r3", vec![done])]).await.unwrap();
+    settle(&e2, &cafe, S::Resolved).await;
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        let a = o.approvals().get(&ap("cafe")).await.unwrap();
+        if a.state == steward_agent::approvals::ApprovalState::Withdrawn {
+            break;
+        }
+        assert!(Instant::now() < until, "{a:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(w.fake.runs("tenant_provision", "cafe"), 0);
+    e2.shutdown(Duration::from_secs(1)).await;
+    w.cleanup().await;
+}
