@@ -8,11 +8,13 @@ pub mod approvals;
 pub mod audit_tool;
 mod clip;
 pub mod conversation;
-pub mod incidents;
 mod error;
+pub mod inbox;
+pub mod incidents;
 pub mod orchestrator;
 pub mod principal;
 pub mod seal;
+pub mod status;
 pub mod triggers;
 
 pub use error::{Error, Result};

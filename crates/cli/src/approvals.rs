@@ -23,7 +23,7 @@ fn approver(cfg: &Config, principal: Option<String>) -> Result<Principal> {
 }
 
 /// Exit code of an answer that was refused (and audited): like a call policy refused.
-const EXIT_REFUSED: u8 = 3;
+const EXIT_REFUSED: u8 = steward_agent::status::EXIT_NOT_RUN;
 
 pub async fn list(cfg: &Config, all: bool, as_json: bool) -> Result<ExitCode> {
     let store = Store::open(cfg.require(Key::StateUrl)?).await?;
@@ -73,12 +73,15 @@ pub async fn approve(
     as_json: bool,
 ) -> Result<ExitCode> {
     let who = approver(cfg, principal)?;
-    let orchestrator = match call::orchestrator(cfg).await {
-        Ok(o) => o,
+    let steward = match call::steward(cfg).await {
+        Ok(s) => s,
         Err(e) => anyhow::bail!("{e}"),
     };
-    let outcome = orchestrator.approve(id, &who, reason.as_deref()).await;
-    orchestrator.audit().close().await?;
+    let outcome = steward
+        .orchestrator
+        .approve(id, &who, reason.as_deref())
+        .await;
+    steward.close().await?;
     match outcome {
         Ok(outcome) => Ok(call::render("approve", false, as_json, &outcome)),
         Err(steward_agent::Error::Refused(message)) => Ok(refused("approve", &message, as_json)),
@@ -93,12 +96,12 @@ pub async fn deny(
     reason: Option<String>,
 ) -> Result<ExitCode> {
     let who = approver(cfg, principal)?;
-    let orchestrator = match call::orchestrator(cfg).await {
-        Ok(o) => o,
+    let steward = match call::steward(cfg).await {
+        Ok(s) => s,
         Err(e) => anyhow::bail!("{e}"),
     };
-    let a = orchestrator.deny(id, &who, reason.as_deref()).await;
-    orchestrator.audit().close().await?;
+    let a = steward.orchestrator.deny(id, &who, reason.as_deref()).await;
+    steward.close().await?;
     let a = match a {
         Ok(a) => a,
         Err(steward_agent::Error::Refused(message)) => return Ok(refused("deny", &message, false)),

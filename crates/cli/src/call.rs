@@ -1,77 +1,26 @@
 //! `steward call <tool> '<json args>' [--dry-run] [--json] [--as P] [--origin O]`: one typed
 //! tool call down the single request path (validate, vet, dry-run, approve, execute, audit),
-//! with the deterministic executors wired in here and nowhere else.
+//! on the one wiring ([`Steward`]).
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::{json, Value};
-use steward_agent::{Orchestrator, Outcome, Request};
-use steward_exec::env::{Env, ExecConfig};
+use steward_agent::status;
+use steward_agent::{Outcome, Request};
 use steward_policy::Principal;
 use steward_protocol::Origin;
-use steward_tools::{ErrorKind, Executor, SystemClock, ToolError};
+use steward_tools::{ErrorKind, ToolError};
 
-use crate::config::{Config, Key};
-use crate::{demo, path};
+use crate::config::Config;
+use crate::wiring::Steward;
 
-/// Exit code for input the caller must fix (unknown tool, bad JSON, invalid arguments).
-const EXIT_BAD_INPUT: u8 = 2;
-/// Exit code for a call that policy or a guard refused, or that waits for approval.
-const EXIT_NOT_RUN: u8 = 3;
-
-/// The executors on the real services named by `cfg`.
-async fn executors(cfg: &Config, env: Arc<Env>) -> Result<Vec<Arc<dyn Executor>>> {
-    let mut all = steward_exec::executors(env);
-    all.push(crate::origin::executor(cfg).await?);
-    Ok(all)
-}
-
-/// The executors' view of the platform: Docker, PostgreSQL, Traefik and their settings.
-pub async fn env(cfg: &Config) -> Result<Arc<Env>> {
-    let platform = demo::platform(cfg).await?;
-    let mut exec = ExecConfig::new(cfg.home.join("exec"), cfg.require(Key::PgUrl)?.to_string());
-    exec.pg_container_host = cfg.require(Key::PgContainerHost)?.to_string();
-    exec.traefik_web = cfg.require(Key::TraefikWeb)?.to_string();
-    exec.domain = cfg.require(Key::Domain)?.to_string();
-    exec.tenant_image = cfg.require(Key::TenantImage)?.to_string();
-    exec.tenant_app = cfg.require(Key::TenantApp)?.to_string();
-    exec.tenant_database = cfg.require(Key::TenantDatabase)?.to_string();
-    exec.tenant_subnet_pool = cfg.require(Key::TenantSubnetPool)?.to_string();
-    // The platform's services, from the same file policy reads: no tenant may take a name
-    // policy would treat as a platform service.
-    let policies = path::policies_dir(cfg)?;
-    exec.reserved_services = steward_policy::platform_services(&policies).with_context(|| {
-        format!(
-            "cannot read the platform services in {}",
-            policies.display()
-        )
-    })?;
-    exec.release_retention = cfg
-        .require(Key::ReleaseRetention)?
-        .parse()
-        .map_err(|e| anyhow::anyhow!("release_retention must be a whole number: {e}"))?;
-    Ok(Arc::new(Env::new(platform, Arc::new(SystemClock), exec)))
-}
-
-/// The orchestrator with the real executors; a dead Docker Engine is reported as the call's
-/// `unavailable` error rather than a crash.
-pub async fn orchestrator(cfg: &Config) -> Result<Orchestrator, ToolError> {
-    let env = env(cfg).await.map_err(unavailable)?;
-    orchestrator_on(cfg, env).await
-}
-
-/// [`orchestrator`] on an `env` the caller also uses (the planner reads its inventory).
-pub async fn orchestrator_on(cfg: &Config, env: Arc<Env>) -> Result<Orchestrator, ToolError> {
-    let executors = executors(cfg, env).await.map_err(unavailable)?;
-    path::orchestrator(cfg, executors)
+/// Steward assembled for one command; a state store or configuration that cannot be opened
+/// is reported as the call's `unavailable` error rather than a crash.
+pub async fn steward(cfg: &Config) -> Result<Steward, ToolError> {
+    Steward::open(cfg)
         .await
-        .map_err(unavailable)
-}
-
-fn unavailable(e: anyhow::Error) -> ToolError {
-    ToolError::new(ErrorKind::Unavailable, format!("{e:#}"))
+        .map_err(|e| ToolError::new(ErrorKind::Unavailable, format!("{e:#}")))
 }
 
 /// Who is asking and from where.
@@ -100,11 +49,12 @@ pub async fn run(
         Ok(pc) => pc,
         Err(e) => return fail(e),
     };
-    let orchestrator = match orchestrator(cfg).await {
-        Ok(o) => o,
+    let steward = match steward(cfg).await {
+        Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let outcome = orchestrator
+    let outcome = steward
+        .orchestrator
         .handle(Request {
             principal,
             origin,
@@ -115,8 +65,7 @@ pub async fn run(
             dry_run_only: dry_run,
         })
         .await?;
-    // Signs a checkpoint over the new head, so a truncated tail is caught from here on.
-    orchestrator.audit().close().await?;
+    steward.close().await?;
     Ok(render(tool, dry_run, as_json, &outcome))
 }
 
@@ -153,15 +102,9 @@ pub fn parse_args(args: &str) -> Result<Value, ToolError> {
 /// Prints an outcome for a person or as JSON and picks the exit code.
 pub fn render(tool: &str, dry_run: bool, as_json: bool, outcome: &Outcome) -> ExitCode {
     let policies = |d: &steward_protocol::Decision| d.policies().join(", ");
-    let (ok, code, text) = match outcome {
-        Outcome::Refused { kind, message, .. } => {
-            let code = match kind {
-                ErrorKind::UnknownTool | ErrorKind::InvalidArgs => EXIT_BAD_INPUT,
-                ErrorKind::Denied => EXIT_NOT_RUN,
-                _ => 1,
-            };
-            (false, code, format!("steward call {tool}: {message}"))
-        }
+    let code = outcome.exit_code();
+    let (ok, text) = match outcome {
+        Outcome::Refused { message, .. } => (false, format!("steward call {tool}: {message}")),
         Outcome::Planned { plan, decision } => {
             let mut text = format!("would {}", plan.summary);
             for (i, s) in plan.steps.iter().enumerate() {
@@ -172,11 +115,10 @@ pub fn render(tool: &str, dry_run: bool, as_json: bool, outcome: &Outcome) -> Ex
                 verdict(decision),
                 policies(decision)
             ));
-            (true, 0, text)
+            (true, text)
         }
         Outcome::PendingApproval { approval, decision } => (
             false,
-            EXIT_NOT_RUN,
             format!(
                 "needs approval: {} ({})\nplan: {}\napproval {} waits until {}; answer with \
                  `steward approve {}` or `steward deny {}`",
@@ -195,9 +137,9 @@ pub fn render(tool: &str, dry_run: bool, as_json: bool, outcome: &Outcome) -> Ex
                 text.push('\n');
                 text.push_str(&serde_json::to_string_pretty(&done.output).unwrap_or_default());
             }
-            (true, 0, text)
+            (true, text)
         }
-        Outcome::Failed { message, .. } => (false, 1, format!("steward call {tool}: {message}")),
+        Outcome::Failed { message, .. } => (false, format!("steward call {tool}: {message}")),
     };
     if as_json {
         let mut body = json!({"ok": ok, "tool": tool, "dry_run": dry_run});
@@ -244,8 +186,5 @@ fn report_error(tool: &str, dry_run: bool, as_json: bool, e: &ToolError) -> Exit
     } else {
         eprintln!("steward call {tool}: {e}");
     }
-    match e.kind {
-        ErrorKind::UnknownTool | ErrorKind::InvalidArgs => ExitCode::from(EXIT_BAD_INPUT),
-        _ => ExitCode::FAILURE,
-    }
+    ExitCode::from(status::for_error("input", e.kind).0)
 }

@@ -45,7 +45,7 @@ async fn inventory(env: &Env, file: Option<&Path>) -> Result<Inventory> {
 
 struct Session {
     planner: Arc<dyn Backend>,
-    orchestrator: Orchestrator,
+    orchestrator: Arc<Orchestrator>,
     tools: Vec<steward_llm::ToolDef>,
     inventory: Inventory,
     principal: Principal,
@@ -103,11 +103,11 @@ impl LiveAnswer {
 async fn session(cfg: &Config, inventory_file: Option<&Path>) -> Result<Session> {
     let principal = Principal::parse(cfg.require(Key::Principal)?)?;
     // One Docker connection serves both the inventory and the executors.
-    let env = call::env(cfg).await?;
-    let inventory = inventory(&env, inventory_file).await?;
-    let orchestrator = call::orchestrator_on(cfg, env)
+    let steward = call::steward(cfg)
         .await
         .map_err(|e| anyhow::anyhow!(e.message))?;
+    let inventory = inventory(&steward.env, inventory_file).await?;
+    let orchestrator = steward.orchestrator.clone();
     eprintln!("steward: loading the planner model...");
     let planner = planner::backend(cfg, None)?;
     Ok(Session {

@@ -17,6 +17,7 @@ pub mod planner;
 pub mod rules;
 pub mod status;
 pub mod token;
+pub mod wiring;
 
 use std::path::{Path, PathBuf};
 

@@ -4,32 +4,17 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use steward_agent::{Outcome, Request};
 use steward_audit::Store;
-use steward_exec::origin::{OriginExecutor, OriginStore};
+use steward_exec::origin::OriginStore;
 use steward_origin::Engine;
-use steward_tools::{Executor, SystemClock, ToolError};
+use steward_tools::{SystemClock, ToolError};
 
 use crate::call::{self, Caller};
 use crate::config::{Config, Key};
-use crate::path;
-
-/// The origin executor on the configured state store.
-pub async fn executor(cfg: &Config) -> Result<Arc<dyn Executor>> {
-    let engine = Engine::load().context("cannot compile the rules of origin")?;
-    let store = Store::open(cfg.require(Key::StateUrl)?)
-        .await
-        .context("cannot open the state store")?;
-    Ok(Arc::new(OriginExecutor::new(
-        Arc::new(engine),
-        Some(OriginStore::new(store)),
-        Arc::new(SystemClock),
-    )))
-}
 
 fn read_json(file: &Path) -> Result<Value> {
     let text =
@@ -48,20 +33,19 @@ pub async fn run_tool(
     let fail = |e: ToolError| {
         eprintln!("steward origin: {e}");
         Ok(ExitCode::from(
-            if e.kind == steward_tools::ErrorKind::InvalidArgs {
-                2
-            } else {
-                1
-            },
+            steward_agent::status::for_error("input", e.kind).0,
         ))
     };
     let (principal, origin) = match call::parse_caller(caller) {
         Ok(pc) => pc,
         Err(e) => return fail(e),
     };
-    let exec = executor(cfg).await?;
-    let orchestrator = path::orchestrator(cfg, vec![exec]).await?;
-    let outcome = orchestrator
+    let steward = match call::steward(cfg).await {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let outcome = steward
+        .orchestrator
         .handle(Request {
             principal,
             origin,
@@ -72,7 +56,7 @@ pub async fn run_tool(
             dry_run_only: false,
         })
         .await?;
-    orchestrator.audit().close().await?;
+    steward.close().await?;
     if let (false, Outcome::Done { done, .. }) = (as_json, &outcome) {
         match done.output.get("explanation").and_then(Value::as_str) {
             Some(text) => print!("{text}"),

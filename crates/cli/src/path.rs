@@ -1,16 +1,13 @@
-//! Wires the request path for the binary: the concrete executors from `steward-exec` behind
-//! the orchestrator, with policies, guards, approvals and the audit log from the config.
+//! Where the request path's settings come from: the policies folder, guards, the approval
+//! lifetime and the audit log, read from the config. [`crate::wiring`] assembles them.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use steward_agent::approvals::ApprovalStore;
-use steward_agent::audit_tool::AuditSearchExecutor;
-use steward_agent::{Orchestrator, Settings};
-use steward_audit::{AuditLog, Store};
+use steward_audit::AuditLog;
 use steward_policy::{Guards, PolicySet};
-use steward_tools::{when, Clock, Executor, Registry, SystemClock};
+use steward_tools::when;
 
 use crate::config::{Config, Key};
 
@@ -62,31 +59,4 @@ pub async fn audit_log(cfg: &Config) -> Result<Arc<AuditLog>> {
         .await
         .context("cannot open the audit log")?;
     Ok(Arc::new(log))
-}
-
-/// The full path, ready to handle requests.
-pub async fn orchestrator(cfg: &Config, executors: Vec<Arc<dyn Executor>>) -> Result<Orchestrator> {
-    let approval_ttl_ms = approval_ttl_ms(cfg)?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let audit = audit_log(cfg).await?;
-    let store = Store::open(cfg.require(Key::StateUrl)?)
-        .await
-        .context("cannot open the state store")?;
-    let mut all = executors;
-    all.push(Arc::new(AuditSearchExecutor::new(
-        audit.clone(),
-        clock.clone(),
-    )));
-    Ok(Orchestrator::start(
-        Registry::new(all),
-        load_policies(cfg)?,
-        load_guards(cfg)?
-            .with_lock_dir(&cfg.home.join("run"))
-            .context("cannot create the lock folder for the guards")?,
-        audit,
-        ApprovalStore::new(store),
-        clock,
-        Settings { approval_ttl_ms },
-    )
-    .await?)
 }

@@ -42,6 +42,22 @@ impl DockerClient {
         Ok(Self { docker })
     }
 
+    /// Like [`connect`](Self::connect), but an engine that does not answer yet is not an
+    /// error: the client is returned unnegotiated, and every call through it fails as
+    /// `Unavailable` until the engine is back. Tools that never touch Docker (origin checks,
+    /// audit search) keep working, and `steward serve` starts and reports the engine in
+    /// `/readyz` instead of refusing to start.
+    pub async fn connect_deferred() -> Result<Self> {
+        let docker = Docker::connect_with_defaults()?;
+        match docker.clone().negotiate_version().await {
+            Ok(negotiated) => Ok(Self { docker: negotiated }),
+            Err(e) => {
+                tracing::warn!(error = %e, "the Docker Engine does not answer; platform tools will report it");
+                Ok(Self { docker })
+            }
+        }
+    }
+
     pub fn api(&self) -> &Docker {
         &self.docker
     }

@@ -1,6 +1,7 @@
 //! The executor contract, checked for every executor against the real services:
-//! - every tool it serves is in the catalogue, with its effect declared there, and every
-//!   platform tool of the catalogue is served by exactly one executor;
+//! - every tool it serves is in the catalogue, with its effect declared there (that the
+//!   binary's one list of executors serves the whole catalogue is checked in
+//!   crates/cli/tests/catalogue.rs);
 //! - `dry_run` changes nothing: the world (containers, routes, networks, schemas, roles,
 //!   backup files) is identical before and after;
 //! - `execute` is idempotent: running a finished call again leaves the same world and, for
@@ -19,8 +20,12 @@ use common::{call, test_env, TestEnv, TEST_LABEL};
 use futures_util::FutureExt;
 use serde_json::json;
 use sqlx::Row;
+use std::sync::Arc;
+
+use steward_exec::env::Env;
 use steward_exec::platform::ServiceSpec;
-use steward_tools::{Call, Effect, Registry, CATALOGUE};
+use steward_exec::{backup, lifecycle, releases, tenant};
+use steward_tools::{Call, Effect, Executor, Registry};
 
 /// Everything a call could change, restricted to what this test made.
 #[derive(Debug, PartialEq, Eq)]
@@ -131,14 +136,23 @@ async fn world(t: &TestEnv) -> World {
     }
 }
 
+/// This crate's executors on one env, as the binary wires them.
+fn platform_executors(env: Arc<Env>) -> Vec<Arc<dyn Executor>> {
+    vec![
+        Arc::new(lifecycle::LifecycleExecutor::new(env.clone())),
+        Arc::new(releases::ReleaseExecutor::new(env.clone())),
+        Arc::new(tenant::TenantExecutor::new(env.clone())),
+        Arc::new(backup::BackupExecutor::new(env)),
+    ]
+}
+
 #[test]
-fn every_platform_tool_is_served_once_with_its_declared_effect() {
+fn every_tool_served_is_in_the_catalogue_with_a_real_effect() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let t = test_env().await;
-        let executors = steward_exec::executors(t.env.clone());
         let mut served = BTreeMap::new();
-        for e in &executors {
+        for e in &platform_executors(t.env.clone()) {
             for tool in e.tools() {
                 let spec = steward_tools::find(tool).unwrap_or_else(|| {
                     panic!("{e:?} serves {tool}, which is not in the catalogue")
@@ -154,12 +168,7 @@ fn every_platform_tool_is_served_once_with_its_declared_effect() {
                 );
             }
         }
-        for spec in CATALOGUE {
-            let platform = ["service_", "tenant_", "db_"]
-                .iter()
-                .any(|p| spec.name.starts_with(p));
-            assert_eq!(served.contains_key(spec.name), platform, "{}", spec.name);
-        }
+        assert!(!served.is_empty());
         t.cleanup().await;
     });
 }
@@ -229,7 +238,7 @@ fn every_executor_honours_dry_run_and_idempotence() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let t = test_env().await;
-        let reg = Registry::new(steward_exec::executors(t.env.clone()));
+        let reg = Registry::new(platform_executors(t.env.clone()));
         let svc = t.name("web");
         let spec = ServiceSpec {
             service: svc.clone(),

@@ -13,6 +13,7 @@ mod examples;
 mod guards;
 mod principal;
 mod resource;
+pub mod rules;
 mod vet;
 
 pub use entities::{platform_services, ENTITIES_FILE};

@@ -1,7 +1,5 @@
 use serde::{Deserialize, Serialize};
 
-use crate::{Timestamp, ToolCall};
-
 /// Opaque identifier of one intent; every later step refers back to it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -39,23 +37,4 @@ impl Origin {
 pub enum Actor {
     User { name: String },
     Service { name: String },
-}
-
-/// What the intent asks for: free text that needs planning, or an already typed call
-/// (alert rules and API clients enter here and skip the planner).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum IntentBody {
-    Text { text: String },
-    Call { call: ToolCall },
-}
-
-/// One request entering Steward.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Intent {
-    pub id: IntentId,
-    pub origin: Origin,
-    pub actor: Actor,
-    pub body: IntentBody,
-    pub received_at: Timestamp,
 }

@@ -1,21 +1,20 @@
-//! The plain types that travel along Steward's single request path:
-//!
-//! `Intent -> plan -> ToolCall -> validate -> vet (Decision) -> approve (ApprovalRequest)
-//! -> execute (ToolResult) -> audit (AuditRecord)`.
+//! The plain types that travel between Steward's crates and out to its clients: where a
+//! request came from ([`Origin`], [`Actor`]), what policy decided ([`Decision`]), what a
+//! trigger source reports ([`Event`]) and what the audit log keeps ([`AuditRecord`]).
 //!
 //! This crate holds data only. It depends on serde alone so every other crate, including
 //! outside clients, can share these shapes without pulling in a runtime.
 
-mod approval;
 mod audit;
 mod call;
 mod decision;
+mod event;
 mod intent;
 mod time;
 
-pub use approval::{ApprovalRequest, ApprovalStatus};
 pub use audit::{AuditEntry, AuditKind, AuditRecord};
-pub use call::{CallId, Effect, ToolCall, ToolOutcome, ToolResult};
+pub use call::Effect;
 pub use decision::Decision;
-pub use intent::{Actor, Intent, IntentBody, IntentId, Origin};
+pub use event::{Event, EventSource, EventStatus};
+pub use intent::{Actor, IntentId, Origin};
 pub use time::Timestamp;

@@ -15,6 +15,9 @@ macro_rules! typed_calls {
         }
 
         impl Call {
+            /// Every tool a `Call` can name, in declaration order.
+            pub const TOOLS: &'static [&'static str] = &[$($tool,)*];
+
             /// The catalogue name of the tool.
             pub fn tool(&self) -> &'static str {
                 match self {
@@ -133,8 +136,9 @@ impl Call {
 
     /// The catalogue entry of this call's tool.
     pub fn spec(&self) -> &'static ToolSpec {
-        // Every variant is named after a catalogue entry; a test checks both lists agree.
-        catalogue::find(self.tool()).unwrap_or(&catalogue::CATALOGUE[0])
+        // Every variant is named after a catalogue entry and a test checks both lists agree;
+        // should they ever drift, the call is treated as the most dangerous kind.
+        catalogue::find(self.tool()).unwrap_or(&catalogue::UNLISTED)
     }
 }
 
@@ -149,6 +153,20 @@ mod tests {
             let schema = schema(spec.name).unwrap_or_else(|| panic!("{} has no schema", spec.name));
             assert_eq!(schema["type"], "object", "{}", spec.name);
         }
+    }
+
+    #[test]
+    fn every_typed_call_has_its_own_catalogue_entry_and_a_stray_one_counts_as_destructive() {
+        for tool in Call::TOOLS {
+            let spec = catalogue::find(tool).unwrap_or_else(|| panic!("{tool} is not listed"));
+            assert_eq!(spec.name, *tool);
+        }
+        assert_eq!(Call::TOOLS.len(), catalogue::CATALOGUE.len());
+        assert_eq!(
+            catalogue::UNLISTED.effect,
+            steward_protocol::Effect::Destructive
+        );
+        assert!(catalogue::find(catalogue::UNLISTED.name).is_none());
     }
 
     #[test]

@@ -126,6 +126,15 @@ pub const CATALOGUE: &[ToolSpec] = &[
 ];
 
 /// Looks a tool up by name. Unknown names are the caller's error to report (fail closed).
+/// What a call whose tool is missing from the catalogue is treated as: destructive, under a
+/// name no policy permits, so that a mismatch between `Call` and the catalogue fails closed
+/// (denied, or put in front of a human) instead of passing for a read.
+pub const UNLISTED: ToolSpec = spec(
+    "unlisted",
+    Destructive,
+    "A call whose tool is not in the catalogue; never permitted.",
+);
+
 pub fn find(name: &str) -> Option<&'static ToolSpec> {
     CATALOGUE.iter().find(|t| t.name == name)
 }

@@ -1,0 +1,175 @@
+//! The local inbox: notifications for people, kept in the state store so they survive a
+//! restart and can be read from any process (`steward notifications`). The `notify` tool
+//! writes here, and so do incidents that pause for approval or give up. Channels that
+//! push elsewhere (webhooks, chat) build on this in the next issue.
+
+use serde::Serialize;
+use serde_json::json;
+use steward_audit::Store;
+use steward_protocol::Timestamp;
+use steward_tools::{Call, Clock, Done, ErrorKind, Executor, Plan, ToolError};
+
+use std::sync::Arc;
+
+use crate::Result;
+
+/// A notification to post.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewNotification {
+    /// `info`, `warning` or `critical`.
+    pub severity: String,
+    pub message: String,
+    /// Who posted it: `principal:<kind:id>` for the tool, `incident:<id>` for incidents.
+    pub source: String,
+    pub incident: Option<String>,
+}
+
+/// A stored notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Notification {
+    pub id: String,
+    pub at_ms: i64,
+    pub severity: String,
+    pub message: String,
+    pub source: String,
+    pub incident: Option<String>,
+}
+
+/// The notifications table.
+#[derive(Debug, Clone)]
+pub struct Inbox {
+    store: Store,
+}
+
+impl Inbox {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// Stores a notification and returns its id.
+    pub async fn post_at(&self, n: &NewNotification, at: Timestamp) -> Result<String> {
+        let id = format!("n-{}", uuid::Uuid::new_v4().simple());
+        let sql = "INSERT INTO notifications (id, at_ms, severity, message, source, incident) \
+                   VALUES ($1, $2, $3, $4, $5, $6)";
+        macro_rules! insert {
+            ($sql:expr, $pool:expr) => {
+                sqlx::query($sql)
+                    .bind(&id)
+                    .bind(at.0)
+                    .bind(&n.severity)
+                    .bind(&n.message)
+                    .bind(&n.source)
+                    .bind(&n.incident)
+                    .execute($pool)
+                    .await?
+            };
+        }
+        match &self.store {
+            Store::Sqlite(pool) => {
+                insert!(&sql.replace('$', "?"), pool);
+            }
+            Store::Postgres(pool) => {
+                insert!(sql, pool);
+            }
+        }
+        tracing::info!(id = %id, severity = %n.severity, source = %n.source, "notification posted");
+        Ok(id)
+    }
+
+    /// Stores a notification now (wall clock) and returns its id.
+    pub async fn post(&self, n: &NewNotification) -> Result<String> {
+        self.post_at(n, steward_tools::SystemClock.now()).await
+    }
+
+    /// The newest notifications first, at most `limit`.
+    pub async fn recent(&self, limit: i64) -> Result<Vec<Notification>> {
+        let sql = "SELECT id, at_ms, severity, message, source, incident FROM notifications \
+                   ORDER BY at_ms DESC, id DESC LIMIT $1";
+        Ok(match &self.store {
+            Store::Sqlite(pool) => {
+                sqlx::query_as(&sql.replace('$', "?"))
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+            }
+            Store::Postgres(pool) => sqlx::query_as(sql).bind(limit).fetch_all(pool).await?,
+        })
+    }
+}
+
+/// Serves `notify` by posting to the inbox. Until channels exist (next issue) the inbox is
+/// where a human is told; the post is durable before the call reports done.
+#[derive(Debug)]
+pub struct NotifyExecutor {
+    inbox: Inbox,
+    clock: Arc<dyn Clock>,
+}
+
+impl NotifyExecutor {
+    pub fn new(inbox: Inbox, clock: Arc<dyn Clock>) -> Self {
+        Self { inbox, clock }
+    }
+}
+
+#[async_trait::async_trait]
+impl Executor for NotifyExecutor {
+    fn tools(&self) -> &'static [&'static str] {
+        &["notify"]
+    }
+
+    async fn dry_run(&self, call: &Call) -> steward_tools::Result<Plan> {
+        let Call::Notify(args) = call else {
+            return Err(wrong_tool(call));
+        };
+        let severity = args.severity.unwrap_or_default();
+        Ok(Plan {
+            summary: format!(
+                "post a {} notification to the local inbox",
+                severity_name(severity)
+            ),
+            steps: vec![format!("store {:?} in the inbox", args.message)],
+            changes: true,
+        })
+    }
+
+    async fn execute(&self, call: &Call) -> steward_tools::Result<Done> {
+        let Call::Notify(args) = call else {
+            return Err(wrong_tool(call));
+        };
+        let severity = severity_name(args.severity.unwrap_or_default());
+        let id = self
+            .inbox
+            .post_at(
+                &NewNotification {
+                    severity: severity.to_string(),
+                    message: args.message.clone(),
+                    source: "tool:notify".into(),
+                    incident: None,
+                },
+                self.clock.now(),
+            )
+            .await
+            .map_err(|e| ToolError::new(ErrorKind::Unavailable, e.to_string()))?;
+        Ok(Done {
+            summary: format!("posted {severity} notification {id} to the inbox"),
+            output: json!({"id": id, "severity": severity, "channel": "inbox"}),
+            changed: true,
+        })
+    }
+}
+
+fn severity_name(s: steward_tools::args::Severity) -> &'static str {
+    use steward_tools::args::Severity;
+    match s {
+        Severity::Info => "info",
+        Severity::Warning => "warning",
+        Severity::Critical => "critical",
+    }
+}
+
+fn wrong_tool(call: &Call) -> ToolError {
+    ToolError::new(
+        ErrorKind::Internal,
+        format!("notify executor was given {}", call.tool()),
+    )
+}
