@@ -134,7 +134,13 @@ pub async fn env(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Env>> {
         routes: RouteDir::new(cfg.require(Key::TraefikDynamicDir)?),
         traefik: TraefikApi::new(cfg.require(Key::TraefikApi)?)?,
     };
-    let mut exec = ExecConfig::new(cfg.home.join("exec"), cfg.require(Key::PgUrl)?.to_string());
+    // Unset on a host without PostgreSQL: the tools that need it say so when called, the
+    // rest (origin, audit, lifecycle) work.
+    let pg_url = cfg
+        .get(Key::PgUrl)
+        .map(|s| s.value.clone())
+        .unwrap_or_default();
+    let mut exec = ExecConfig::new(cfg.home.join("exec"), pg_url);
     exec.pg_container_host = cfg.require(Key::PgContainerHost)?.to_string();
     exec.traefik_web = cfg.require(Key::TraefikWeb)?.to_string();
     exec.domain = cfg.require(Key::Domain)?.to_string();

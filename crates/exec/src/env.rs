@@ -105,6 +105,13 @@ impl Env {
     pub async fn admin_pool(&self) -> Result<&PgPool> {
         self.admin_pool
             .get_or_try_init(|| async {
+                if self.config.pg_url.is_empty() {
+                    return Err(Error::Invalid {
+                        what: "PostgreSQL admin URL",
+                        value: String::new(),
+                        rule: "pg_url is not set: run scripts/setup or set STEWARD_PG_URL",
+                    });
+                }
                 let opts: PgConnectOptions = self.config.pg_url.parse()?;
                 Ok::<_, Error>(
                     PgPoolOptions::new()
