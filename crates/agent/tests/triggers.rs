@@ -11,7 +11,7 @@ use serde_json::json;
 use steward_agent::incidents::{IncidentStatus, IncidentStore};
 use steward_policy::rules::{Matcher, Rule, Rulebook, Step, Until};
 use steward_policy::Principal;
-use steward_protocol::{Event, EventSource, EventStatus};
+use steward_protocol::{Event, EventSource, EventStatus, Timestamp};
 use steward_tools::{Clock, SystemClock};
 use trigger_world::*;
 
@@ -76,6 +76,27 @@ async fn an_alert_restarts_the_service_and_resolves_once_it_is_healthy() {
     assert_eq!(exec_begins(&o, "service_restart").await, 1);
     assert!(exec_begins(&o, "service_status").await >= 1);
     assert!(o.audit().verify().await.unwrap().ok);
+    e.shutdown(Duration::from_secs(1)).await;
+    w.cleanup().await;
+}
+
+/// A sender whose clock runs an hour ahead (Alertmanager's `startsAt`) does not hold the
+/// ladder back for that hour: `settle` gives up after 10 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_stamped_in_the_future_starts_its_ladder_at_once() {
+    let w = World::new(&["rentguy"]).await;
+    let o = w.orchestrator().await;
+    let e = w.engine(&o, book(vec![restart_then_notify(2_000)])).await;
+    let mut ahead = alert("ContainerUnhealthy", "fp-future", "rentguy", Firing);
+    ahead.at = Timestamp(ahead.at.0 + 3_600_000);
+    let acc = e.submit(vec![sub("r-future", vec![ahead])]).await.unwrap();
+    let i = settle(&e, &acc[0].incidents[0], S::Resolved).await;
+    assert!(
+        i.event.at <= SystemClock.now(),
+        "stored as received: {:?}",
+        i.event.at
+    );
+    assert_eq!(w.fake.runs("service_restart", "rentguy"), 1);
     e.shutdown(Duration::from_secs(1)).await;
     w.cleanup().await;
 }

@@ -36,10 +36,11 @@ pub enum Key {
     ClaudeBaseUrl,
     ClaudeModel,
     ClaudeCaFile,
+    Listen,
 }
 
 impl Key {
-    pub const ALL: [Key; 24] = [
+    pub const ALL: [Key; 25] = [
         Key::StateUrl,
         Key::PgUrl,
         Key::PgContainerHost,
@@ -64,6 +65,7 @@ impl Key {
         Key::ClaudeBaseUrl,
         Key::ClaudeModel,
         Key::ClaudeCaFile,
+        Key::Listen,
     ];
 
     pub fn name(self) -> &'static str {
@@ -92,6 +94,7 @@ impl Key {
             Key::ClaudeBaseUrl => "claude_base_url",
             Key::ClaudeModel => "claude_model",
             Key::ClaudeCaFile => "claude_ca_file",
+            Key::Listen => "listen",
         }
     }
 
@@ -132,6 +135,8 @@ impl Key {
             Key::ClaudeModel => Some("claude-sonnet-4-5".into()),
             // Only a gateway signed by a private CA needs one; the system roots serve the API.
             Key::ClaudeCaFile => None,
+            // Loopback: put Traefik (TLS) in front to take webhooks from another host.
+            Key::Listen => Some("127.0.0.1:58100".into()),
         }
     }
 

@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use steward_cli::config::{Config, Key};
 use steward_cli::{
-    approvals, audit, call, chat, demo, doctor, origin, planner, resolve_home, status,
+    approvals, audit, call, chat, demo, doctor, incidents, origin, planner, resolve_home, status,
 };
 
 #[derive(Debug, Parser)]
@@ -98,6 +98,32 @@ enum Command {
     Policy {
         #[command(subcommand)]
         action: PolicyAction,
+    },
+    /// Run Steward as a service: the HTTP intake for Alertmanager and signed webhooks on
+    /// `listen` (default 127.0.0.1:58100), and the trigger engine that runs the rulebooks'
+    /// ladders through the request path. SIGTERM/SIGINT drain and stop it. Logs go to
+    /// stderr (STEWARD_LOG, default info)
+    Serve(steward_cli::serve::ServeOpts),
+    /// Incidents the trigger engine opened, newest first
+    Incidents {
+        /// Only those still open or waiting for approval
+        #[arg(long)]
+        open: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One incident: the event, the rule, and each step with its decision and outcome
+    Incident {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The inbox: what Steward told people (ladder notify steps), newest first
+    Notifications {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
     },
     /// Trigger rulebooks (policies/rules/*.toml): check them, or show what an event would do
     Rules {
@@ -295,14 +321,20 @@ enum DemoAction {
 
 fn main() -> ExitCode {
     quiet_on_broken_pipe();
+    let cli = Cli::parse();
+    // A service logs what it does; a command says only what went wrong.
+    let default_log = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STEWARD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -406,6 +438,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             return call::run(&cfg, &caller, &tool, &args, dry_run, json).await;
         }
         Command::Approvals { all, json } => return approvals::list(&cfg, all, json).await,
+        Command::Serve(opts) => return steward_cli::serve::run(&cfg, opts).await,
+        Command::Incidents { open, json } => return incidents::list(&cfg, open, json).await,
+        Command::Incident { id, json } => return incidents::show(&cfg, &id, json).await,
+        Command::Notifications { limit, json } => {
+            return incidents::notifications(&cfg, limit, json).await
+        }
         Command::Approve {
             id,
             reason,

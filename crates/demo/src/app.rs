@@ -52,7 +52,7 @@ pub async fn serve(addr: SocketAddr, settings: Settings) -> std::io::Result<()> 
         None => None,
     };
     let state = Arc::new(AppState {
-        healthy: AtomicBool::new(!settings.start_unhealthy),
+        healthy: AtomicBool::new(!settings.start_unhealthy && !broken_marker().exists()),
         settings,
         db,
     });
@@ -62,6 +62,7 @@ pub async fn serve(addr: SocketAddr, settings: Settings) -> std::io::Result<()> 
         .route("/items", post(add_item))
         .route("/admin/health/fail", post(fail))
         .route("/admin/health/ok", post(recover))
+        .route("/admin/health/break", post(break_for_good))
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -172,7 +173,26 @@ async fn fail(State(s): State<Shared>) -> Json<Value> {
     Json(json!({"status": "unhealthy"}))
 }
 
+/// Fails `/health` and leaves a marker in the container's own filesystem, so the release
+/// stays broken across restarts (only a rollback to another container, or `/ok`, heals it).
+async fn break_for_good(State(s): State<Shared>) -> (StatusCode, Json<Value>) {
+    s.healthy.store(false, Ordering::SeqCst);
+    match std::fs::write(broken_marker(), b"broken\n") {
+        Ok(()) => (StatusCode::OK, Json(json!({"status": "broken"}))),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": format!("cannot write the marker: {e}")})),
+        ),
+    }
+}
+
+/// Where [`break_for_good`] leaves its marker: the root of the container's writable layer.
+fn broken_marker() -> &'static std::path::Path {
+    std::path::Path::new("/steward-demo-broken")
+}
+
 async fn recover(State(s): State<Shared>) -> Json<Value> {
+    let _ = std::fs::remove_file(broken_marker());
     s.healthy.store(true, Ordering::SeqCst);
     Json(json!({"status": "ok"}))
 }

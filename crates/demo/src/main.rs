@@ -6,7 +6,8 @@
 //! - `DEMO_START_UNHEALTHY=1`: start failing `/health` (a release that never becomes healthy).
 //!
 //! `POST /admin/health/fail` and `POST /admin/health/ok` flip health at run time, so the
-//! self-healing path can be exercised. `steward-demo healthcheck` probes `/health` for
+//! self-healing path can be exercised; `POST /admin/health/break` fails it for good (a
+//! marker file survives restarts, so only a rollback heals the release). `steward-demo healthcheck` probes `/health` for
 //! Docker's HEALTHCHECK, since a scratch image has no curl.
 
 mod app;

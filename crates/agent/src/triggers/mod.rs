@@ -222,7 +222,7 @@ impl Engine {
     /// order. Repeats of a firing key only bump a counter; a resolved event closes the key's
     /// active incidents and cancels their pending steps (a running call finishes; nothing
     /// after it starts).
-    pub async fn submit(self: &Arc<Self>, batch: Vec<Submission>) -> Result<Vec<Accepted>> {
+    pub async fn submit(self: &Arc<Self>, mut batch: Vec<Submission>) -> Result<Vec<Accepted>> {
         if self.stopping.is_set() {
             return Err(Error::Triggers(
                 "the trigger engine is shutting down; events are not accepted".into(),
@@ -230,6 +230,11 @@ impl Engine {
         }
         let _one = self.submitting.lock().await;
         let now = self.clock.now();
+        // A sender whose clock runs ahead (Alertmanager's `startsAt`) must not delay a
+        // debounce or a ladder: nothing can have started later than it arrived.
+        for event in batch.iter_mut().flat_map(|s| s.events.iter_mut()) {
+            event.at = event.at.min(now);
+        }
         let mut writes = Batch::default();
         let mut opened = Vec::new();
         let accepted: Vec<Accepted> = {

@@ -1,0 +1,167 @@
+//! `steward serve`: the long-running Steward. It assembles Steward once ([`Steward::open`]),
+//! starts the trigger engine over the rulebooks, and serves the HTTP intake (Alertmanager,
+//! signed webhooks, health) on `listen`. SIGTERM or SIGINT stops intake, lets requests in
+//! flight finish, gives running ladder steps the drain deadline, and signs the audit head.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use steward_agent::triggers::{Accepted, Engine};
+use steward_exec::env::Env;
+use steward_policy::rules::Rulebook;
+use steward_server::{AppState, Check, Parts, Readiness, Submission, Triggers};
+use tokio::net::TcpListener;
+
+use crate::config::{Config, Key};
+use crate::rules::RULES_DIR;
+use crate::wiring::Steward;
+use crate::{hooks, path};
+
+/// How long requests in flight and running ladder steps get after a stop signal.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(20);
+
+#[derive(Debug, clap::Args)]
+pub struct ServeOpts {
+    /// Address to listen on (default: the `listen` setting, 127.0.0.1:58100)
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+pub async fn run(cfg: &Config, opts: ServeOpts) -> Result<ExitCode> {
+    let listen = match opts.listen {
+        Some(l) => l,
+        None => cfg.require(Key::Listen)?.to_string(),
+    };
+    let addr: SocketAddr = listen
+        .parse()
+        .with_context(|| format!("listen {listen:?} is not an address such as 127.0.0.1:58100"))?;
+    let steward = Steward::open(cfg).await?;
+    let rules_dir = path::policies_dir(cfg)?.join(RULES_DIR);
+    let rulebook = Rulebook::load_dir(&rules_dir, &path::load_policies(cfg)?)
+        .map_err(|e| anyhow::anyhow!("cannot load the rules in {}:\n{e}", rules_dir.display()))?;
+    let rules = rulebook.rules.len();
+    let engine = Engine::start(
+        steward.orchestrator.clone(),
+        rulebook,
+        steward.store.clone(),
+        steward.inbox.clone(),
+        steward.clock.clone(),
+    )
+    .await
+    .context("cannot start the trigger engine")?;
+    let hooks = hooks::book(cfg)?;
+    let hook_count = hooks.names().count();
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let state = AppState::new(Parts {
+        audit: (*steward.audit).clone(),
+        triggers: Arc::new(EngineTriggers(engine.clone())),
+        readiness: Arc::new(ServeReadiness {
+            env: steward.env.clone(),
+            engine: engine.clone(),
+        }),
+        hooks,
+        secrets_dir: hooks::secrets_dir(cfg),
+    });
+    tracing::info!(
+        %addr,
+        rules,
+        hooks = hook_count,
+        home = %cfg.home.display(),
+        "steward serve: listening"
+    );
+    eprintln!("steward serve: listening on http://{addr} ({rules} rules, {hook_count} hooks)");
+    let served = steward_server::serve(listener, state, stop_signal(), DRAIN_DEADLINE).await;
+    engine.shutdown(DRAIN_DEADLINE).await;
+    steward.close().await?;
+    served.context("the HTTP server failed")?;
+    eprintln!("steward serve: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch SIGTERM; stopping only on Ctrl-C");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
+    }
+}
+
+/// The trigger engine behind the server's [`Triggers`] port.
+#[derive(Debug)]
+struct EngineTriggers(Arc<Engine>);
+
+#[async_trait]
+impl Triggers for EngineTriggers {
+    async fn submit(&self, batch: Vec<Submission>) -> Result<Vec<Value>, String> {
+        let batch = batch
+            .into_iter()
+            .map(|s| steward_agent::triggers::Submission {
+                request_id: s.request_id,
+                events: s.events,
+            })
+            .collect();
+        let accepted = self.0.submit(batch).await.map_err(|e| e.to_string())?;
+        Ok(accepted.iter().map(answer).collect())
+    }
+
+    async fn request(&self, id: &str) -> Result<Option<Value>, String> {
+        self.0.request(id).await.map_err(|e| e.to_string())
+    }
+}
+
+/// What the sender is told about one accepted request: `accepted` when it opened or joined
+/// an incident, else `resolved`, `duplicate` (a repeat of a key already firing) or
+/// `unmatched` (no rule answers it; recorded all the same).
+fn answer(a: &Accepted) -> Value {
+    let status = if !a.incidents.is_empty() {
+        "accepted"
+    } else if a.resolved > 0 {
+        "resolved"
+    } else if a.repeats > 0 {
+        "duplicate"
+    } else {
+        "unmatched"
+    };
+    let mut v = serde_json::to_value(a).unwrap_or_else(|_| json!({}));
+    v["status"] = status.into();
+    v
+}
+
+/// `/readyz`: the state store answers, the trigger engine runs, and the Docker Engine
+/// answers (the rules and hooks were checked at start: serve does not start without them).
+#[derive(Debug)]
+struct ServeReadiness {
+    env: Arc<Env>,
+    engine: Arc<Engine>,
+}
+
+#[async_trait]
+impl Readiness for ServeReadiness {
+    async fn check(&self) -> Vec<Check> {
+        let state = match self.engine.ready().await {
+            Ok(()) => Check::ok("state"),
+            Err(e) => Check::failed("state", e.to_string()),
+        };
+        let docker = match self.env.platform.docker.version().await {
+            Ok(_) => Check::ok("docker"),
+            Err(e) => Check::failed("docker", e.to_string()),
+        };
+        vec![state, docker]
+    }
+}
