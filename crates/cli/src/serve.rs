@@ -74,14 +74,13 @@ pub async fn run(cfg: &Config, opts: ServeOpts) -> Result<ExitCode> {
         rules,
         hooks = hook_count,
         home = %cfg.home.display(),
-        "steward serve: listening"
+        "steward serve: listening on http://{addr}"
     );
-    eprintln!("steward serve: listening on http://{addr} ({rules} rules, {hook_count} hooks)");
     let served = steward_server::serve(listener, state, stop_signal(), DRAIN_DEADLINE).await;
     engine.shutdown(DRAIN_DEADLINE).await;
     steward.close().await?;
     served.context("the HTTP server failed")?;
-    eprintln!("steward serve: stopped");
+    tracing::info!("steward serve: stopped");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -186,9 +186,10 @@ async fn break_for_good(State(s): State<Shared>) -> (StatusCode, Json<Value>) {
     }
 }
 
-/// Where [`break_for_good`] leaves its marker: the root of the container's writable layer.
+/// Where [`break_for_good`] leaves its marker: a directory the image gives the app's user,
+/// in the container's writable layer.
 fn broken_marker() -> &'static std::path::Path {
-    std::path::Path::new("/steward-demo-broken")
+    std::path::Path::new("/var/lib/steward-demo/broken")
 }
 
 async fn recover(State(s): State<Shared>) -> Json<Value> {
