@@ -1,6 +1,7 @@
 //! The one executor list (`wiring`) serves the whole catalogue: every tool but the planner's
 //! `respond` has exactly one executor, and nothing is served that the catalogue does not
 //! declare. A tool added to the catalogue without an executor, or wired twice, fails here.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 mod common;
 
