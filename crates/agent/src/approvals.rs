@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use steward_audit::Store;
+use steward_audit::{on_pool, sql_for, Store};
 use steward_protocol::Timestamp;
 
 use crate::{Error, Result};
@@ -156,27 +156,10 @@ fn from_row(r: Row) -> Result<Approval> {
     })
 }
 
-/// SQL is written with `$n` placeholders; SQLite takes the same numbers as `?n`.
-fn sql_for(store: &Store, sql: &str) -> String {
-    match store {
-        Store::Postgres(_) => sql.to_string(),
-        Store::Sqlite(_) => sql.replace('$', "?"),
-    }
-}
-
 /// The approvals table.
 #[derive(Debug, Clone)]
 pub struct ApprovalStore {
     store: Store,
-}
-
-macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite($pool) => $body,
-            Store::Postgres($pool) => $body,
-        }
-    };
 }
 
 impl ApprovalStore {

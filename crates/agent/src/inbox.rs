@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 use serde_json::json;
-use steward_audit::Store;
+use steward_audit::{on_pool, sql_for, Store};
 use steward_protocol::Timestamp;
 use steward_tools::{Call, Clock, Done, ErrorKind, Executor, Plan, ToolError};
 
@@ -64,14 +64,10 @@ impl Inbox {
                     .await?
             };
         }
-        match &self.store {
-            Store::Sqlite(pool) => {
-                insert!(&sql.replace('$', "?"), pool);
-            }
-            Store::Postgres(pool) => {
-                insert!(sql, pool);
-            }
-        }
+        let sql = sql_for(&self.store, sql);
+        on_pool!(&self.store, pool => {
+            insert!(&sql, pool);
+        });
         tracing::info!(id = %id, severity = %n.severity, source = %n.source, "notification posted");
         Ok(id)
     }
@@ -85,15 +81,10 @@ impl Inbox {
     pub async fn recent(&self, limit: i64) -> Result<Vec<Notification>> {
         let sql = "SELECT id, at_ms, severity, message, source, incident FROM notifications \
                    ORDER BY at_ms DESC, id DESC LIMIT $1";
-        Ok(match &self.store {
-            Store::Sqlite(pool) => {
-                sqlx::query_as(&sql.replace('$', "?"))
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?
-            }
-            Store::Postgres(pool) => sqlx::query_as(sql).bind(limit).fetch_all(pool).await?,
-        })
+        let sql = sql_for(&self.store, sql);
+        Ok(on_pool!(&self.store, pool => {
+            sqlx::query_as(&sql).bind(limit).fetch_all(pool).await?
+        }))
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use steward_audit::Store;
+use steward_audit::{on_pool, sql_for, Store};
 use steward_protocol::{Event, Timestamp};
 
 use crate::{Error, Result};
@@ -247,23 +247,6 @@ enum Bind {
     OptText(Option<String>),
     Int(i64),
     OptInt(Option<i64>),
-}
-
-/// SQL is written with `$n` placeholders; SQLite takes the same numbers as `?n`.
-fn sql_for(store: &Store, sql: &str) -> String {
-    match store {
-        Store::Postgres(_) => sql.to_string(),
-        Store::Sqlite(_) => sql.replace('$', "?"),
-    }
-}
-
-macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite($pool) => $body,
-            Store::Postgres($pool) => $body,
-        }
-    };
 }
 
 /// `INSERT INTO <head> VALUES ($1,..),(..) <tail>` for `rows` rows of `cols` values.

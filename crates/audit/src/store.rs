@@ -39,6 +39,28 @@ impl Backend {
     }
 }
 
+/// A statement written once with PostgreSQL's `$n` placeholders, as `store`'s backend takes
+/// it (SQLite numbers them `?n`). With [`on_pool!`](crate::on_pool) every table's queries are
+/// written once for both backends.
+pub fn sql_for(store: &Store, sql: &str) -> String {
+    match store {
+        Store::Postgres(_) => sql.to_string(),
+        Store::Sqlite(_) => sql.replace('$', "?"),
+    }
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool the [`Store`] holds: the same code is
+/// expanded for SQLite and PostgreSQL, so the two paths cannot drift apart.
+#[macro_export]
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::Store::Sqlite($pool) => $body,
+            $crate::Store::Postgres($pool) => $body,
+        }
+    };
+}
+
 /// A migrated connection pool to Steward's state store.
 #[derive(Debug, Clone)]
 pub enum Store {

@@ -22,8 +22,9 @@ use serde_json::{json, Value};
 use steward_audit::Store;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::{now_ms, on_pool, sql_for};
+use crate::db::now_ms;
 use crate::triggers::{Submission, Triggers};
+use steward_audit::{on_pool, sql_for};
 
 /// How long a delivery id is remembered.
 pub const DELIVERY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;

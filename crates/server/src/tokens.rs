@@ -15,8 +15,9 @@ use sha2::{Digest, Sha256};
 use steward_audit::Store;
 use steward_protocol::Timestamp;
 
-use crate::db::{now_ms, on_pool, random_bytes, sql_for};
+use crate::db::{now_ms, random_bytes};
 use crate::{Error, Result};
+use steward_audit::{on_pool, sql_for};
 
 /// The prefix of every token Steward issues.
 pub const TOKEN_PREFIX: &str = "stw_";

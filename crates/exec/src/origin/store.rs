@@ -3,26 +3,9 @@
 
 use serde_json::Value;
 use sqlx::Row;
-use steward_audit::Store;
+use steward_audit::{on_pool, sql_for, Store};
 use steward_origin::declarations::StoredDeclaration;
 use steward_tools::{ErrorKind, ToolError};
-
-/// SQL is written with `$n` placeholders; SQLite takes the same numbers as `?n`.
-fn sql_for(store: &Store, sql: &str) -> String {
-    match store {
-        Store::Postgres(_) => sql.to_string(),
-        Store::Sqlite(_) => sql.replace('$', "?"),
-    }
-}
-
-macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite($pool) => $body,
-            Store::Postgres($pool) => $body,
-        }
-    };
-}
 
 fn db(e: sqlx::Error) -> ToolError {
     ToolError::new(ErrorKind::Unavailable, format!("state store: {e}"))
