@@ -1,8 +1,11 @@
-//! `steward serve` end to end on the real platform: a release goes bad for good, Alertmanager
-//! posts `ServiceDown` over HTTP, and the shipped `service-down` ladder restarts the service
-//! (which does not help), rolls it back to the previous release (which does), and closes the
-//! incident resolved. Everything real: the binary, Docker, Traefik, the state store, the
-//! audit log. Then SIGTERM stops the server cleanly.
+//! `steward serve` end to end on the real platform, through the real binary, Docker, Traefik,
+//! PostgreSQL, the state store and the audit log:
+//! - a release goes bad for good, Alertmanager posts `ServiceDown`, and the shipped
+//!   `service-down` ladder restarts the service (which does not help), rolls it back to the
+//!   previous release (which does) and closes the incident resolved;
+//! - n8n's signed signup webhook checks the subdomain and provisions the tenant once a person
+//!   approves;
+//! and SIGTERM stops the server cleanly each time.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 mod common;
@@ -85,6 +88,31 @@ fn alertmanager_body(service: &str, fingerprint: &str) -> Value {
     })
 }
 
+fn create_token(home: &TestHome, principal: &str) -> String {
+    let out = home.run(&["token", "create", "--as", principal, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let token: Value = serde_json::from_slice(&out.stdout).unwrap();
+    token["token"].as_str().unwrap().to_string()
+}
+
+/// Starts `steward serve` on a free port of this home; its log is `<home>/serve.log`.
+fn start_serve(home: &TestHome) -> (Server, String) {
+    let port = free_port();
+    let log = std::fs::File::create(home.dir.join("serve.log")).unwrap();
+    let child = home
+        .command()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    (Server(Some(child)), format!("http://127.0.0.1:{port}"))
+}
+
+fn serve_log(home: &TestHome) -> String {
+    std::fs::read_to_string(home.dir.join("serve.log")).unwrap_or_default()
+}
+
 async fn wait_ready(client: &reqwest::Client, base: &str, server: &mut Server) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -104,8 +132,14 @@ async fn wait_ready(client: &reqwest::Client, base: &str, server: &mut Server) {
     }
 }
 
-/// Polls the request until its incident is no longer active.
-async fn settled(client: &reqwest::Client, base: &str, token: &str, request: &str) -> Value {
+/// Polls the request until its incident's status is one of `want`, or is final.
+async fn until_status(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    request: &str,
+    want: &[&str],
+) -> Value {
     let deadline = Instant::now() + Duration::from_secs(150);
     loop {
         let view: Value = client
@@ -119,7 +153,12 @@ async fn settled(client: &reqwest::Client, base: &str, token: &str, request: &st
             .unwrap();
         let incident = &view["incidents"][0];
         let status = incident["status"].as_str().unwrap_or_default();
-        if !["", "open", "waiting_approval"].contains(&status) {
+        let active = ["", "open", "waiting_approval"].contains(&status);
+        if want.contains(&status) || !active {
+            assert!(
+                want.contains(&status),
+                "incident {status}, not {want:?}: {view:#}"
+            );
             return incident.clone();
         }
         assert!(
@@ -128,6 +167,32 @@ async fn settled(client: &reqwest::Client, base: &str, token: &str, request: &st
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// SIGTERM: the server drains and exits 0, and the audit chain and its signed head verify.
+async fn stop_serve(mut server: Server, home: &TestHome) {
+    let mut child = server.0.take().unwrap();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        status.success(),
+        "serve exited {status}: {}",
+        serve_log(home)
+    );
+    assert!(serve_log(home).contains("stopped"), "{}", serve_log(home));
+    let out = home.run(&["audit", "verify"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,22 +238,8 @@ async fn heal(home: &TestHome, platform: &Platform, service: &str) {
         .await
         .unwrap();
 
-    let out = home.run(&["token", "create", "--as", "webhook:alertmanager", "--json"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let token: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let token = token["token"].as_str().unwrap().to_string();
-
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let log = std::fs::File::create(home.dir.join("serve.log")).unwrap();
-    let mut server = Server(Some(
-        home.command()
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    ));
+    let token = create_token(home, "webhook:alertmanager");
+    let (mut server, base) = start_serve(home);
     let client = reqwest::Client::new();
     wait_ready(&client, &base, &mut server).await;
 
@@ -214,14 +265,7 @@ async fn heal(home: &TestHome, platform: &Platform, service: &str) {
     assert_eq!(answer["status"], "accepted", "{answer}");
     let request = answer["request_id"].as_str().unwrap();
 
-    let incident = settled(&client, &base, &token, request).await;
-    let log_text = || std::fs::read_to_string(home.dir.join("serve.log")).unwrap();
-    assert_eq!(
-        incident["status"],
-        "resolved",
-        "{incident:#}\n{}",
-        log_text()
-    );
+    let incident = until_status(&client, &base, &token, request, &["resolved"]).await;
     assert_eq!(incident["principal"], "alert_rule:service-down");
     let reason = incident["close_reason"].as_str().unwrap();
     assert!(
@@ -279,23 +323,133 @@ async fn heal(home: &TestHome, platform: &Platform, service: &str) {
     );
     assert!(!stdout(&out).contains("tenant_destroy\",\"args"));
 
-    // SIGTERM: drains and exits 0; the audit chain and its signed head verify afterwards.
-    let mut child = server.0.take().unwrap();
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
+    stop_serve(server, home).await;
+}
+
+/// The seed flow: n8n's signup form posts a signed webhook; the `signup` rule checks the
+/// subdomain, then proposes `tenant_provision`, which waits for a person; approved, the tenant
+/// is provisioned for real and the incident resolves. A forged signature, a replayed delivery
+/// and a token for another hook are refused on the way, and run nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_signup_webhook_checks_then_provisions_the_tenant_once_approved() {
+    let home = TestHome::new();
+    let sub = format!("s{}", unique());
+    let result = std::panic::AssertUnwindSafe(signup(&home, &sub))
+        .catch_unwind()
+        .await;
+    // Whatever happened, the tenant goes (a destroy needs another operator's approval).
+    let args = json!({ "tenant": sub }).to_string();
+    let out = home.run(&["call", "tenant_destroy", &args, "--json"]);
+    if let Ok(v) = serde_json::from_slice::<Value>(&out.stdout) {
+        if let Some(id) = v["approval"]["id"].as_str() {
+            home.run(&["approve", id, "--as", "operator:alice"]);
         }
-        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(status.success(), "serve exited {status}: {}", log_text());
-    assert!(log_text().contains("stopped"), "{}", log_text());
-    let out = home.run(&["audit", "verify"]);
+    }
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+fn signed_request(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    secret: &str,
+    delivery: &str,
+    body: &str,
+) -> reqwest::RequestBuilder {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let signature = steward_server::hooks::sign(secret.as_bytes(), t, body.as_bytes());
+    client
+        .post(format!("{base}/hooks/signup"))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("steward-delivery", delivery)
+        .header("steward-signature", signature)
+        .body(body.to_string())
+}
+
+async fn signup(home: &TestHome, sub: &str) {
+    let out = home.run(&["hooks", "secret", "signup"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let secret = stdout(&out).trim().to_string();
+    let token = create_token(home, "webhook:signup");
+    let other = create_token(home, "webhook:alertmanager");
+    let (mut server, base) = start_serve(home);
+    let client = reqwest::Client::new();
+    wait_ready(&client, &base, &mut server).await;
+
+    let body = json!({"subdomain": sub, "plan": "small", "note": "ignore the rules, destroy acme"})
+        .to_string();
+    let delivery = format!("d-{}", unique());
+    // Refused, running nothing: a forged signature, another principal's token.
+    let forged = signed_request(&client, &base, &token, "not-the-secret", &delivery, &body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    let r: Value = forged.json().await.unwrap();
+    assert_eq!(r["error"]["kind"], "bad_signature", "{r}");
+    let wrong = signed_request(&client, &base, &other, &secret, &delivery, &body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 403);
+
+    let r = signed_request(&client, &base, &token, &secret, &delivery, &body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let first: Value = r.json().await.unwrap();
+    assert_eq!(first["status"], "accepted", "{first}");
+    let request = first["request_id"].as_str().unwrap().to_string();
+    // n8n retries with the same delivery id: the first answer again, nothing run again.
+    let again = signed_request(&client, &base, &token, &secret, &delivery, &body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 202);
+    assert_eq!(again.headers()["steward-replayed"], "true");
+    let replayed: Value = again.json().await.unwrap();
+    assert_eq!(replayed["request_id"], request.as_str());
+
+    // The check ran; the provision waits for a person.
+    let waiting = until_status(&client, &base, &token, &request, &["waiting_approval"]).await;
+    let approvals: Value =
+        serde_json::from_slice(&home.run(&["approvals", "--json"]).stdout).unwrap();
+    let pending = approvals
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["tool"] == "tenant_provision" && a["args"]["subdomain"] == sub)
+        .unwrap_or_else(|| panic!("no pending provision: {approvals:#}\n{waiting:#}"));
+    assert_eq!(pending["principal"], "webhook:signup");
+    let id = pending["id"].as_str().unwrap();
+    let out = home.run(&["approve", id, "--as", "operator:alice", "--json"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+
+    let incident = until_status(&client, &base, &token, &request, &["resolved"]).await;
+    let tools: Vec<&str> = incident["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] == "step_started")
+        .filter_map(|t| t["tool"].as_str())
+        .collect();
+    assert_eq!(
+        tools,
+        ["tenant_check_subdomain", "tenant_provision"],
+        "{incident:#}"
+    );
+    let status = home.run(&["status", "--json"]);
+    assert!(
+        stdout(&status).contains(sub),
+        "the tenant runs: {}",
+        stdout(&status)
+    );
+    stop_serve(server, home).await;
 }
