@@ -5,7 +5,8 @@
 //!   previous release (which does) and closes the incident resolved;
 //! - n8n's signed signup webhook checks the subdomain and provisions the tenant once a person
 //!   approves;
-//! and SIGTERM stops the server cleanly each time.
+//!
+//! SIGTERM stops the server cleanly each time.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 mod common;
