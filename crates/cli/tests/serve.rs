@@ -3,6 +3,7 @@
 //! - a release goes bad for good, Alertmanager posts `ServiceDown`, and the shipped
 //!   `service-down` ladder restarts the service (which does not help), rolls it back to the
 //!   previous release (which does) and closes the incident resolved;
+//! - the same with serve killed (`kill -9`) mid-ladder and started again;
 //! - n8n's signed signup webhook checks the subdomain and provisions the tenant once a person
 //!   approves;
 //!
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use futures_util::FutureExt;
 use serde_json::{json, Value};
+use steward_exec::docker::ManagedContainer;
 use steward_exec::platform::{Platform, ServiceSpec};
 
 const TEST_LABEL: &str = "steward.test";
@@ -133,6 +135,19 @@ async fn wait_ready(client: &reqwest::Client, base: &str, server: &mut Server) {
     }
 }
 
+/// `GET /v1/requests/<id>`: the request with its incidents.
+async fn request_view(client: &reqwest::Client, base: &str, token: &str, request: &str) -> Value {
+    client
+        .get(format!("{base}/v1/requests/{request}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Polls the request until its incident's status is one of `want`, or is final.
 async fn until_status(
     client: &reqwest::Client,
@@ -143,15 +158,7 @@ async fn until_status(
 ) -> Value {
     let deadline = Instant::now() + Duration::from_secs(150);
     loop {
-        let view: Value = client
-            .get(format!("{base}/v1/requests/{request}"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let view = request_view(client, base, token, request).await;
         let incident = &view["incidents"][0];
         let status = incident["status"].as_str().unwrap_or_default();
         let active = ["", "open", "waiting_approval"].contains(&status);
@@ -210,9 +217,10 @@ async fn an_alert_over_http_restarts_then_rolls_back_a_release_broken_for_good()
     }
 }
 
-async fn heal(home: &TestHome, platform: &Platform, service: &str) {
+/// `service` on r1 (v1), then deployed as r2 (v2) through `steward call`: a good release and
+/// the one that will go bad. Returns r2's container.
+async fn two_releases(home: &TestHome, platform: &Platform, service: &str) -> ManagedContainer {
     let cfg = home.config();
-    // r1 (v1) then r2 (v2): a good release and the one that will go bad.
     let spec = ServiceSpec {
         service: service.into(),
         kind: "platform".into(),
@@ -233,30 +241,30 @@ async fn heal(home: &TestHome, platform: &Platform, service: &str) {
     let args = json!({"service": service, "image": "steward-demo:v2"}).to_string();
     let out = home.run(&["call", "service_deploy", &args]);
     assert!(out.status.success(), "deploy v2: {}", stderr(&out));
-    let r2 = platform
+    platform
         .docker
         .container(&format!("{service}-r2"))
         .await
-        .unwrap();
+        .unwrap()
+}
 
-    let token = create_token(home, "webhook:alertmanager");
-    let (mut server, base) = start_serve(home);
-    let client = reqwest::Client::new();
-    wait_ready(&client, &base, &mut server).await;
-
-    // r2 breaks for good: a restart brings it back broken.
-    let ip = r2.ip.clone().unwrap();
+/// The release breaks for good: a restart brings it back broken.
+async fn break_for_good(client: &reqwest::Client, release: &ManagedContainer) {
+    let ip = release.ip.clone().unwrap();
     let r = client
         .post(format!("http://{ip}:8080/admin/health/break"))
         .send()
         .await
         .unwrap();
     assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+}
 
+/// Alertmanager reports `service` down; returns the accepted request's id.
+async fn service_down(client: &reqwest::Client, base: &str, token: &str, service: &str) -> String {
     let fingerprint = format!("fp-{}", unique());
     let r = client
         .post(format!("{base}/hooks/alertmanager"))
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .json(&alertmanager_body(service, &fingerprint))
         .send()
         .await
@@ -264,33 +272,48 @@ async fn heal(home: &TestHome, platform: &Platform, service: &str) {
     assert_eq!(r.status(), 202);
     let answer: Value = r.json().await.unwrap();
     assert_eq!(answer["status"], "accepted", "{answer}");
-    let request = answer["request_id"].as_str().unwrap();
+    answer["request_id"].as_str().unwrap().to_string()
+}
 
-    let incident = until_status(&client, &base, &token, request, &["resolved"]).await;
+/// The tools of the incident's finished steps, in order.
+fn finished_tools(incident: &Value) -> Vec<String> {
+    incident["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] == "step_finished")
+        .map(|t| t["tool"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn heal(home: &TestHome, platform: &Platform, service: &str) {
+    let r2 = two_releases(home, platform, service).await;
+    let token = create_token(home, "webhook:alertmanager");
+    let (mut server, base) = start_serve(home);
+    let client = reqwest::Client::new();
+    wait_ready(&client, &base, &mut server).await;
+    break_for_good(&client, &r2).await;
+    let request = service_down(&client, &base, &token, service).await;
+
+    let incident = until_status(&client, &base, &token, &request, &["resolved"]).await;
     assert_eq!(incident["principal"], "alert_rule:service-down");
     let reason = incident["close_reason"].as_str().unwrap();
     assert!(
         reason.contains("after step 2 (service_rollback"),
         "{reason}"
     );
-    let finished: Vec<(&str, &str)> = incident["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["kind"] == "step_finished")
-        .map(|t| {
-            (
-                t["tool"].as_str().unwrap(),
-                t["outcome"]["status"].as_str().unwrap_or_default(),
-            )
-        })
-        .collect();
     assert_eq!(
-        finished.iter().map(|f| f.0).collect::<Vec<_>>(),
+        finished_tools(&incident),
         ["service_restart", "service_rollback"],
         "restart, then rollback, never notify: {incident:#}"
     );
-    assert_eq!(finished[1].1, "done", "{incident:#}");
+    let rollback = incident["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["kind"] == "step_finished" && t["tool"] == "service_rollback")
+        .unwrap();
+    assert_eq!(rollback["outcome"]["status"], "done", "{incident:#}");
 
     // The platform agrees: r1 is live and healthy again, r2 is not running.
     let r1 = platform
@@ -452,5 +475,88 @@ async fn signup(home: &TestHome, sub: &str) {
         "the tenant runs: {}",
         stdout(&status)
     );
+    stop_serve(server, home).await;
+}
+
+/// `kill -9` of serve in the middle of a ladder (the restart done, its health wait running),
+/// then a start: the incident resumes after that step, rolls back, resolves, and the restart
+/// never runs twice (one `exec_begin` for it in the audit log).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_killed_mid_ladder_resumes_at_the_next_step_and_never_runs_one_twice() {
+    let service = format!("k{}", unique());
+    let home = heal_home(&service);
+    let platform = steward_cli::demo::platform(&home.config()).await.unwrap();
+    let body = killed_mid_ladder(&home, &platform, &service);
+    let result = std::panic::AssertUnwindSafe(body).catch_unwind().await;
+    platform.remove_service(&service).await.unwrap();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn killed_mid_ladder(home: &TestHome, platform: &Platform, service: &str) {
+    let r2 = two_releases(home, platform, service).await;
+    let token = create_token(home, "webhook:alertmanager");
+    let (mut server, base) = start_serve(home);
+    let client = reqwest::Client::new();
+    wait_ready(&client, &base, &mut server).await;
+    break_for_good(&client, &r2).await;
+    let request = service_down(&client, &base, &token, service).await;
+
+    // Wait for the restart to finish, then kill -9 while its health wait runs.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let view = request_view(&client, &base, &token, &request).await;
+        let timeline = view["incidents"][0]["timeline"].as_array().cloned();
+        let restarted = timeline
+            .into_iter()
+            .flatten()
+            .any(|t| t["kind"] == "step_finished" && t["tool"] == "service_restart");
+        if restarted {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the restart never finished: {view:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut child = server.0.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let (mut server, base) = start_serve(home);
+    wait_ready(&client, &base, &mut server).await;
+    let incident = until_status(&client, &base, &token, &request, &["resolved"]).await;
+    assert!(
+        serve_log(home).contains("resuming an incident"),
+        "the second serve picked the incident up: {}",
+        serve_log(home)
+    );
+    assert_eq!(
+        finished_tools(&incident),
+        ["service_restart", "service_rollback"],
+        "{incident:#}"
+    );
+    let out = home.run(&[
+        "audit",
+        "search",
+        "service_restart",
+        "--json",
+        "--limit",
+        "200",
+    ]);
+    let records: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let begins = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["kind"] == "exec_begin"
+                && r["tool"] == "service_restart"
+                && r["args"]["service"] == service
+        })
+        .count();
+    assert_eq!(begins, 1, "the restart ran once: {records:#}");
     stop_serve(server, home).await;
 }
