@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use steward_audit::{on_pool, sql_for, Store};
+use steward_audit::{on_pool, sql_for, value_rows, Store};
 use steward_protocol::{Event, Timestamp};
 
 use crate::{Error, Result};
@@ -251,23 +251,10 @@ enum Bind {
 
 /// `INSERT INTO <head> VALUES ($1,..),(..) <tail>` for `rows` rows of `cols` values.
 fn multi_insert(store: &Store, head: &str, cols: usize, rows: usize, tail: &str) -> String {
-    let mut sql = format!("INSERT INTO {head} VALUES ");
-    for r in 0..rows {
-        if r > 0 {
-            sql.push(',');
-        }
-        sql.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("${}", r * cols + c + 1));
-        }
-        sql.push(')');
-    }
-    sql.push(' ');
-    sql.push_str(tail);
-    sql_for(store, &sql)
+    format!(
+        "INSERT INTO {head} VALUES {} {tail}",
+        value_rows(store, rows, cols)
+    )
 }
 
 /// Rows per multi-row insert: well under both backends' limits on bound values.

@@ -116,11 +116,7 @@ async fn a_service_that_never_heals_escalates_and_the_last_rung_gives_up_unresol
         .unwrap();
     let i = settle(&e, &acc[0].incidents[0], S::Resolved).await;
     assert!(i.close_reason.unwrap().contains("step 2 (notify"));
-    assert!(w
-        .inbox()
-        .await
-        .iter()
-        .any(|n| n.contains("psra is still unhealthy")));
+    w.told(|n| n.contains("psra is still unhealthy")).await;
     e.shutdown(Duration::from_secs(1)).await;
     // a ladder of restarts only: after the last rung, unresolved with a critical notification
     let two = alert_rule(
@@ -151,11 +147,8 @@ async fn a_service_that_never_heals_escalates_and_the_last_rung_gives_up_unresol
         .unwrap();
     let i = settle(&e, &acc[0].incidents[0], S::Unresolved).await;
     assert_eq!(w.fake.runs("service_restart", "rentguy"), 2);
-    assert!(w
-        .inbox()
-        .await
-        .iter()
-        .any(|n| n.starts_with("critical") && n.contains(&i.id) && n.contains("unresolved")));
+    w.told(|n| n.starts_with("critical") && n.contains(&i.id) && n.contains("unresolved"))
+        .await;
     e.shutdown(Duration::from_secs(1)).await;
     w.cleanup().await;
 }
@@ -374,11 +367,7 @@ async fn a_step_policy_refuses_closes_the_incident_refused_and_tells_people() {
     assert_eq!(w.fake.total(), 0);
     let refused = o.audit().records(1, 10).await.unwrap();
     assert_eq!(refused.len(), 1, "one audited refusal");
-    assert!(w
-        .inbox()
-        .await
-        .iter()
-        .any(|n| n.contains(&i.id) && n.contains("refused")));
+    w.told(|n| n.contains(&i.id) && n.contains("refused")).await;
     e.shutdown(Duration::from_secs(1)).await;
     w.cleanup().await;
 }
@@ -442,12 +431,8 @@ async fn an_approval_pauses_the_ladder_and_approving_it_resolves_the_incident() 
         ("tenant_provision", json!({"subdomain": "shop"}))
     );
     assert_eq!(ap.principal, "webhook:n8n");
-    let note = w.inbox().await;
-    assert!(
-        note.iter()
-            .any(|n| n.contains(&format!("steward approve {}", ap.id)) && n.contains(&id)),
-        "{note:?}"
-    );
+    w.told(|n| n.contains(&format!("steward approve {}", ap.id)) && n.contains(&id))
+        .await;
     o.approve(&ap.id, &Principal::parse("operator:alice").unwrap(), None)
         .await
         .unwrap();
@@ -566,11 +551,8 @@ async fn a_step_cut_off_mid_call_is_closed_interrupted_and_not_run_again() {
     assert_eq!(w.fake.runs("service_restart", "n8n"), 1);
     assert_eq!(exec_begins(&o2, "service_restart").await, 1);
     assert_eq!(exec_begins(&o2, "notify").await, 0);
-    assert!(w
-        .inbox()
-        .await
-        .iter()
-        .any(|n| n.contains(&id) && n.contains("interrupted")));
+    w.told(|n| n.contains(&id) && n.contains("interrupted"))
+        .await;
     e2.shutdown(Duration::from_secs(1)).await;
     w.cleanup().await;
 }

@@ -24,5 +24,5 @@ pub use checkpoint::Checkpoint;
 pub use error::{Error, Result};
 pub use liveness::Executing;
 pub use log::{AuditLog, AuditOptions, INTERRUPTED};
-pub use store::{sql_for, Backend, Store};
+pub use store::{sql_for, value_rows, Backend, Store};
 pub use verify::{Problem, ProblemKind, VerifyReport};

@@ -49,6 +49,26 @@ pub fn sql_for(store: &Store, sql: &str) -> String {
     }
 }
 
+/// `($1,$2),($3,$4),…`: `rows` rows of `cols` placeholders for a multi-row `VALUES`, as
+/// `store`'s backend takes them.
+pub fn value_rows(store: &Store, rows: usize, cols: usize) -> String {
+    let mut s = String::new();
+    for r in 0..rows {
+        if r > 0 {
+            s.push(',');
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push(',');
+            }
+            s.push_str(&format!("${}", r * cols + c + 1));
+        }
+        s.push(')');
+    }
+    sql_for(store, &s)
+}
+
 /// Runs `$body` with `$pool` bound to whichever pool the [`Store`] holds: the same code is
 /// expanded for SQLite and PostgreSQL, so the two paths cannot drift apart.
 #[macro_export]

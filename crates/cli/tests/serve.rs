@@ -205,12 +205,18 @@ async fn stop_serve(mut server: Server, home: &TestHome) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alert_over_http_restarts_then_rolls_back_a_release_broken_for_good() {
-    let service = format!("h{}", unique());
+    on_heal_service("h", heal).await;
+}
+
+/// Runs `body` with a home of [`heal_home`] for a new service, then removes the service's
+/// containers and route whatever happened.
+async fn on_heal_service(prefix: &str, body: impl AsyncFnOnce(&TestHome, &Platform, &str)) {
+    let service = format!("{prefix}{}", unique());
     let home = heal_home(&service);
-    let cfg = home.config();
-    let platform = steward_cli::demo::platform(&cfg).await.unwrap();
-    let body = heal(&home, &platform, &service);
-    let result = std::panic::AssertUnwindSafe(body).catch_unwind().await;
+    let platform = steward_cli::demo::platform(&home.config()).await.unwrap();
+    let result = std::panic::AssertUnwindSafe(body(&home, &platform, &service))
+        .catch_unwind()
+        .await;
     platform.remove_service(&service).await.unwrap();
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
@@ -483,15 +489,7 @@ async fn signup(home: &TestHome, sub: &str) {
 /// never runs twice (one `exec_begin` for it in the audit log).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_killed_mid_ladder_resumes_at_the_next_step_and_never_runs_one_twice() {
-    let service = format!("k{}", unique());
-    let home = heal_home(&service);
-    let platform = steward_cli::demo::platform(&home.config()).await.unwrap();
-    let body = killed_mid_ladder(&home, &platform, &service);
-    let result = std::panic::AssertUnwindSafe(body).catch_unwind().await;
-    platform.remove_service(&service).await.unwrap();
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic);
-    }
+    on_heal_service("k", killed_mid_ladder).await;
 }
 
 async fn killed_mid_ladder(home: &TestHome, platform: &Platform, service: &str) {

@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::db::now_ms;
 use crate::triggers::{Submission, Triggers};
-use steward_audit::{on_pool, sql_for};
+use steward_audit::{on_pool, sql_for, value_rows};
 
 /// How long a delivery id is remembered.
 pub const DELIVERY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
@@ -273,24 +273,6 @@ fn fail_all(fresh: Vec<(Job, Reply)>, followers: Vec<(usize, Reply)>, why: &str)
     fail(fresh, why);
 }
 
-fn placeholders(store: &Store, rows: usize, cols: usize) -> String {
-    let mut s = String::new();
-    for r in 0..rows {
-        if r > 0 {
-            s.push(',');
-        }
-        s.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                s.push(',');
-            }
-            s.push_str(&format!("${}", r * cols + c + 1));
-        }
-        s.push(')');
-    }
-    sql_for(store, &s)
-}
-
 async fn seen_deliveries(
     store: &Store,
     keys: &[&str],
@@ -355,7 +337,7 @@ async fn record(
                 "INSERT INTO server_deliveries (key, request_id, response, received_at_ms) \
                  VALUES {} ON CONFLICT (key) DO UPDATE SET request_id = excluded.request_id, \
                  response = excluded.response, received_at_ms = excluded.received_at_ms",
-                placeholders(store, chunk.len(), 4)
+                value_rows(store, chunk.len(), 4)
             );
             let mut q = sqlx::query(&sql);
             for (key, id, answer) in chunk {
@@ -367,7 +349,7 @@ async fn record(
             let sql = format!(
                 "INSERT INTO server_requests (request_id, principal, source, received_at_ms) \
                  VALUES {} ON CONFLICT (request_id) DO NOTHING",
-                placeholders(store, chunk.len(), 4)
+                value_rows(store, chunk.len(), 4)
             );
             let mut q = sqlx::query(&sql);
             for (id, principal, source) in chunk {

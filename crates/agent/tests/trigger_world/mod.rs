@@ -278,6 +278,23 @@ impl World {
         .unwrap()
     }
 
+    /// Waits (up to 5 s) for a notification that satisfies `what`: the engine tells people
+    /// just after it closes an incident, so a test that has seen the close may be early.
+    pub async fn told(&self, what: impl Fn(&str) -> bool) {
+        let until = Instant::now() + Duration::from_secs(5);
+        loop {
+            let inbox = self.inbox().await;
+            if inbox.iter().any(|n| what(n)) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "nobody was told: {inbox:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn inbox(&self) -> Vec<String> {
         Inbox::new(self.store().await)
             .recent(100)
