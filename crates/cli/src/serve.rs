@@ -40,6 +40,7 @@ pub async fn run(cfg: &Config, opts: ServeOpts) -> Result<ExitCode> {
     let addr: SocketAddr = listen
         .parse()
         .with_context(|| format!("listen {listen:?} is not an address such as 127.0.0.1:58100"))?;
+    let _one_per_home = lock_home(cfg)?;
     let steward = Steward::open(cfg).await?;
     let rules_dir = path::policies_dir(cfg)?.join(RULES_DIR);
     let rulebook = Rulebook::load_dir(&rules_dir, &path::load_policies(cfg)?)
@@ -82,6 +83,31 @@ pub async fn run(cfg: &Config, opts: ServeOpts) -> Result<ExitCode> {
     served.context("the HTTP server failed")?;
     tracing::info!("steward serve: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// One `steward serve` per home: two would both run every ladder. The lock is the OS's on an
+/// open file, so it goes with the process however it ends (`kill -9` included).
+fn lock_home(cfg: &Config) -> Result<std::fs::File> {
+    let dir = cfg.home.join("run");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join("serve.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another steward serve runs on the home {} (it holds {}); stop it first",
+            cfg.home.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
 }
 
 /// Completes on SIGTERM or SIGINT.

@@ -558,3 +558,27 @@ async fn killed_mid_ladder(home: &TestHome, platform: &Platform, service: &str) 
     assert_eq!(begins, 1, "the restart ran once: {records:#}");
     stop_serve(server, home).await;
 }
+
+/// A second `steward serve` on the same home would run every ladder twice: it refuses to
+/// start and says why, and the first one goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_serve_on_the_same_home_refuses_to_start() {
+    let home = TestHome::new();
+    let (mut server, base) = start_serve(&home);
+    let client = reqwest::Client::new();
+    wait_ready(&client, &base, &mut server).await;
+    let second = home
+        .command()
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    assert!(
+        stderr(&second).contains("another steward serve runs on the home"),
+        "{}",
+        stderr(&second)
+    );
+    let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    stop_serve(server, &home).await;
+}
