@@ -87,7 +87,7 @@ pub enum TimelineKind {
 }
 
 impl TimelineKind {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             TimelineKind::Event => "event",
             TimelineKind::Rule => "rule",

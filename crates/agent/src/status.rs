@@ -43,10 +43,6 @@ impl Outcome {
     pub fn exit_code(&self) -> u8 {
         self.codes().0
     }
-
-    pub fn http_status(&self) -> u16 {
-        self.codes().1
-    }
 }
 
 #[cfg(test)]

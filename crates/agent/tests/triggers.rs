@@ -5,10 +5,12 @@
 
 mod trigger_world;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use steward_agent::incidents::{IncidentStatus, IncidentStore};
+use steward_agent::triggers::{Accepted, Engine};
 use steward_policy::rules::{Matcher, Rule, Rulebook, Step, Until};
 use steward_policy::Principal;
 use steward_protocol::{Event, EventSource, EventStatus, Timestamp};
@@ -632,14 +634,9 @@ async fn store_round_trip_postgres() {
     store_round_trip(true).await;
 }
 
-/// A burst of 10,000 alerts (100 services × 100 repeats) against a rule throttled per
-/// service: at most one incident per service, every alert counted, the audit chain intact.
-/// (How fast: `burst_benchmark` below.)
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_burst_of_ten_thousand_alerts_opens_one_incident_per_service_and_counts_every_alert() {
-    let w = World::new(&[]).await;
-    let o = w.orchestrator().await;
-    let rule = alert_rule(
+/// A restart for `ContainerUnhealthy`, at most once per service in 10 minutes.
+fn restart_once_per_service() -> Rule {
+    alert_rule(
         "container-unhealthy",
         "ContainerUnhealthy",
         0,
@@ -649,8 +646,13 @@ async fn a_burst_of_ten_thousand_alerts_opens_one_incident_per_service_and_count
             json!({"service": "{service}"}),
             healthy(0),
         )],
-    );
-    let e = w.engine(&o, book(vec![rule])).await;
+    )
+}
+
+/// 10,000 alerts: 100 fingerprints (services) × 100 repeats, 10 alerts per request, 50
+/// requests a batch. The services are outside the rule's list, so policy refuses their
+/// ladders at the dry-run: the burst measures intake, not executors.
+async fn burst(e: &Arc<Engine>) -> Vec<Accepted> {
     let mut events = Vec::new();
     for _ in 0..100 {
         for s in 0..100 {
@@ -662,21 +664,27 @@ async fn a_burst_of_ten_thousand_alerts_opens_one_incident_per_service_and_count
             ));
         }
     }
-    let mut accepted = 0;
+    let mut accepted = Vec::new();
     for (n, chunk) in events.chunks(500).enumerate() {
         let batch = chunk
             .chunks(10)
             .enumerate()
             .map(|(k, evs)| sub(&format!("b{n}-{k}"), evs.to_vec()))
             .collect();
-        accepted += e
-            .submit(batch)
-            .await
-            .unwrap()
-            .iter()
-            .map(|a| a.events)
-            .sum::<usize>();
+        accepted.extend(e.submit(batch).await.unwrap());
     }
+    accepted
+}
+
+/// A burst of 10,000 alerts (100 services × 100 repeats) against a rule throttled per
+/// service: at most one incident per service, every alert counted, the audit chain intact.
+/// (How fast: `burst_benchmark` below.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_ten_thousand_alerts_opens_one_incident_per_service_and_counts_every_alert() {
+    let w = World::new(&[]).await;
+    let o = w.orchestrator().await;
+    let e = w.engine(&o, book(vec![restart_once_per_service()])).await;
+    let accepted: usize = burst(&e).await.iter().map(|a| a.events).sum();
     assert_eq!(accepted, 10_000);
     let all = IncidentStore::new(w.store().await)
         .list(false)
@@ -698,41 +706,9 @@ async fn a_burst_of_ten_thousand_alerts_opens_one_incident_per_service_and_count
 async fn burst_benchmark() {
     let w = World::new(&[]).await;
     let o = w.orchestrator().await;
-    let rule = alert_rule(
-        "container-unhealthy",
-        "ContainerUnhealthy",
-        0,
-        Some(600_000),
-        vec![step(
-            "service_restart",
-            json!({"service": "{service}"}),
-            healthy(0),
-        )],
-    );
-    let e = w.engine(&o, book(vec![rule])).await;
-    // 100 fingerprints (services) × 100 repeats, 10 alerts per request, 50 requests a batch
-    // (services outside the rule's list are refused by policy at the dry-run: cheap ladders)
+    let e = w.engine(&o, book(vec![restart_once_per_service()])).await;
     let started = Instant::now();
-    let mut subs = Vec::new();
-    for _ in 0..100 {
-        for s in 0..100 {
-            subs.push(alert(
-                "ContainerUnhealthy",
-                &format!("fp{s}"),
-                &format!("svc{s}"),
-                Firing,
-            ));
-        }
-    }
-    let mut accepted = Vec::new();
-    for (n, chunk) in subs.chunks(500).enumerate() {
-        let batch = chunk
-            .chunks(10)
-            .enumerate()
-            .map(|(k, evs)| sub(&format!("b{n}-{k}"), evs.to_vec()))
-            .collect();
-        accepted.extend(e.submit(batch).await.unwrap());
-    }
+    let accepted = burst(&e).await;
     let took = started.elapsed();
     let events: usize = accepted.iter().map(|a| a.events).sum();
     let store = IncidentStore::new(w.store().await);

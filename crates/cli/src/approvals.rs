@@ -6,13 +6,12 @@ use anyhow::{Context, Result};
 use serde_json::json;
 use steward_agent::approvals::{Approval, ApprovalState, ApprovalStore};
 use steward_agent::orchestrator::expire_due;
-use steward_audit::Store;
 use steward_policy::{Principal, VetRequest};
 use steward_protocol::Decision;
 use steward_tools::Call;
 
 use crate::call::{self, Caller};
-use crate::config::{Config, Key};
+use crate::config::Config;
 use crate::path;
 
 /// The answering principal: `--as`, else the `principal` setting; an error names the layer
@@ -26,10 +25,9 @@ fn approver(cfg: &Config, principal: Option<String>) -> Result<Principal> {
 const EXIT_REFUSED: u8 = steward_agent::status::EXIT_NOT_RUN;
 
 pub async fn list(cfg: &Config, all: bool, as_json: bool) -> Result<ExitCode> {
-    let store = Store::open(cfg.require(Key::StateUrl)?).await?;
-    let approvals = ApprovalStore::new(store);
-    // Expired on read, so nothing is listed as pending that can no longer be answered.
     let audit = path::audit_log(cfg).await?;
+    let approvals = ApprovalStore::new(audit.store().clone());
+    // Expired on read, so nothing is listed as pending that can no longer be answered.
     expire_due(
         &approvals,
         &audit,

@@ -3,24 +3,18 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::Value;
 use steward_agent::inbox::Inbox;
 use steward_agent::incidents::{Incident, IncidentStore, TimelineEntry};
-use steward_audit::Store;
 use steward_protocol::Timestamp;
 
-use crate::config::{Config, Key};
-
-async fn store(cfg: &Config) -> Result<Store> {
-    Store::open(cfg.require(Key::StateUrl)?)
-        .await
-        .context("cannot open the state store")
-}
+use crate::config::Config;
+use crate::wiring::open_store;
 
 /// Newest first; with `open_only`, only incidents still open or waiting for approval.
 pub async fn list(cfg: &Config, open_only: bool, json: bool) -> Result<ExitCode> {
-    let store = store(cfg).await?;
+    let store = open_store(cfg).await?;
     let mut incidents = IncidentStore::new(store.clone()).list(open_only).await?;
     store.close().await;
     incidents.sort_by_key(|i| std::cmp::Reverse(i.opened_at));
@@ -52,7 +46,7 @@ pub async fn list(cfg: &Config, open_only: bool, json: bool) -> Result<ExitCode>
 
 /// One incident with its timeline; exit 1 when there is no such incident.
 pub async fn show(cfg: &Config, id: &str, json: bool) -> Result<ExitCode> {
-    let store = store(cfg).await?;
+    let store = open_store(cfg).await?;
     let incident = IncidentStore::new(store.clone()).get(id).await?;
     store.close().await;
     let Some(i) = incident else {
@@ -94,7 +88,7 @@ pub async fn show(cfg: &Config, id: &str, json: bool) -> Result<ExitCode> {
 
 /// The inbox, newest first.
 pub async fn notifications(cfg: &Config, limit: i64, json: bool) -> Result<ExitCode> {
-    let store = store(cfg).await?;
+    let store = open_store(cfg).await?;
     let recent = Inbox::new(store.clone()).recent(limit).await?;
     store.close().await;
     if json {
@@ -123,19 +117,11 @@ pub async fn notifications(cfg: &Config, limit: i64, json: bool) -> Result<ExitC
 }
 
 fn event_line(i: &Incident) -> String {
-    let source = serde_json::to_value(i.event.source)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    format!("{source}:{}", i.event.name)
+    format!("{}:{}", i.event.source.as_str(), i.event.name)
 }
 
 fn timeline_line(e: &TimelineEntry) -> String {
-    let kind = serde_json::to_value(e.kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    let mut line = format!("{}  {:<14}", when(e.at), kind);
+    let mut line = format!("{}  {:<14}", when(e.at), e.kind.as_str());
     if let (Some(step), Some(tool)) = (e.step, &e.tool) {
         line.push_str(&format!(" step {} {tool}", step + 1));
     }

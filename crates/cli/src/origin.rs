@@ -8,13 +8,13 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use steward_agent::{Outcome, Request};
-use steward_audit::Store;
 use steward_exec::origin::OriginStore;
 use steward_origin::Engine;
 use steward_tools::{SystemClock, ToolError};
 
 use crate::call::{self, Caller};
-use crate::config::{Config, Key};
+use crate::config::Config;
+use crate::wiring::open_store;
 
 fn read_json(file: &Path) -> Result<Value> {
     let text =
@@ -121,10 +121,7 @@ pub async fn compare(
 }
 
 async fn origin_store(cfg: &Config) -> Result<OriginStore> {
-    let store = Store::open(cfg.require(Key::StateUrl)?)
-        .await
-        .context("cannot open the state store")?;
-    Ok(OriginStore::new(store))
+    Ok(OriginStore::new(open_store(cfg).await?))
 }
 
 /// `steward origin import-declarations FILE.csv`.

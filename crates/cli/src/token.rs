@@ -5,15 +5,15 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use serde_json::json;
-use steward_audit::Store;
 use steward_protocol::Timestamp;
 use steward_server::tokens::{TokenInfo, Tokens};
 use steward_tools::when;
 
-use crate::config::{Config, Key};
+use crate::config::Config;
+use crate::wiring::open_store;
 
 async fn tokens(cfg: &Config) -> Result<Tokens> {
-    Ok(Tokens::new(Store::open(cfg.require(Key::StateUrl)?).await?))
+    Ok(Tokens::new(open_store(cfg).await?))
 }
 
 fn now() -> Timestamp {

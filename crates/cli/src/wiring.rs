@@ -40,9 +40,7 @@ impl Steward {
     /// is not an error here: platform tools report it when called.
     pub async fn open(cfg: &Config) -> Result<Steward> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let store = Store::open(cfg.require(Key::StateUrl)?)
-            .await
-            .context("cannot open the state store")?;
+        let store = open_store(cfg).await?;
         let audit = Arc::new(
             AuditLog::with_store(
                 store.clone(),
@@ -94,6 +92,14 @@ impl Steward {
         self.audit.close().await?;
         Ok(())
     }
+}
+
+/// The state store of `state_url`, migrated. Commands that only read or write its tables
+/// (incidents, tokens, stored products) open it alone, without the rest of Steward.
+pub async fn open_store(cfg: &Config) -> Result<Store> {
+    Store::open(cfg.require(Key::StateUrl)?)
+        .await
+        .context("cannot open the state store")
 }
 
 /// What the executors are built from.

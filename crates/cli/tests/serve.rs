@@ -19,9 +19,7 @@ use common::*;
 use futures_util::FutureExt;
 use serde_json::{json, Value};
 use steward_exec::docker::ManagedContainer;
-use steward_exec::platform::{Platform, ServiceSpec};
-
-const TEST_LABEL: &str = "steward.test";
+use steward_exec::platform::Platform;
 
 /// The server process; killed if the test fails before it is stopped.
 struct Server(Option<Child>);
@@ -226,20 +224,7 @@ async fn on_heal_service(prefix: &str, body: impl AsyncFnOnce(&TestHome, &Platfo
 /// `service` on r1 (v1), then deployed as r2 (v2) through `steward call`: a good release and
 /// the one that will go bad. Returns r2's container.
 async fn two_releases(home: &TestHome, platform: &Platform, service: &str) -> ManagedContainer {
-    let cfg = home.config();
-    let spec = ServiceSpec {
-        service: service.into(),
-        kind: "platform".into(),
-        release: "r1".into(),
-        image: "steward-demo:v1".into(),
-        env: vec![],
-        port: 8080,
-        host: format!(
-            "{service}.test.{}",
-            get(&cfg, steward_cli::config::Key::Domain)
-        ),
-        extra_labels: vec![(TEST_LABEL.into(), service.into())],
-    };
+    let spec = steward_cli::demo::spec(&home.config(), service, "v1").unwrap();
     platform
         .ensure_service(&spec, Duration::from_secs(30))
         .await
@@ -252,6 +237,33 @@ async fn two_releases(home: &TestHome, platform: &Platform, service: &str) -> Ma
         .container(&format!("{service}-r2"))
         .await
         .unwrap()
+}
+
+/// Where both heal tests start: serve running on the home, `service`'s live release (r2)
+/// broken for good, and Alertmanager's `ServiceDown` for it accepted.
+struct Alerted {
+    server: Server,
+    base: String,
+    client: reqwest::Client,
+    token: String,
+    request: String,
+}
+
+async fn broken_and_alerted(home: &TestHome, platform: &Platform, service: &str) -> Alerted {
+    let r2 = two_releases(home, platform, service).await;
+    let token = create_token(home, "webhook:alertmanager");
+    let (mut server, base) = start_serve(home);
+    let client = reqwest::Client::new();
+    wait_ready(&client, &base, &mut server).await;
+    break_for_good(&client, &r2).await;
+    let request = service_down(&client, &base, &token, service).await;
+    Alerted {
+        server,
+        base,
+        client,
+        token,
+        request,
+    }
 }
 
 /// The release breaks for good: a restart brings it back broken.
@@ -293,13 +305,13 @@ fn finished_tools(incident: &Value) -> Vec<String> {
 }
 
 async fn heal(home: &TestHome, platform: &Platform, service: &str) {
-    let r2 = two_releases(home, platform, service).await;
-    let token = create_token(home, "webhook:alertmanager");
-    let (mut server, base) = start_serve(home);
-    let client = reqwest::Client::new();
-    wait_ready(&client, &base, &mut server).await;
-    break_for_good(&client, &r2).await;
-    let request = service_down(&client, &base, &token, service).await;
+    let Alerted {
+        server,
+        base,
+        client,
+        token,
+        request,
+    } = broken_and_alerted(home, platform, service).await;
 
     let incident = until_status(&client, &base, &token, &request, &["resolved"]).await;
     assert_eq!(incident["principal"], "alert_rule:service-down");
@@ -493,13 +505,13 @@ async fn serve_killed_mid_ladder_resumes_at_the_next_step_and_never_runs_one_twi
 }
 
 async fn killed_mid_ladder(home: &TestHome, platform: &Platform, service: &str) {
-    let r2 = two_releases(home, platform, service).await;
-    let token = create_token(home, "webhook:alertmanager");
-    let (mut server, base) = start_serve(home);
-    let client = reqwest::Client::new();
-    wait_ready(&client, &base, &mut server).await;
-    break_for_good(&client, &r2).await;
-    let request = service_down(&client, &base, &token, service).await;
+    let Alerted {
+        mut server,
+        base,
+        client,
+        token,
+        request,
+    } = broken_and_alerted(home, platform, service).await;
 
     // Wait for the restart to finish, then kill -9 while its health wait runs.
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -19,6 +19,18 @@ pub enum EventSource {
     Schedule,
 }
 
+impl EventSource {
+    /// The name rules and people use: `alert`, `hook`, `monitor`, `schedule`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventSource::Alert => "alert",
+            EventSource::Hook => "hook",
+            EventSource::Monitor => "monitor",
+            EventSource::Schedule => "schedule",
+        }
+    }
+}
+
 /// Whether the condition an event reports is still going on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

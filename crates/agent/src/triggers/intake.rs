@@ -297,7 +297,7 @@ fn incident(
 ) -> Incident {
     let mut e = TimelineEntry::new(now, TimelineKind::Event).message(format!(
         "{} {:?} firing (key {})",
-        json!(event.source).as_str().unwrap_or("event"),
+        event.source.as_str(),
         event.name,
         event.key
     ));
