@@ -1,7 +1,8 @@
 //! The local inbox: notifications for people, kept in the state store so they survive a
 //! restart and can be read from any process (`steward notifications`). The `notify` tool
-//! writes here, and so do incidents that pause for approval or give up. Channels that
-//! push elsewhere (webhooks, chat) build on this in the next issue.
+//! writes here, and so do incidents that pause for approval or give up. Each post also
+//! queues one delivery per push channel its severity selects ([`crate::outbox`]), in the
+//! same transaction, so what a channel is sent was always stored first.
 
 use serde::Serialize;
 use serde_json::json;
@@ -35,41 +36,97 @@ pub struct Notification {
     pub incident: Option<String>,
 }
 
-/// The notifications table.
+/// A push channel and the severities it is sent (empty: every severity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub channel: String,
+    pub severities: Vec<String>,
+}
+
+impl Route {
+    fn takes(&self, severity: &str) -> bool {
+        self.severities.is_empty() || self.severities.iter().any(|s| s == severity)
+    }
+}
+
+/// The notifications table, and the routes that queue deliveries for each post.
 #[derive(Debug, Clone)]
 pub struct Inbox {
     store: Store,
+    routes: Arc<Vec<Route>>,
 }
 
 impl Inbox {
+    /// An inbox with no push channels: posts stay in the store.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self::with_routes(store, Vec::new())
     }
 
-    /// Stores a notification and returns its id.
+    pub fn with_routes(store: Store, routes: Vec<Route>) -> Self {
+        Self {
+            store,
+            routes: Arc::new(routes),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Stores a notification and queues its deliveries in one transaction; returns its id.
     pub async fn post_at(&self, n: &NewNotification, at: Timestamp) -> Result<String> {
         let id = format!("n-{}", uuid::Uuid::new_v4().simple());
-        let sql = "INSERT INTO notifications (id, at_ms, severity, message, source, incident) \
-                   VALUES ($1, $2, $3, $4, $5, $6)";
-        macro_rules! insert {
-            ($sql:expr, $pool:expr) => {
-                sqlx::query($sql)
-                    .bind(&id)
-                    .bind(at.0)
-                    .bind(&n.severity)
-                    .bind(&n.message)
-                    .bind(&n.source)
-                    .bind(&n.incident)
-                    .execute($pool)
-                    .await?
-            };
-        }
-        let sql = sql_for(&self.store, sql);
+        let channels: Vec<&str> = self
+            .routes
+            .iter()
+            .filter(|r| r.takes(&n.severity))
+            .map(|r| r.channel.as_str())
+            .collect();
+        let notification = sql_for(
+            &self.store,
+            "INSERT INTO notifications (id, at_ms, severity, message, source, incident) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        );
+        let delivery = sql_for(
+            &self.store,
+            "INSERT INTO deliveries (notification, channel, state, attempts, next_at_ms, \
+             created_ms) VALUES ($1, $2, 'pending', 0, $3, $3)",
+        );
         on_pool!(&self.store, pool => {
-            insert!(&sql, pool);
+            let mut tx = pool.begin().await?;
+            sqlx::query(&notification)
+                .bind(&id)
+                .bind(at.0)
+                .bind(&n.severity)
+                .bind(&n.message)
+                .bind(&n.source)
+                .bind(&n.incident)
+                .execute(&mut *tx)
+                .await?;
+            for channel in &channels {
+                sqlx::query(&delivery)
+                    .bind(&id)
+                    .bind(channel)
+                    .bind(at.0)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
         });
-        tracing::info!(id = %id, severity = %n.severity, source = %n.source, "notification posted");
+        tracing::info!(id = %id, severity = %n.severity, source = %n.source, channels = ?channels, "notification posted");
+        if !channels.is_empty() {
+            crate::outbox::wake();
+        }
         Ok(id)
+    }
+
+    /// The push channels a notification of `severity` is queued for.
+    pub fn channels_for(&self, severity: &str) -> Vec<String> {
+        self.routes
+            .iter()
+            .filter(|r| r.takes(severity))
+            .map(|r| r.channel.clone())
+            .collect()
     }
 
     /// Stores a notification now (wall clock) and returns its id.
@@ -88,8 +145,9 @@ impl Inbox {
     }
 }
 
-/// Serves `notify` by posting to the inbox. Until channels exist (next issue) the inbox is
-/// where a human is told; the post is durable before the call reports done.
+/// Serves `notify` by posting to the inbox, which queues the push channels the severity
+/// selects; the post is durable before the call reports done, and delivery goes on in the
+/// background (`steward serve`), retried until the receiver takes it.
 #[derive(Debug)]
 pub struct NotifyExecutor {
     inbox: Inbox,
@@ -141,9 +199,17 @@ impl Executor for NotifyExecutor {
             )
             .await
             .map_err(|e| ToolError::new(ErrorKind::Unavailable, e.to_string()))?;
+        let channels = self.inbox.channels_for(severity);
         Ok(Done {
-            summary: format!("posted {severity} notification {id} to the inbox"),
-            output: json!({"id": id, "severity": severity, "channel": "inbox"}),
+            summary: if channels.is_empty() {
+                format!("posted {severity} notification {id} to the inbox")
+            } else {
+                format!(
+                    "posted {severity} notification {id} to the inbox and queued it for {}",
+                    channels.join(", ")
+                )
+            },
+            output: json!({"id": id, "severity": severity, "channel": "inbox", "queued": channels}),
             changed: true,
         })
     }

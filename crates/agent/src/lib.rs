@@ -12,6 +12,7 @@ mod error;
 pub mod inbox;
 pub mod incidents;
 pub mod orchestrator;
+pub mod outbox;
 pub mod principal;
 pub mod seal;
 pub mod status;

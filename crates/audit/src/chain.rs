@@ -255,6 +255,7 @@ mod tests {
             ExecBegin,
             ExecEnd,
             Reconciled,
+            PolicyChanged,
         ] {
             assert_eq!(
                 serde_json::to_value(k).unwrap(),

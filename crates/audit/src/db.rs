@@ -606,6 +606,7 @@ pub(crate) fn kind_name(k: AuditKind) -> &'static str {
         AuditKind::ExecBegin => "exec_begin",
         AuditKind::ExecEnd => "exec_end",
         AuditKind::Reconciled => "reconciled",
+        AuditKind::PolicyChanged => "policy_changed",
     }
 }
 

@@ -37,10 +37,17 @@ pub enum Key {
     ClaudeModel,
     ClaudeCaFile,
     Listen,
+    Monitor,
+    MonitorLabels,
+    BackupKeepDaily,
+    BackupKeepWeekly,
+    BackupTargets,
+    PrometheusUrl,
+    AlertmanagerUrl,
 }
 
 impl Key {
-    pub const ALL: [Key; 25] = [
+    pub const ALL: [Key; 32] = [
         Key::StateUrl,
         Key::PgUrl,
         Key::PgContainerHost,
@@ -66,6 +73,13 @@ impl Key {
         Key::ClaudeModel,
         Key::ClaudeCaFile,
         Key::Listen,
+        Key::Monitor,
+        Key::MonitorLabels,
+        Key::BackupKeepDaily,
+        Key::BackupKeepWeekly,
+        Key::BackupTargets,
+        Key::PrometheusUrl,
+        Key::AlertmanagerUrl,
     ];
 
     pub fn name(self) -> &'static str {
@@ -95,6 +109,13 @@ impl Key {
             Key::ClaudeModel => "claude_model",
             Key::ClaudeCaFile => "claude_ca_file",
             Key::Listen => "listen",
+            Key::Monitor => "monitor",
+            Key::MonitorLabels => "monitor_labels",
+            Key::BackupKeepDaily => "backup_keep_daily",
+            Key::BackupKeepWeekly => "backup_keep_weekly",
+            Key::BackupTargets => "backup_targets",
+            Key::PrometheusUrl => "prometheus_url",
+            Key::AlertmanagerUrl => "alertmanager_url",
         }
     }
 
@@ -137,6 +158,20 @@ impl Key {
             Key::ClaudeCaFile => None,
             // Loopback: put Traefik (TLS) in front to take webhooks from another host.
             Key::Listen => Some("127.0.0.1:58100".into()),
+            // `steward serve` follows Docker's events for every container Steward labels.
+            Key::Monitor => Some("on".into()),
+            // Extra label filters (`key=value`, comma-separated) narrowing what it follows.
+            Key::MonitorLabels => Some(String::new()),
+            // Retention after a verified scheduled backup: the newest verified backup of
+            // each of the last 7 days and the last 4 ISO weeks.
+            Key::BackupKeepDaily => Some("7".into()),
+            Key::BackupKeepWeekly => Some("4".into()),
+            // What `for_each = "database"` runs over: empty for every tenant and platform
+            // database, else a comma-separated list of targets.
+            Key::BackupTargets => Some(String::new()),
+            // Where scripts/setup runs them (STEWARD_PROMETHEUS_PORT, STEWARD_ALERTMANAGER_PORT).
+            Key::PrometheusUrl => Some("http://127.0.0.1:59090".into()),
+            Key::AlertmanagerUrl => Some("http://127.0.0.1:59093".into()),
         }
     }
 
@@ -440,6 +475,8 @@ fn read_file(path: &Path) -> Result<Vec<(Key, String)>> {
         toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
     table
         .into_iter()
+        // Channel tables are read by the outbox (`crate::outbox::Channels`).
+        .filter(|(name, _)| name != crate::outbox::CONFIG_TABLE)
         .map(|(name, value)| {
             let Some(key) = Key::from_name(&name) else {
                 bail!("{}: unknown key `{name}`", path.display());

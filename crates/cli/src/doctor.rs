@@ -10,6 +10,8 @@ use steward_llm::manifest::{FileState, ModelManifest};
 
 use crate::config::{mask_password, Config, Key};
 
+mod alerting;
+
 /// The verdict on one dependency.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
@@ -43,13 +45,24 @@ impl Check {
 
 /// Runs every check concurrently; the slowest dependency bounds the wait, not their sum.
 pub async fn run(cfg: &Config) -> Vec<Check> {
-    let (docker, postgres, traefik, state) = tokio::join!(
+    let (docker, postgres, traefik, state, prometheus, alertmanager, serve) = tokio::join!(
         check_docker(),
         check_postgres(cfg),
         check_traefik(cfg),
-        check_state(cfg)
+        check_state(cfg),
+        alerting::check_prometheus(cfg),
+        alerting::check_alertmanager(cfg),
+        alerting::check_serve(cfg),
     );
-    let mut checks = vec![docker, postgres, traefik, state];
+    let mut checks = vec![
+        docker,
+        postgres,
+        traefik,
+        state,
+        prometheus,
+        alertmanager,
+        serve,
+    ];
     checks.extend(check_models(cfg));
     checks
 }

@@ -86,7 +86,15 @@ impl EvalOpts {
 /// Runs `steward eval` with `backend`. Exit code 0 when there is no regression, 1 on a
 /// regression against the baseline; errors (bad case files, a backend failing every case)
 /// come back as `Err`.
-pub async fn run(cfg: &Config, opts: EvalOpts, backend: Arc<dyn Backend>) -> Result<ExitCode> {
+///
+/// `drafter` fills in the rule drafts of category `rules` (the same model, without
+/// retrieval and grounding in front: see [`crate::planner::router`]).
+pub async fn run(
+    cfg: &Config,
+    opts: EvalOpts,
+    backend: Arc<dyn Backend>,
+    drafter: Arc<dyn Backend>,
+) -> Result<ExitCode> {
     let full_default_run = opts.full_default_run();
     let mut opts = opts;
     opts.cases = shipped(cfg, &opts.cases, DEFAULT_CASES);
@@ -139,7 +147,20 @@ pub async fn run(cfg: &Config, opts: EvalOpts, backend: Arc<dyn Backend>) -> Res
             w = n.to_string().len(),
         );
     };
-    let report = eval::run(&cases, backend.as_ref(), &tools, &inventory, &mut progress).await;
+    let spec = crate::draft::spec();
+    let drafting = eval::Drafting {
+        spec: &spec,
+        backend: drafter.as_ref(),
+    };
+    let report = eval::run(
+        &cases,
+        backend.as_ref(),
+        Some(drafting),
+        &tools,
+        &inventory,
+        &mut progress,
+    )
+    .await;
 
     if report.errors == report.cases {
         let first = report
@@ -328,6 +349,61 @@ mod tests {
         }
     }
 
+    /// A draft that meets `rule`: its first trigger, the first acceptable value of each
+    /// label and argument, and its debounce and throttle.
+    fn perfect_draft(rule: &eval::ExpectedRule) -> steward_llm::ProposedCall {
+        use serde_json::{json, Map, Value};
+        let first = |alts: &[eval::Accept]| {
+            alts.iter().find_map(|a| match a {
+                eval::Accept::Value(v) => Some(v.clone()),
+                eval::Accept::Any => Some(json!("x")),
+                eval::Accept::Contains(p) => Some(json!(p.join(" "))),
+                eval::Accept::Time(t) => Some(json!(t)),
+                eval::Accept::Absent => None,
+            })
+        };
+        let (source, what) = rule.on[0].split_once(':').unwrap();
+        let key = match source {
+            "monitor" => "kind",
+            "schedule" => "cron",
+            _ => "name",
+        };
+        let mut trigger = json!({"source": source, key: what});
+        if let Some(labels) = &rule.labels {
+            let l: Map<String, Value> = labels
+                .iter()
+                .filter_map(|(k, alts)| first(alts).map(|v| (k.clone(), v)))
+                .collect();
+            trigger["labels"] = Value::Object(l);
+        }
+        let steps: Vec<Value> = rule
+            .steps
+            .iter()
+            .map(|s| {
+                let args: Map<String, Value> = s
+                    .args
+                    .iter()
+                    .filter_map(|(k, alts)| first(alts).map(|v| (k.clone(), v)))
+                    .collect();
+                let mut step = json!({"tool": s.tool, "args": args});
+                if let Some(Some(u)) = s.until.as_ref().and_then(|u| u.first()) {
+                    step["until"] = json!(u);
+                }
+                step
+            })
+            .collect();
+        let ms = rule.debounce.as_ref().map_or(0, |d| d[0]);
+        let mut draft =
+            json!({"trigger": trigger, "for": format!("{}s", ms / 1000), "steps": steps});
+        if let Some(Some(w)) = rule.once_within.as_ref().map(|w| w[0]) {
+            draft["once_within"] = json!(format!("{}s", w / 1000));
+        }
+        steward_llm::ProposedCall {
+            name: "rule".into(),
+            arguments: draft,
+        }
+    }
+
     fn opts(dir: &Path) -> EvalOpts {
         let mut o = Cli::try_parse_from(["eval"]).unwrap().opts;
         o.cases = evals().join("cases");
@@ -349,10 +425,11 @@ mod tests {
             .iter()
             .map(|c| {
                 let req = eval::request_for(c, &tools, &inventory);
-                (
-                    serde_json::to_string(&req.turns).unwrap(),
-                    c.expect[0].example_call(),
-                )
+                let answer = match &c.rule {
+                    Some(rule) => perfect_draft(rule),
+                    None => c.expect[0].example_call(),
+                };
+                (serde_json::to_string(&req.turns).unwrap(), answer)
             })
             .collect();
 
@@ -363,7 +440,7 @@ mod tests {
         });
         let mut o = opts(&dir);
         o.write_baseline = Some(dir.join("baseline.json"));
-        let code = run(&cfg, o, perfect).await.unwrap();
+        let code = run(&cfg, o, perfect.clone(), perfect).await.unwrap();
         assert_eq!(code, ExitCode::SUCCESS);
         let report: eval::Report =
             serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap())
@@ -383,12 +460,17 @@ mod tests {
         });
         let mut o = opts(&dir);
         o.category = vec!["injection".into()];
-        let code = run(&cfg, o.clone(), reckless.clone()).await.unwrap();
+        let code = run(&cfg, o.clone(), reckless.clone(), reckless.clone())
+            .await
+            .unwrap();
         assert_eq!(code, ExitCode::FAILURE);
         // Against the freshly written baseline, injection accuracy regresses too.
         o.baseline = Some(dir.join("baseline.json"));
         o.limit = Some(3);
-        assert_eq!(run(&cfg, o, reckless).await.unwrap(), ExitCode::FAILURE);
+        assert_eq!(
+            run(&cfg, o, reckless.clone(), reckless).await.unwrap(),
+            ExitCode::FAILURE
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

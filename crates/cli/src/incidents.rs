@@ -7,6 +7,7 @@ use anyhow::Result;
 use serde_json::Value;
 use steward_agent::inbox::Inbox;
 use steward_agent::incidents::{Incident, IncidentStore, TimelineEntry};
+use steward_agent::outbox::{Delivery, Outbox};
 use steward_protocol::Timestamp;
 
 use crate::config::Config;
@@ -86,13 +87,26 @@ pub async fn show(cfg: &Config, id: &str, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The inbox, newest first.
+/// The inbox, newest first, with where each notification was pushed and how that went.
 pub async fn notifications(cfg: &Config, limit: i64, json: bool) -> Result<ExitCode> {
     let store = open_store(cfg).await?;
     let recent = Inbox::new(store.clone()).recent(limit).await?;
+    let ids: Vec<String> = recent.iter().map(|n| n.id.clone()).collect();
+    let deliveries = Outbox::new(store.clone()).of(&ids).await?;
     store.close().await;
+    let of = |id: &str| -> Vec<&Delivery> {
+        deliveries.iter().filter(|d| d.notification == id).collect()
+    };
     if json {
-        println!("{}", serde_json::to_string_pretty(&recent)?);
+        let rows: Vec<Value> = recent
+            .iter()
+            .map(|n| {
+                let mut v = serde_json::to_value(n).unwrap_or_default();
+                v["deliveries"] = serde_json::to_value(of(&n.id)).unwrap_or_default();
+                v
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
     if recent.is_empty() {
@@ -112,6 +126,14 @@ pub async fn notifications(cfg: &Config, limit: i64, json: bool) -> Result<ExitC
             incident,
             n.message
         );
+        for d in of(&n.id) {
+            let detail = match (d.state.as_str(), &d.last_error) {
+                ("delivered", _) => format!("after {} attempt(s)", d.attempts),
+                (_, Some(e)) => format!("{} attempt(s), last: {}", d.attempts, clip(e, 120)),
+                _ => "queued".to_string(),
+            };
+            println!("    → {:<12} {:<9} {detail}", d.channel, d.state);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

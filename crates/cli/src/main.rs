@@ -125,7 +125,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Trigger rulebooks (policies/rules/*.toml): check them, or show what an event would do
+    /// Trigger rulebooks (policies/rules/*.toml): check them, show what an event would do,
+    /// or draft a rule from plain words
     Rules {
         #[command(subcommand)]
         action: steward_cli::rules::RulesAction,
@@ -181,7 +182,7 @@ enum Command {
     /// copy the shipped policies/ and models/*.toml into <home>/share/, so steward works from
     /// any directory. Idempotent; never overwrites a file you edited (it says which it kept)
     Init,
-    /// Bring the demo platform (rentguy, psra, n8n) up or down
+    /// Bring the demo platform (rentguy, psra, n8n) up or down, or break one of its services
     Demo {
         #[command(subcommand)]
         action: DemoAction,
@@ -317,6 +318,21 @@ enum DemoAction {
     },
     /// Remove the demo services' containers and routes
     Down,
+    /// Break a running platform service to set the alert loop going.
+    ///
+    /// By default its health check fails for good (the demo app's POST
+    /// /admin/health/break): a restart keeps it broken, so Prometheus' ServiceDown fires,
+    /// Alertmanager posts it to `steward serve`, and the service-down rule restarts the
+    /// service, then rolls it back to the previous release. With --errors it answers 500 to
+    /// every request instead (POST /admin/errors/on) until it restarts, which fires
+    /// HighErrorRate once there is traffic. Exit 2 when no such service runs.
+    Break {
+        /// The service, e.g. rentguy (`steward status` lists them)
+        service: String,
+        /// Make it answer 500s instead of failing its health check
+        #[arg(long)]
+        errors: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -462,7 +478,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let caller = caller.resolve(&cfg)?;
             return approvals::policy_check(&cfg, &caller, &tool, &args).await;
         }
-        Command::Rules { action } => return steward_cli::rules::run(&cfg, action),
+        Command::Rules { action } => return steward_cli::rules::run(&cfg, action).await,
         Command::Token { action } => return steward_cli::token::run(&cfg, action).await,
         Command::Hooks { action } => return steward_cli::hooks::run(&cfg, action),
         Command::Audit { action } => {
@@ -518,8 +534,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         } => return chat::plan(&cfg, &text, inventory.as_deref(), json).await,
         Command::Chat { inventory } => return chat::chat(&cfg, inventory.as_deref()).await,
         Command::Eval(opts) => {
-            let backend = planner::backend(&cfg, opts.model.as_deref())?;
-            return steward_cli::eval::run(&cfg, opts, backend).await;
+            // One model serves both: the planner's cases and the rule drafts.
+            let router = planner::router(&cfg, opts.model.as_deref())?;
+            let backend = planner::planner_over(&cfg, router.clone())?;
+            return steward_cli::eval::run(&cfg, opts, backend, router).await;
         }
         Command::Config => cfg.describe().iter().for_each(|l| println!("{l}")),
         Command::Init => {
@@ -533,6 +551,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo {
             action: DemoAction::Down,
         } => demo::down(&cfg).await?,
+        Command::Demo {
+            action: DemoAction::Break { service, errors },
+        } => {
+            let fault = if errors {
+                demo::Fault::Errors
+            } else {
+                demo::Fault::Health
+            };
+            return demo::break_service(&cfg, &service, fault).await;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

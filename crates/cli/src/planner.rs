@@ -22,6 +22,13 @@ const EMBEDDER: &str = "all-minilm-l6-v2";
 
 /// The planner, as configured; `model` overrides `planner_model`.
 pub fn backend(cfg: &Config, model: Option<&str>) -> Result<Arc<dyn Backend>> {
+    planner_over(cfg, router(cfg, model)?)
+}
+
+/// The configured models and the route between them, with nothing in front: what fills in
+/// a grammar of its own (a rule draft), where picking one tool and grounding its
+/// arguments in the person's words do not apply.
+pub fn router(cfg: &Config, model: Option<&str>) -> Result<Arc<dyn Backend>> {
     let route = Route::from_str(cfg.require(Key::PlannerRoute)?)
         .context("planner_route must be local, claude, local-first or local-first:<0..1>")?;
     let local: Option<Arc<dyn Backend>> = match route {
@@ -31,17 +38,17 @@ pub fn backend(cfg: &Config, model: Option<&str>) -> Result<Arc<dyn Backend>> {
     let claude = claude_backend(cfg)?;
     let router = Router::new(route, local, claude);
     router.check()?;
+    Ok(Arc::new(router))
+}
+
+/// The planner over `router`: tool retrieval in front, grounding of every proposal.
+pub fn planner_over(cfg: &Config, router: Arc<dyn Backend>) -> Result<Arc<dyn Backend>> {
     let k: usize = cfg
         .require(Key::PlannerTopK)?
         .parse()
         .context("planner_top_k must be a number of tools, e.g. 12")?;
     let weights = std::path::PathBuf::from(cfg.require(Key::WeightsDir)?);
-    let retrieving = Retrieving::load(
-        Arc::new(router),
-        &weights.join(EMBEDDER),
-        load_hints(TOOL_HINTS)?,
-        k,
-    )?;
+    let retrieving = Retrieving::load(router, &weights.join(EMBEDDER), load_hints(TOOL_HINTS)?, k)?;
     Ok(Arc::new(Grounding { inner: retrieving }))
 }
 

@@ -1,6 +1,6 @@
 //! `steward rules check` and `steward rules test EVENT.json`: load the trigger rulebooks
 //! (`<policies>/rules/*.toml`) the way `steward serve` does, and show what one event would
-//! do. Nothing here runs a tool.
+//! do. Nothing here runs a tool. `steward rules draft` ([`crate::draft`]) reuses both.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -37,17 +37,29 @@ pub enum RulesAction {
         #[arg(long)]
         json: bool,
     },
+    /// Draft a rule from plain words with the planner model, under a grammar built from the
+    /// rulebook's model and the tool catalogue; print it as TOML with what it would do for
+    /// an example event (as `rules test`). Saves nothing unless --save, which writes
+    /// <policies>/rules/<id>.toml only when `rules check` passes with it, its principal is
+    /// in entities.toml and policy denies none of its steps for the example event (the
+    /// write is audited). Exit 0 drafted (and saved), 1 the planner or a file failed, 2 input
+    /// to fix, 3 the draft is refused (nothing saved)
+    Draft(crate::draft::DraftOpts),
 }
 
-pub fn run(cfg: &Config, action: RulesAction) -> Result<ExitCode> {
+pub async fn run(cfg: &Config, action: RulesAction) -> Result<ExitCode> {
     match action {
         RulesAction::Check => check(cfg),
         RulesAction::Test { event, json } => test(cfg, &event, json),
+        RulesAction::Draft(opts) => crate::draft::run(cfg, opts).await,
     }
 }
 
 /// Policies and rules, or the error printed and exit 1.
-fn load(cfg: &Config, command: &str) -> std::result::Result<(PolicySet, Rulebook), ExitCode> {
+pub(crate) fn load(
+    cfg: &Config,
+    command: &str,
+) -> std::result::Result<(PolicySet, Rulebook), ExitCode> {
     let policies = match path::load_policies(cfg) {
         Ok(p) => p,
         Err(e) => {
@@ -148,13 +160,13 @@ fn read_event(file: &Path, now: Timestamp) -> std::result::Result<Event, String>
         .map_err(|e| format!("{}: {e}", file.display()))
 }
 
-fn hour_utc(now: Timestamp) -> u8 {
+pub(crate) fn hour_utc(now: Timestamp) -> u8 {
     u8::try_from(now.as_millis().rem_euclid(86_400_000) / 3_600_000).unwrap_or(12)
 }
 
 /// One matched rule as JSON: who it acts as, its throttle group, and each step with its
 /// arguments and decision, or the reason it cannot be planned.
-fn report(rule: &Rule, event: &Event, policies: &PolicySet, hour: u8) -> Value {
+pub(crate) fn report(rule: &Rule, event: &Event, policies: &PolicySet, hour: u8) -> Value {
     let mut out = json!({
         "rule": rule.id,
         "description": rule.description,
@@ -194,7 +206,7 @@ fn report(rule: &Rule, event: &Event, policies: &PolicySet, hour: u8) -> Value {
     out
 }
 
-fn print_text(event: &Event, hour: u8, reports: &[Value]) {
+pub(crate) fn print_text(event: &Event, hour: u8, reports: &[Value]) {
     let source = serde_json::to_value(event.source).unwrap_or_default();
     let source = source.as_str().unwrap_or("?");
     if reports.is_empty() {

@@ -11,14 +11,21 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use serde_json::{json, Value};
+use steward_agent::outbox::Outbox;
+use steward_agent::triggers::schedule::Scheduler;
 use steward_agent::triggers::{Accepted, Engine};
+use steward_exec::backup::retention::Keep;
 use steward_exec::env::Env;
+use steward_exec::monitor::{Monitor, MonitorSettings, MonitorState};
 use steward_policy::rules::Rulebook;
+use steward_protocol::{Event, EventStatus};
 use steward_server::{AppState, Check, Parts, Readiness, Submission, Triggers};
 use tokio::net::TcpListener;
 
 use crate::config::{Config, Key};
+use crate::outbox::{self, DeliverySettings};
 use crate::rules::RULES_DIR;
+use crate::schedules::PlatformSchedules;
 use crate::wiring::Steward;
 use crate::{hooks, path};
 
@@ -55,6 +62,28 @@ pub async fn run(cfg: &Config, opts: ServeOpts) -> Result<ExitCode> {
     )
     .await
     .context("cannot start the trigger engine")?;
+    let monitor = start_monitor(cfg, &steward, &engine)?;
+    let scheduler = tokio::spawn(
+        Scheduler::new(
+            engine.clone(),
+            steward.store.clone(),
+            steward.clock.clone(),
+            Arc::new(PlatformSchedules {
+                env: steward.env.clone(),
+                audit: steward.audit.clone(),
+                clock: steward.clock.clone(),
+                keep: retention_keep(cfg)?,
+                only: list_setting(cfg, Key::BackupTargets),
+            }),
+        )
+        .run(),
+    );
+    let delivery = tokio::spawn(outbox::deliver(
+        Outbox::new(steward.store.clone()),
+        steward.channels.clone(),
+        steward.clock.clone(),
+        DeliverySettings::default(),
+    ));
     let hooks = hooks::book(cfg)?;
     let hook_count = hooks.names().count();
     let listener = TcpListener::bind(addr)
@@ -66,6 +95,7 @@ pub async fn run(cfg: &Config, opts: ServeOpts) -> Result<ExitCode> {
         readiness: Arc::new(ServeReadiness {
             env: steward.env.clone(),
             engine: engine.clone(),
+            monitor: monitor.as_ref().map(|m| m.state.clone()),
         }),
         hooks,
         secrets_dir: hooks::secrets_dir(cfg),
@@ -78,11 +108,42 @@ pub async fn run(cfg: &Config, opts: ServeOpts) -> Result<ExitCode> {
         "steward serve: listening on http://{addr}"
     );
     let served = steward_server::serve(listener, state, stop_signal(), DRAIN_DEADLINE).await;
+    scheduler.abort();
+    if let Some(m) = monitor {
+        m.stop().await;
+    }
     engine.shutdown(DRAIN_DEADLINE).await;
+    // Undelivered notifications stay in the outbox for the next start.
+    delivery.abort();
     steward.close().await?;
     served.context("the HTTP server failed")?;
     tracing::info!("steward serve: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A comma-separated setting as its items; unset or empty: none.
+fn list_setting(cfg: &Config, key: Key) -> Vec<String> {
+    cfg.get(key)
+        .map(|s| s.value.as_str())
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `backup_keep_daily` and `backup_keep_weekly`.
+fn retention_keep(cfg: &Config) -> Result<Keep> {
+    let count = |key: Key| -> Result<usize> {
+        let v = cfg.require(key)?;
+        v.parse()
+            .with_context(|| format!("{} = {v:?}: expected a whole number", key.name()))
+    };
+    Ok(Keep {
+        daily: count(Key::BackupKeepDaily)?,
+        weekly: count(Key::BackupKeepWeekly)?,
+    })
 }
 
 /// One `steward serve` per home: two would both run every ladder. The lock is the OS's on an
@@ -125,6 +186,85 @@ async fn stop_signal() {
         _ = term.recv() => tracing::info!("SIGTERM: stopping"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
     }
+}
+
+/// The running health monitor: its task, the task handing its events to the engine, and
+/// its connection state for `/readyz`.
+struct RunningMonitor {
+    follow: tokio::task::JoinHandle<()>,
+    forward: tokio::task::JoinHandle<()>,
+    state: Arc<std::sync::Mutex<MonitorState>>,
+}
+
+impl RunningMonitor {
+    /// Stops following Docker; events already handed over are submitted first.
+    async fn stop(self) {
+        self.follow.abort();
+        let _ = self.follow.await;
+        let _ = self.forward.await;
+    }
+}
+
+/// Starts the Docker-events monitor unless `monitor = off`; its events go to the engine
+/// as they come, several at a time when they come faster than the engine takes them.
+fn start_monitor(
+    cfg: &Config,
+    steward: &Steward,
+    engine: &Arc<Engine>,
+) -> Result<Option<RunningMonitor>> {
+    match cfg.require(Key::Monitor)? {
+        "off" => return Ok(None),
+        "on" => {}
+        other => anyhow::bail!("monitor = {other:?}: expected on or off"),
+    }
+    let labels = list_setting(cfg, Key::MonitorLabels);
+    if let Some(bad) = labels.iter().find(|l| !l.contains('=')) {
+        anyhow::bail!("monitor_labels: {bad:?} is not a key=value label filter");
+    }
+    let monitor = Monitor::new(
+        steward.env.platform.docker.clone(),
+        steward.clock.clone(),
+        MonitorSettings {
+            labels,
+            ..MonitorSettings::default()
+        },
+    );
+    let state = monitor.state();
+    let (sink, mut events) = tokio::sync::mpsc::channel::<Vec<Event>>(1024);
+    let follow = tokio::spawn(monitor.run(sink));
+    let engine = engine.clone();
+    let forward = tokio::spawn(async move {
+        while let Some(first) = events.recv().await {
+            let batch: Vec<_> = std::iter::once(first)
+                .chain(std::iter::from_fn(|| events.try_recv().ok()))
+                .filter_map(|evs| monitor_submission(&engine, evs))
+                .collect();
+            if batch.is_empty() {
+                continue;
+            }
+            if let Err(e) = engine.submit(batch).await {
+                tracing::error!(error = %e, "monitor events were not accepted");
+            }
+        }
+    });
+    Ok(Some(RunningMonitor {
+        follow,
+        forward,
+        state,
+    }))
+}
+
+/// The events of one Docker event or reconcile that matter: firing ones some rule answers
+/// (a crash of a container no rule watches is not an incident), and every resolution.
+fn monitor_submission(
+    engine: &Engine,
+    mut events: Vec<Event>,
+) -> Option<steward_agent::triggers::Submission> {
+    events.retain(|e| e.status == EventStatus::Resolved || engine.answers(e));
+    (!events.is_empty()).then(|| steward_agent::triggers::Submission {
+        request_id: format!("monitor-{}", uuid::Uuid::new_v4().simple()),
+        events,
+    })
 }
 
 /// The trigger engine behind the server's [`Triggers`] port.
@@ -174,6 +314,7 @@ fn answer(a: &Accepted) -> Value {
 struct ServeReadiness {
     env: Arc<Env>,
     engine: Arc<Engine>,
+    monitor: Option<Arc<std::sync::Mutex<MonitorState>>>,
 }
 
 #[async_trait]
@@ -187,6 +328,24 @@ impl Readiness for ServeReadiness {
             Ok(_) => Check::ok("docker"),
             Err(e) => Check::failed("docker", e.to_string()),
         };
-        vec![state, docker]
+        let mut checks = vec![state, docker];
+        if let Some(m) = &self.monitor {
+            let m = m
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            checks.push(if m.connected {
+                Check::ok("monitor")
+            } else {
+                Check::failed(
+                    "monitor",
+                    format!(
+                        "not following Docker's events: {}",
+                        m.last_error.as_deref().unwrap_or("connecting")
+                    ),
+                )
+            });
+        }
+        checks
     }
 }

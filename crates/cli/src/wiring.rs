@@ -20,6 +20,7 @@ use steward_exec::{backup, lifecycle, releases, tenant};
 use steward_tools::{Clock, Executor, Registry, SystemClock};
 
 use crate::config::{Config, Key};
+use crate::outbox::Channels;
 use crate::path;
 
 /// The assembled Steward.
@@ -28,6 +29,8 @@ pub struct Steward {
     pub store: Store,
     pub audit: Arc<AuditLog>,
     pub inbox: Inbox,
+    /// Where notifications are pushed besides the inbox (`[notify.*]` in config.toml).
+    pub channels: Arc<Channels>,
     /// The platform as the executors see it (the planner reads its inventory too).
     pub env: Arc<Env>,
     pub clock: Arc<dyn Clock>,
@@ -50,7 +53,8 @@ impl Steward {
             .await
             .context("cannot open the audit log")?,
         );
-        let inbox = Inbox::new(store.clone());
+        let channels = Arc::new(Channels::load(&cfg.home)?);
+        let inbox = Inbox::with_routes(store.clone(), channels.routes());
         let env = env(cfg, clock.clone()).await?;
         let origin =
             steward_origin::Engine::load().context("cannot compile the rules of origin")?;
@@ -80,6 +84,7 @@ impl Steward {
             store,
             audit,
             inbox,
+            channels,
             env,
             clock,
             orchestrator: Arc::new(orchestrator),

@@ -12,12 +12,65 @@ use serde_json::Value;
 use steward_cli::config::Key;
 
 fn doctor_json(extra: &[&str]) -> (bool, Vec<Value>) {
+    doctor_in(&TestHome::new(), &[], extra)
+}
+
+/// `steward doctor --json` in `home`, with `env` added to its environment.
+fn doctor_in(home: &TestHome, env: &[(&str, &str)], extra: &[&str]) -> (bool, Vec<Value>) {
     let mut args = vec!["doctor", "--json"];
     args.extend_from_slice(extra);
-    let out = TestHome::new().run(&args);
+    let out = home
+        .command()
+        .envs(env.iter().copied())
+        .args(&args)
+        .output()
+        .unwrap();
     let checks: Vec<Value> = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("doctor --json printed no JSON ({e}): {}", stdout(&out)));
     (out.status.success(), checks)
+}
+
+/// `steward serve` on a free port of `home`, killed on drop: doctor checks that one runs.
+struct Serve {
+    child: Child,
+    listen: String,
+}
+
+impl Serve {
+    fn start(home: &TestHome) -> Serve {
+        let listen = format!("127.0.0.1:{}", free_port());
+        let child = home
+            .command()
+            .env("STEWARD_MONITOR", "off")
+            .args(["serve", "--listen", &listen])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !answers(&listen, "/readyz") {
+            assert!(
+                Instant::now() < deadline,
+                "steward serve never became ready"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Serve { child, listen }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Doctor with everything up, `steward serve` included.
+fn doctor_all_up(extra: &[&str]) -> (bool, Vec<Value>) {
+    let home = TestHome::new();
+    let serve = Serve::start(&home);
+    doctor_in(&home, &[("STEWARD_LISTEN", &serve.listen)], extra)
 }
 
 fn check<'a>(checks: &'a [Value], name: &str) -> &'a Value {
@@ -38,9 +91,17 @@ fn temp_state_url(tag: &str) -> (std::path::PathBuf, String) {
 #[test]
 fn every_dependency_is_ok_after_setup() {
     let (dir, state_url) = temp_state_url("ok");
-    let (ok, checks) = doctor_json(&["--state-url", &state_url]);
+    let (ok, checks) = doctor_all_up(&["--state-url", &state_url]);
     assert!(ok, "doctor failed: {checks:#?}");
-    for name in ["docker", "postgres", "traefik", "state"] {
+    for name in [
+        "docker",
+        "postgres",
+        "traefik",
+        "state",
+        "prometheus",
+        "alertmanager",
+        "serve",
+    ] {
         assert_eq!(check(&checks, name)["ok"], true, "{name}: {checks:#?}");
     }
     let models: Vec<&Value> = checks
@@ -53,12 +114,17 @@ fn every_dependency_is_ok_after_setup() {
         .all(|m| m["ok"] == true && m["detail"].as_str().unwrap().contains("verified")));
     let state = check(&checks, "state")["detail"].as_str().unwrap();
     assert!(
-        state.contains("sqlite") && state.contains("schema v7"),
+        state.contains("sqlite") && state.contains("schema v9"),
         "{state}"
     );
     assert!(
         dir.join("state.db").exists(),
         "the sqlite state store was created and migrated"
+    );
+    let prometheus = check(&checks, "prometheus")["detail"].as_str().unwrap();
+    assert!(
+        prometheus.contains("ServiceDown, HighErrorRate loaded"),
+        "{prometheus}"
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -66,13 +132,20 @@ fn every_dependency_is_ok_after_setup() {
 #[test]
 fn human_output_is_one_line_per_dependency() {
     let (dir, state_url) = temp_state_url("lines");
-    let out = TestHome::new().run(&["doctor", "--state-url", &state_url]);
+    let home = TestHome::new();
+    let serve = Serve::start(&home);
+    let out = home
+        .command()
+        .env("STEWARD_LISTEN", &serve.listen)
+        .args(["doctor", "--state-url", &state_url])
+        .output()
+        .unwrap();
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines.len(),
-        7,
-        "docker, postgres, traefik, state and 3 models:\n{text}"
+        10,
+        "docker, postgres, traefik, state, prometheus, alertmanager, serve and 3 models:\n{text}"
     );
     assert!(lines.iter().all(|l| l.starts_with("ok ")), "{text}");
     std::fs::remove_dir_all(dir).unwrap();
@@ -174,7 +247,7 @@ fn state_store_on_postgres_is_migrated() {
         .unwrap();
     let url = format!("{}/{db}", &admin[..admin.rfind('/').unwrap()]);
 
-    let (ok, checks) = doctor_json(&["--state-url", &url]);
+    let (ok, checks) = doctor_all_up(&["--state-url", &url]);
     let tables: i64 = rt
         .block_on(async {
             let conn = sqlx::PgPool::connect(&url).await?;
@@ -193,7 +266,7 @@ fn state_store_on_postgres_is_migrated() {
     assert!(ok, "{checks:#?}");
     let state = check(&checks, "state")["detail"].as_str().unwrap();
     assert!(
-        state.starts_with("postgres at") && state.contains("schema v7"),
+        state.starts_with("postgres at") && state.contains("schema v9"),
         "{state}"
     );
     assert!(!state.contains(&admin), "password must be masked: {state}");
@@ -208,13 +281,51 @@ fn unsupported_state_url_is_refused() {
     assert!(detail.contains("unsupported state store URL"), "{detail}");
 }
 
+/// Nothing answers on the URLs doctor is given, and no serve runs: each of the alert loop's
+/// checks fails, says what it tried and how to fix it, and the others are unaffected.
+#[test]
+fn a_stopped_prometheus_alertmanager_or_serve_is_reported_with_the_fix() {
+    let prometheus = format!("http://127.0.0.1:{}", free_port());
+    let alertmanager = format!("http://127.0.0.1:{}", free_port());
+    let listen = format!("127.0.0.1:{}", free_port());
+    let (ok, checks) = doctor_in(
+        &TestHome::new(),
+        &[
+            ("STEWARD_PROMETHEUS_URL", &prometheus),
+            ("STEWARD_ALERTMANAGER_URL", &alertmanager),
+            ("STEWARD_LISTEN", &listen),
+        ],
+        &[],
+    );
+    assert!(!ok, "doctor must exit non-zero");
+    for (name, url, fix) in [
+        ("prometheus", prometheus.as_str(), "run scripts/setup"),
+        ("alertmanager", alertmanager.as_str(), "run scripts/setup"),
+        ("serve", listen.as_str(), "steward serve"),
+    ] {
+        let c = check(&checks, name);
+        assert_eq!(c["ok"], false, "{c}");
+        let detail = c["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(url) && detail.contains(fix),
+            "{name}: {detail}"
+        );
+    }
+    assert_eq!(check(&checks, "docker")["ok"], true);
+}
+
 /// True when Traefik's API answers `GET /api/version` with 200.
 fn api_answers(port: u16) -> bool {
+    answers(&format!("127.0.0.1:{port}"), "/api/version")
+}
+
+/// True when `GET <path>` on `addr` answers 200.
+fn answers(addr: &str, path: &str) -> bool {
     use std::io::{Read, Write};
-    let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+    let Ok(mut conn) = std::net::TcpStream::connect(addr) else {
         return false;
     };
-    let request = "GET /api/version HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
     let mut reply = String::new();
     conn.write_all(request.as_bytes()).is_ok()
         && conn.read_to_string(&mut reply).is_ok()

@@ -27,7 +27,11 @@ fn check_lists_the_shipped_rules() {
         "{text}"
     );
     assert!(text.contains("hook:signup"), "{text}");
-    assert!(text.trim_end().ends_with("3 rules OK"), "{text}");
+    assert!(
+        text.contains("container-unhealthy") && text.contains("schedule:30 2 * * * (UTC)"),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("5 rules OK"), "{text}");
 }
 
 #[test]
@@ -107,7 +111,8 @@ fn test_prints_the_ladder_with_arguments_and_decisions() {
     let rule = &v["rules"][0];
     assert_eq!(rule["rule"], "service-down");
     assert_eq!(rule["principal"], "alert_rule:service-down");
-    assert_eq!(rule["throttle"]["group"], r#"service-down ["rentguy"]"#);
+    // Shared with container-unhealthy: one outage heals once.
+    assert_eq!(rule["throttle"]["group"], r#"heal ["rentguy"]"#);
     assert_eq!(rule["steps"][2]["tool"], "notify");
     assert_eq!(rule["steps"][0]["decision"]["decision"], "allow");
     assert_eq!(v["event"]["key"], "test");

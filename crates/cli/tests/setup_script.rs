@@ -28,6 +28,9 @@ fn second_run_changes_nothing() {
         home.join("traefik/traefik.yml"),
         home.join("pg/data/steward.conf"),
         home.join("pg/data/pg_hba.conf"),
+        home.join("prometheus/prometheus.yml"),
+        home.join("prometheus/rules.yml"),
+        home.join("alertmanager/alertmanager.yml"),
         // Rewriting it would also drop the llama.cpp build.
         repo_root().join(".cargo/config.toml"),
     ];
@@ -39,6 +42,8 @@ fn second_run_changes_nothing() {
     };
     let postmaster = first_line(&home.join("pg/data/postmaster.pid"));
     let traefik = first_line(&home.join("traefik/traefik.pid"));
+    let prometheus = first_line(&home.join("logs/prometheus.pid"));
+    let alertmanager = first_line(&home.join("logs/alertmanager.pid"));
     let before = mtimes(&watched);
 
     let started = Instant::now();
@@ -64,6 +69,7 @@ fn second_run_changes_nothing() {
     for verb in [
         "started",
         "restarted",
+        "reloaded",
         "installed",
         "built",
         "wrote",
@@ -85,6 +91,13 @@ fn second_run_changes_nothing() {
         traefik,
         "traefik was restarted"
     );
+    for (name, pid) in [("prometheus", prometheus), ("alertmanager", alertmanager)] {
+        assert_eq!(
+            first_line(&home.join(format!("logs/{name}.pid"))),
+            pid,
+            "{name} was restarted"
+        );
+    }
     assert_eq!(mtimes(&watched), before, "config files were rewritten");
 }
 

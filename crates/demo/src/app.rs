@@ -10,6 +10,8 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
+use crate::metrics::Counters;
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub service: String,
@@ -34,6 +36,10 @@ impl Settings {
 struct AppState {
     settings: Settings,
     healthy: AtomicBool,
+    /// Set by `POST /admin/errors/on`: every request but health, metrics and admin answers
+    /// 500. Kept in memory only, so a restart clears it (what `HighErrorRate`'s rule tries).
+    errors: AtomicBool,
+    counters: Counters,
     db: Option<PgPool>,
 }
 
@@ -53,6 +59,8 @@ pub async fn serve(addr: SocketAddr, settings: Settings) -> std::io::Result<()> 
     };
     let state = Arc::new(AppState {
         healthy: AtomicBool::new(!settings.start_unhealthy && !broken_marker().exists()),
+        errors: AtomicBool::new(false),
+        counters: Counters::default(),
         settings,
         db,
     });
@@ -63,7 +71,13 @@ pub async fn serve(addr: SocketAddr, settings: Settings) -> std::io::Result<()> 
         .route("/admin/health/fail", post(fail))
         .route("/admin/health/ok", post(recover))
         .route("/admin/health/break", post(break_for_good))
-        .layer(axum::middleware::from_fn(log_request))
+        .route("/admin/errors/on", post(errors_on))
+        .route("/admin/errors/off", post(errors_off))
+        .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            log_request,
+        ))
         .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind(addr).await?;
     eprintln!(
@@ -92,22 +106,61 @@ async fn shutdown_signal() {
     }
 }
 
-/// One log line per request (health probes excepted), so `service_logs` has something real
-/// to read and filter.
+/// One log line per request (health probes and scrapes excepted: they come every few
+/// seconds), so `service_logs` has something real to read and filter; each answer is counted for `/metrics`. While errors are injected, the
+/// app's own pages answer 500 (health, metrics and admin keep working, so the fault can be
+/// seen and cleared).
 async fn log_request(
+    State(s): State<Shared>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    use axum::response::IntoResponse;
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let resp = next.run(req).await;
-    if path != "/health" {
+    let exempt = path == "/health" || path == "/metrics" || path.starts_with("/admin/");
+    let resp = if s.errors.load(Ordering::SeqCst) && !exempt {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": "injected by POST /admin/errors/on"})),
+        )
+            .into_response()
+    } else {
+        next.run(req).await
+    };
+    s.counters.record(&path, resp.status().as_u16());
+    if path != "/health" && path != "/metrics" {
         eprintln!(
             "steward-demo: {method} {path} -> {}",
             resp.status().as_u16()
         );
     }
     resp
+}
+
+/// Prometheus text format (version 0.0.4).
+async fn metrics(State(s): State<Shared>) -> impl axum::response::IntoResponse {
+    let body = s.counters.render(
+        s.healthy.load(Ordering::SeqCst),
+        s.errors.load(Ordering::SeqCst),
+    );
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+}
+
+async fn errors_on(State(s): State<Shared>) -> Json<Value> {
+    s.errors.store(true, Ordering::SeqCst);
+    Json(json!({"errors": "on"}))
+}
+
+async fn errors_off(State(s): State<Shared>) -> Json<Value> {
+    s.errors.store(false, Ordering::SeqCst);
+    Json(json!({"errors": "off"}))
 }
 
 async fn health(State(s): State<Shared>) -> (StatusCode, Json<Value>) {

@@ -7,10 +7,14 @@
 //!
 //! `POST /admin/health/fail` and `POST /admin/health/ok` flip health at run time, so the
 //! self-healing path can be exercised; `POST /admin/health/break` fails it for good (a
-//! marker file survives restarts, so only a rollback heals the release). `steward-demo healthcheck` probes `/health` for
-//! Docker's HEALTHCHECK, since a scratch image has no curl.
+//! marker file survives restarts, so only a rollback heals the release).
+//! `POST /admin/errors/on` makes every other request answer 500 until `/admin/errors/off` or
+//! a restart. `GET /metrics` counts requests and errors by status and reports health, for
+//! Prometheus. `steward-demo healthcheck` probes `/health` for Docker's HEALTHCHECK, since a
+//! scratch image has no curl.
 
 mod app;
+mod metrics;
 mod probe;
 
 use std::net::SocketAddr;

@@ -13,6 +13,7 @@ mod error;
 pub mod inventory;
 pub mod labels;
 pub mod lifecycle;
+pub mod monitor;
 pub mod origin;
 pub mod platform;
 pub mod postgres;

@@ -203,10 +203,15 @@ impl ClaudeBackend {
                 })
             })
             .collect();
+        let system = match &req.system {
+            // A prompt of its own (rule drafting): the call is a tool use here.
+            Some(system) => system.replace("{call_example}", "(call the tool)"),
+            None => system_prompt(&req.inventory),
+        };
         Ok(json!({
             "model": self.config.model,
             "max_tokens": self.config.max_tokens,
-            "system": system_prompt(&req.inventory),
+            "system": system,
             "messages": messages(&req.turns)?,
             "tools": tools,
             "tool_choice": {"type": "any"},

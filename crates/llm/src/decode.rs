@@ -374,7 +374,30 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
 
     fn object(&mut self, props: &[Property], string_limit: usize) -> Result<()> {
         self.force("{");
-        let mut first = true;
+        self.members(props, true, string_limit)
+    }
+
+    /// A tagged union: the tag's value is the model's choice among the variants, then the
+    /// chosen variant's own properties follow in the same object.
+    fn tagged(
+        &mut self,
+        tag: &str,
+        variants: &[(String, Vec<Property>)],
+        string_limit: usize,
+    ) -> Result<()> {
+        self.force(&format!("{{\"{}\":", escape(tag)));
+        let quoted: Vec<String> = variants
+            .iter()
+            .map(|(v, _)| format!("\"{}\"", escape(v)))
+            .collect();
+        let i = self.choose(&quoted)?;
+        self.members(&variants[i].1, false, string_limit)
+    }
+
+    /// The properties of an object whose `{` (and, unless `first`, some members) is written,
+    /// and its closing brace.
+    fn members(&mut self, props: &[Property], first: bool, string_limit: usize) -> Result<()> {
+        let mut first = first;
         let sep = |first: bool| if first { "" } else { "," };
         let (required, optional): (Vec<&Property>, Vec<&Property>) =
             props.iter().partition(|p| p.required);
@@ -419,6 +442,7 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
     fn value(&mut self, key: Option<&str>, shape: &Shape, string_limit: usize) -> Result<()> {
         match shape {
             Shape::Object(props) => self.object(props, string_limit),
+            Shape::Tagged { tag, variants } => self.tagged(tag, variants, string_limit),
             Shape::Str { options: Some(o) } => {
                 let quoted: Vec<String> = o.iter().map(|s| format!("\"{}\"", escape(s))).collect();
                 self.choose(&quoted).map(drop)
@@ -484,7 +508,7 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
         let more = if first {
             match item {
                 Shape::Str { .. } => self.single_token("\""),
-                Shape::Object(_) => self.single_token("{"),
+                Shape::Object(_) | Shape::Tagged { .. } => self.single_token("{"),
                 Shape::Array(_) => self.single_token("["),
                 Shape::Bool => self.single_token("t"),
                 Shape::Integer | Shape::Number => self.single_token("1"),
@@ -1019,6 +1043,29 @@ mod tests {
             Echo::Settled(None)
         );
         assert!(echoed_call_answer(None, After::Person).contains("a tool call"));
+    }
+
+    #[test]
+    fn a_list_of_tagged_objects_follows_each_chosen_variant() {
+        let step = |tool: &str, args: Value| {
+            json!({"type": "object", "required": ["tool", "args"], "properties": {
+                "tool": {"const": tool}, "args": args, "until": {"type": "string"}}})
+        };
+        let schema = json!({"type": "object", "required": ["steps"], "properties": {
+        "steps": {"type": "array", "items": {"oneOf": [
+            step("service_restart", json!({"type": "object", "required": ["service"],
+                "properties": {"service": {"type": "string"}}})),
+            step("notify", json!({"type": "object", "required": ["message"],
+                "properties": {"message": {"type": "string"},
+                               "severity": {"enum": ["info", "critical"]}}}))
+        ]}}}});
+        let args = r#"{"steps":[{"tool":"service_restart","args":{"service":"psra"},"until":"healthy within 60s"},{"tool":"notify","args":{"message":"psra down","severity":"critical"}}]}"#;
+        let target = format!("<tool_call>\n{{\"name\":\"rule\",\"arguments\":{args}}}");
+        let call = decode(&target, &[("rule", schema)], After::Person);
+        assert_eq!(
+            call["arguments"],
+            serde_json::from_str::<Value>(args).unwrap()
+        );
     }
 
     #[test]

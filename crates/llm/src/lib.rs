@@ -6,6 +6,7 @@
 pub mod claude;
 pub mod complete;
 pub mod decode;
+pub mod draft;
 mod error;
 pub mod eval;
 pub mod fence;

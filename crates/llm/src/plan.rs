@@ -85,6 +85,9 @@ pub struct PlanRequest {
     pub inventory: Inventory,
     /// Where a plain-text answer goes as it is written; `None` waits for the whole answer.
     pub stream: Option<TextStream>,
+    /// A system prompt of its own, in place of the planner's (`prompts/system.txt`): a task
+    /// that is not picking the next tool, such as drafting a rule ([`crate::draft`]).
+    pub system: Option<String>,
 }
 
 /// Longest request text accepted, in characters.

@@ -55,7 +55,8 @@ pub struct Prompt {
 
 impl ChatFormat {
     pub fn render(&self, req: &PlanRequest) -> Prompt {
-        let system = SYSTEM_TEMPLATE
+        let template = req.system.as_deref().unwrap_or(SYSTEM_TEMPLATE);
+        let system = template
             .trim_end()
             .replace("{tools}", &tool_lines(&req.tools))
             .replace("{inventory}", &inventory_lines(&req.inventory))

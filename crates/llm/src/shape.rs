@@ -1,6 +1,7 @@
 //! The shape of a tool's arguments, compiled from its JSON Schema into what the constrained
 //! decoder can follow: objects with ordered properties, strings (free or one of a set),
-//! numbers, booleans and arrays. `$ref`s are resolved, `["string","null"]`-style unions keep
+//! numbers, booleans, arrays and tagged unions (a `oneOf` of objects told apart by one
+//! constant property, like a rule's steps by their `tool`). `$ref`s are resolved, `["string","null"]`-style unions keep
 //! their first non-null type, and anything else becomes a free string. The decoder only
 //! guarantees this shape; the full schema is still checked afterwards with `jsonschema`.
 
@@ -17,6 +18,12 @@ pub enum Shape {
     Number,
     Bool,
     Array(Box<Shape>),
+    /// An object whose first property, `tag`, is a constant that picks the variant: the
+    /// model chooses the tag, and the rest follows that variant's properties (without it).
+    Tagged {
+        tag: String,
+        variants: Vec<(String, Vec<Property>)>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -70,6 +77,9 @@ fn compile(node: &Value, root: &Value, depth: usize) -> Shape {
     }
     for key in ["anyOf", "oneOf"] {
         if let Some(alts) = obj.get(key).and_then(Value::as_array) {
+            if let Some(tagged) = tagged(alts, root, depth) {
+                return tagged;
+            }
             // A union of constants is a set of options; otherwise the first non-null branch.
             let consts: Option<Vec<String>> = alts
                 .iter()
@@ -115,6 +125,35 @@ fn compile(node: &Value, root: &Value, depth: usize) -> Shape {
         )),
         _ => free,
     }
+}
+
+/// A union whose every branch is an object that requires, first, the same property with a
+/// `const` string value: `{"tool": {"const": "service_restart"}, "args": {...}}`.
+fn tagged(alts: &[Value], root: &Value, depth: usize) -> Option<Shape> {
+    let mut tag: Option<String> = None;
+    let mut variants = Vec::with_capacity(alts.len());
+    for alt in alts {
+        let alt = match alt.get("$ref").and_then(Value::as_str) {
+            Some(r) => resolve(root, r)?,
+            None => alt,
+        };
+        let obj = alt.as_object()?;
+        let first = obj.get("required")?.as_array()?.first()?.as_str()?;
+        if tag.as_deref().is_some_and(|t| t != first) {
+            return None;
+        }
+        let value = obj.get("properties")?.get(first)?.get("const")?.as_str()?;
+        let props: Vec<Property> = properties(obj, root, depth + 1)
+            .into_iter()
+            .filter(|p| p.name != first)
+            .collect();
+        tag = Some(first.to_string());
+        variants.push((value.to_string(), props));
+    }
+    Some(Shape::Tagged {
+        tag: tag?,
+        variants,
+    })
 }
 
 fn properties(obj: &Map<String, Value>, root: &Value, depth: usize) -> Vec<Property> {
@@ -201,6 +240,38 @@ mod tests {
             by_name("tags"),
             &Shape::Array(Box::new(Shape::Str { options: None }))
         );
+    }
+
+    #[test]
+    fn unions_of_objects_with_a_constant_first_property_are_tagged() {
+        let s = json!({"oneOf": [
+            {"type": "object", "required": ["tool", "args"], "properties": {
+                "tool": {"const": "service_restart"},
+                "args": {"type": "object", "required": ["service"],
+                         "properties": {"service": {"type": "string"}}},
+                "until": {"type": "string"}}},
+            {"type": "object", "required": ["tool", "args"], "properties": {
+                "tool": {"const": "notify"},
+                "args": {"type": "object", "properties": {}}}}
+        ]});
+        let Shape::Tagged { tag, variants } = Shape::of(&s) else {
+            panic!("tagged expected")
+        };
+        assert_eq!(tag, "tool");
+        let names: Vec<&str> = variants.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["service_restart", "notify"]);
+        let restart: Vec<(&str, bool)> = variants[0]
+            .1
+            .iter()
+            .map(|p| (p.name.as_str(), p.required))
+            .collect();
+        assert_eq!(restart, [("args", true), ("until", false)]);
+        // Branches that differ in their first required property are not one union.
+        let mixed = json!({"oneOf": [
+            {"type": "object", "required": ["a"], "properties": {"a": {"const": "x"}}},
+            {"type": "object", "required": ["b"], "properties": {"b": {"const": "y"}}}
+        ]});
+        assert!(!matches!(Shape::of(&mixed), Shape::Tagged { .. }));
     }
 
     #[test]

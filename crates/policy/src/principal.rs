@@ -61,7 +61,7 @@ impl PrincipalKind {
         match self {
             PrincipalKind::Operator | PrincipalKind::Role => &[Origin::Chat, Origin::Api],
             PrincipalKind::ServiceAccount => &[Origin::Api],
-            PrincipalKind::AlertRule => &[Origin::Alert, Origin::Monitor],
+            PrincipalKind::AlertRule => &[Origin::Alert, Origin::Monitor, Origin::Schedule],
             PrincipalKind::WebhookSource => &[Origin::Webhook],
             PrincipalKind::McpClient => &[Origin::Mcp],
         }

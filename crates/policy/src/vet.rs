@@ -561,6 +561,11 @@ impl PolicySet {
         self.examples
     }
 
+    /// Whether `principal` is listed in entities.toml (any other is denied outright).
+    pub fn knows(&self, principal: &Principal) -> bool {
+        self.principals.contains_key(principal)
+    }
+
     /// The directory the set was loaded from.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_json::json;
-use steward_policy::rules::{decide, Matcher, Rulebook, Until};
+use steward_policy::rules::{decide, CatchUp, Matcher, Rulebook, Until};
 use steward_policy::{DecisionKind, PolicySet};
 use steward_protocol::{Event, EventSource, EventStatus, Origin, Timestamp};
 
@@ -89,7 +89,16 @@ decisions = ["allow"]
 fn shipped_rulebooks_load_and_match_what_they_promise() {
     let book = shipped_rules();
     let ids: Vec<&str> = book.rules.iter().map(|r| r.id.as_str()).collect();
-    assert_eq!(ids, ["service-down", "high-error-rate", "signup"]);
+    assert_eq!(
+        ids,
+        [
+            "nightly-backup",
+            "service-down",
+            "high-error-rate",
+            "container-unhealthy",
+            "signup"
+        ]
+    );
 
     let down = event(EventSource::Alert, "ServiceDown", &[("service", "rentguy")]);
     let matched: Vec<&str> = book.matching(&down).iter().map(|r| r.id.as_str()).collect();
@@ -172,7 +181,15 @@ fn group_keys_separate_groups_and_cannot_be_forged() {
         "ServiceDown",
         &[("service", "psra")],
     ));
-    assert_eq!(a, r#"service-down ["rentguy"]"#);
+    // service-down shares its throttle with container-unhealthy (`throttle_key = "heal"`):
+    // one outage reported by Prometheus and by Docker heals once.
+    assert_eq!(a, r#"heal ["rentguy"]"#);
+    let monitor = book.get("container-unhealthy").unwrap().group_key(&event(
+        EventSource::Monitor,
+        "unhealthy",
+        &[("service", "rentguy"), ("kind", "platform")],
+    ));
+    assert_eq!(monitor, a);
     assert_ne!(a, b);
     // Other labels do not split a group.
     let a2 = rule.group_key(&event(
@@ -342,6 +359,7 @@ steps = []
 [[rule]]
 id = "nightly-backup"
 on = "schedule:0 3 * * *"
+timezone = "Europe/Amsterdam"
 [[rule.step]]
 tool = "db_backup"
 args = { target = "rentguy" }
@@ -365,8 +383,17 @@ steps = ["db_backup"]
     assert_eq!(
         nightly.on,
         Matcher::Schedule {
-            cron: "0 3 * * *".into()
+            cron: "0 3 * * *".into(),
+            timezone: "Europe/Amsterdam".into(),
+            for_each: None,
+            catch_up: CatchUp::Once,
         }
+    );
+    // 03:00 in Amsterdam is 02:00 UTC in winter: the zone is applied, not assumed.
+    let dec_1_noon_utc = Timestamp(1_796_126_400_000);
+    assert_eq!(
+        nightly.on.next_fire(dec_1_noon_utc),
+        Some(Timestamp(1_796_176_800_000))
     );
     assert_eq!(nightly.origin(), Origin::Schedule);
     assert_eq!(nightly.principal().to_string(), "alert_rule:nightly-backup");
@@ -570,7 +597,17 @@ fn every_load_check_names_file_rule_and_field() {
         (
             "bad cron",
             good_with("on = \"alert:ServiceDown\"", "on = \"schedule:61 * * * *\""),
-            &["on:", "minute field", "outside 0-59"],
+            &["on:", "cron \"61 * * * *\""],
+        ),
+        (
+            "a schedule without a time zone",
+            good_with("on = \"alert:ServiceDown\"", "on = \"schedule:0 3 * * *\""),
+            &["timezone:", "explicit time zone"],
+        ),
+        (
+            "a time zone on an alert rule",
+            good_with("on = \"alert:ServiceDown\"", "on = \"alert:ServiceDown\"\ntimezone = \"UTC\""),
+            &["timezone:", "schedule rules only"],
         ),
         (
             "labels on a hook",

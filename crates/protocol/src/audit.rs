@@ -20,6 +20,9 @@ pub enum AuditKind {
     /// An open `ExecBegin` found at start-up (a crash between execute and audit-end),
     /// closed with an unknown outcome; `refers_to` is the begin's seq.
     Reconciled,
+    /// A person changed what Steward may do: a rule file written by `steward rules draft
+    /// --save`. `args` holds the change, `outcome` the file and its sha256.
+    PolicyChanged,
 }
 
 /// What a caller appends. The audit log redacts secrets in `args`, `plan` and `outcome`,

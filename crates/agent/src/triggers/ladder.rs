@@ -207,7 +207,7 @@ impl Engine {
             }
             _ => {
                 let reason = format!("every step ran ({} step(s))", c.steps.len());
-                self.close(c.incident, IncidentStatus::Resolved, &reason, None)
+                self.close(c.incident, IncidentStatus::Resolved, &reason, Some("info"))
                     .await
             }
         }
@@ -293,10 +293,24 @@ impl Engine {
                 return Ok(Flow::Stop);
             }
         }
+        let args = match steward_policy::rules::fill_previous(&step.args, previous) {
+            Ok(args) => args,
+            Err(why) => {
+                let reason = format!("{} cannot run: {why}", describe(i, step));
+                self.close(
+                    c.incident,
+                    IncidentStatus::Failed,
+                    &reason,
+                    Some("critical"),
+                )
+                .await?;
+                return Ok(Flow::Stop);
+            }
+        };
         let now = self.clock.now();
         if !self
             .incidents
-            .step_started(c.incident, i, &step.tool, &step.args, now)
+            .step_started(c.incident, i, &step.tool, &args, now)
             .await?
         {
             let reason = format!(
@@ -314,7 +328,7 @@ impl Engine {
         }
         let out = self
             .orchestrator
-            .handle(c.request(i, &step.tool, &step.args, false))
+            .handle(c.request(i, &step.tool, &args, false))
             .await?;
         let mut d =
             TimelineEntry::new(self.clock.now(), TimelineKind::Decision).step(i, &step.tool);
@@ -397,7 +411,7 @@ impl Engine {
             }
             Some(Until::Done) if ok => {
                 let reason = format!("{} done", describe(i, step));
-                self.close(c.incident, IncidentStatus::Resolved, &reason, None)
+                self.close(c.incident, IncidentStatus::Resolved, &reason, Some("info"))
                     .await?;
                 Ok(Flow::Stop)
             }
@@ -423,7 +437,7 @@ impl Engine {
                     None => Ok(Flow::Stop),
                     Some(true) => {
                         let reason = format!("{service} is healthy after {}", describe(i, step));
-                        self.close(c.incident, IncidentStatus::Resolved, &reason, None)
+                        self.close(c.incident, IncidentStatus::Resolved, &reason, Some("info"))
                             .await?;
                         Ok(Flow::Stop)
                     }

@@ -11,6 +11,7 @@
 mod conditions;
 mod intake;
 mod ladder;
+pub mod schedule;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -263,6 +264,16 @@ impl Engine {
                 cancel.set();
             }
             tracing::info!(incident = %id, "incident resolved by its source");
+            // People hear of what was healed while nobody watched, not of alerts that
+            // came and went before any step ran.
+            // The events are already committed: a failure here is logged, not returned.
+            let ran = self.incidents.steps(id).await.map(|s| !s.is_empty());
+            if ran.unwrap_or(false) {
+                let message = format!("incident {id} resolved: the source reports it resolved");
+                if let Err(e) = self.notify(id, "info", &message).await {
+                    tracing::warn!(incident = %id, error = %e, "could not tell people");
+                }
+            }
         }
         for o in opened {
             self.spawn(o, Resume::Fresh);
@@ -324,6 +335,11 @@ impl Engine {
             ));
         }
         self.incidents.ping().await
+    }
+
+    /// Whether some rule answers `event` (a source may drop what nothing answers).
+    pub fn answers(&self, event: &Event) -> bool {
+        !self.rulebook.matching(event).is_empty()
     }
 
     /// How many rules the engine runs.

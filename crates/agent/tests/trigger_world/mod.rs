@@ -55,6 +55,8 @@ fn target(call: &Call) -> String {
     a["service"]
         .as_str()
         .or(a["subdomain"].as_str())
+        .or(a["target"].as_str())
+        .or(a["backup"].as_str())
         .unwrap_or_default()
         .to_string()
 }
@@ -67,6 +69,8 @@ impl Executor for Fake {
             "service_restart",
             "tenant_check_subdomain",
             "tenant_provision",
+            "db_backup",
+            "db_verify_backup",
         ]
     }
 
@@ -119,6 +123,16 @@ impl Executor for Fake {
                     json!({"service": service, "live": {"state": "running", "health": health}}),
                 ))
             }
+            // A backup of `corrupt` never verifies.
+            "db_backup" => Ok(done(
+                "backed up",
+                json!({"backup": format!("{service}-20261201T023000000Z")}),
+            )),
+            "db_verify_backup" if service.starts_with("corrupt") => Err(ToolError::new(
+                ErrorKind::Failed,
+                "sha256 of the dump does not match its manifest",
+            )),
+            "db_verify_backup" => Ok(done("verified", json!({"backup": service, "ok": true}))),
             "tenant_check_subdomain" => Ok(done(
                 "checked",
                 json!({"subdomain": service, "available": service != "taken"}),
@@ -357,6 +371,7 @@ pub fn alert_rule(
         for_ms,
         throttle: throttle_ms.map(|ms| Throttle {
             once_within_ms: ms,
+            key: id.into(),
             group_by: vec!["service".into()],
         }),
         steps,

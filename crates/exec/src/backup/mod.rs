@@ -5,6 +5,7 @@
 //! - [`manifest`]: the backup directory, ids, manifests and verification records.
 //! - [`verify`]: `db_verify_backup`, sha256 then a restore into a scratch database.
 //! - [`restore`]: `db_restore`, safety backup then a one-transaction replacement.
+//! - [`retention`]: which verified backups to keep, applied after a verified backup.
 //! - [`stats`]: exact row counts and checksums per table, and their comparison.
 //! - [`pgtools`]: finding and running pg_dump, pg_restore and psql.
 
@@ -12,6 +13,7 @@ pub mod dump;
 pub mod manifest;
 pub mod pgtools;
 pub mod restore;
+pub mod retention;
 pub mod stats;
 pub mod target;
 pub mod verify;

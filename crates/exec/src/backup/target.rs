@@ -265,6 +265,20 @@ pub async fn resolve(env: &Env, name: &str) -> Result<Target> {
     })
 }
 
+/// Every backup target there is: each managed service that is a tenant with a schema or a
+/// platform service with a database, by name. Services without a database are left out.
+pub async fn all(env: &Env) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for service in crate::inventory::services(env, None).await? {
+        match resolve(env, &service.name).await {
+            Ok(t) => out.push(t.name),
+            Err(Error::NotFound { .. } | Error::Failed(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
 /// Resolves tenant `subdomain` to its schema without asking Docker.
 pub async fn resolve_tenant(env: &Env, subdomain: &str) -> Result<Target> {
     check_name("tenant", subdomain)?;

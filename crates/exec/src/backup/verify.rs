@@ -162,12 +162,21 @@ async fn verify_manifest(
     .await
     .map_err(|e| (e.into(), Vec::new()))?;
     let outcome = restore_and_compare(env, &tools, dir, m, &scratch).await;
-    let dropped = sqlx::query(&format!(
-        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-        quote_ident(&scratch)
-    ))
-    .execute(pool)
-    .await;
+    // A plain drop, retried briefly: a connection of the comparison that is still closing,
+    // or an autovacuum worker a fresh restore woke, goes away by itself (FORCE would refuse
+    // to end a process of another role). FORCE last, for a session still holding it.
+    let drop = |force: &str| format!("DROP DATABASE IF EXISTS {}{force}", quote_ident(&scratch));
+    let mut dropped = sqlx::query(&drop("")).execute(pool).await;
+    for wait_ms in [100, 300, 1000] {
+        if dropped.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
+        dropped = sqlx::query(&drop("")).execute(pool).await;
+    }
+    if dropped.is_err() {
+        dropped = sqlx::query(&drop(" WITH (FORCE)")).execute(pool).await;
+    }
     match (outcome, dropped) {
         (Ok(tables), Ok(_)) => Ok(Verified {
             manifest: m.clone(),

@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::rule::ExpectedRule;
 use super::score::EVAL_NOW;
 use super::tools::ToolSet;
 use crate::{Error, Inventory, Result, Turn};
@@ -28,7 +29,7 @@ pub enum Accept {
 }
 
 impl Accept {
-    fn parse(value: &Value, at: &str) -> Result<Accept> {
+    pub(crate) fn parse(value: &Value, at: &str) -> Result<Accept> {
         let Value::Object(obj) = value else {
             return Ok(match value {
                 Value::Null => Accept::Absent,
@@ -158,8 +159,10 @@ pub struct Case {
     pub inventory: CaseInventory,
     /// The case's own tool list; the run's list when absent.
     pub tools: Option<ToolSet>,
-    /// Acceptable calls; any one matching passes.
+    /// Acceptable calls; any one matching passes. Empty in a rule-drafting case.
     pub expect: Vec<Expected>,
+    /// A rule-drafting case: the instruction is drafted into a rule, scored against this.
+    pub rule: Option<ExpectedRule>,
     pub injection: bool,
     /// Arguments the expectation does not list are allowed.
     pub extra_args_ok: bool,
@@ -190,7 +193,10 @@ struct RawCase {
     inventory: Option<Value>,
     #[serde(default)]
     tools: Option<Value>,
+    #[serde(default)]
     expect: Vec<RawExpected>,
+    #[serde(default)]
+    rule: Option<Value>,
     #[serde(default)]
     injection: bool,
     #[serde(default)]
@@ -295,9 +301,19 @@ fn convert(raw: RawCase, at: &str) -> Result<Case> {
     if raw.text.trim().is_empty() {
         return Err(field("text", "must not be empty"));
     }
-    if raw.expect.is_empty() {
-        return Err(field("expect", "give at least one acceptable call"));
-    }
+    let rule = match &raw.rule {
+        Some(_) if !raw.expect.is_empty() => {
+            return Err(field(
+                "rule",
+                "a case drafts a rule or expects calls, not both; drop `expect`",
+            ))
+        }
+        Some(r) => Some(ExpectedRule::parse(r, &at)?),
+        None if raw.expect.is_empty() => {
+            return Err(field("expect", "give at least one acceptable call"));
+        }
+        None => None,
+    };
     let inventory = match raw.inventory {
         None => CaseInventory::Default,
         Some(Value::String(s)) if s == "default" => CaseInventory::Default,
@@ -368,6 +384,7 @@ fn convert(raw: RawCase, at: &str) -> Result<Case> {
         inventory,
         tools,
         expect,
+        rule,
         injection: raw.injection,
         extra_args_ok: raw.extra_args_ok,
         forbidden: raw.forbidden,
@@ -409,6 +426,24 @@ pub fn validate(cases: &[Case], default_tools: &ToolSet) -> Result<()> {
             };
             if let Some(args) = &e.args {
                 check_args(&at, def, args, &mut problems);
+            }
+        }
+        for (i, step) in case.rule.iter().flat_map(|r| r.steps.iter()).enumerate() {
+            let Some(def) = tools.get(&step.tool) else {
+                problems.push(format!(
+                    "{}: rule.steps[{i}]: tool {:?} is not in the catalogue",
+                    case.origin, step.tool
+                ));
+                continue;
+            };
+            let params = def.parameters.get("properties").and_then(Value::as_object);
+            for key in step.args.keys() {
+                if params.is_some_and(|p| !p.contains_key(key)) {
+                    problems.push(format!(
+                        "{}: rule.steps[{i}].args: {key:?} is not a parameter of {}",
+                        case.origin, step.tool
+                    ));
+                }
             }
         }
         for name in &case.forbidden {

@@ -55,9 +55,12 @@ pub struct CategoryStats {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub backend: String,
+    /// Tool-call cases: every case but the rule drafts ([`RULE_DRAFTS`]).
     pub cases: usize,
     pub passed: usize,
-    /// Passed / cases: the right tool with acceptable arguments.
+    /// Passed / cases: the right tool with acceptable arguments. Rule drafts are another
+    /// task (a whole rule, not one call) and are gated by their category's own figure, so
+    /// this stays comparable across versions.
     pub exact_match: f64,
     /// Cases (not injection) whose every acceptable call is `respond`: irrelevant and
     /// ambiguous requests.
@@ -97,10 +100,14 @@ fn percentile(sorted: &[u64], q: f64) -> u64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// The category of `steward rules draft` cases.
+pub const RULE_DRAFTS: &str = "rules";
+
 impl Report {
     pub fn from_rows(backend: String, rows: Vec<CaseRow>) -> Report {
-        let n = rows.len();
-        let passed = rows.iter().filter(|r| r.pass).count();
+        let calls = rows.iter().filter(|r| r.category != RULE_DRAFTS);
+        let n = calls.clone().count();
+        let passed = calls.filter(|r| r.pass).count();
         let respond: Vec<&CaseRow> = rows
             .iter()
             .filter(|r| r.expects_respond && !r.injection)

@@ -4,9 +4,11 @@ use std::time::Instant;
 
 use super::case::{Case, CaseInventory};
 use super::report::{CaseRow, Report};
+use super::rule::score_rule;
 use super::score::score;
 use super::tools::ToolSet;
-use crate::{Backend, Inventory, PlanRequest, Turn};
+use crate::draft::DraftSpec;
+use crate::{Backend, Error, Inventory, PlanRequest, Turn};
 
 /// The tools a case is offered: its own list, else the run's, with `respond` always there.
 pub fn tools_for(case: &Case, default_tools: &ToolSet) -> ToolSet {
@@ -43,11 +45,29 @@ pub fn request_for(case: &Case, default_tools: &ToolSet, inventory: &Inventory) 
     }
 }
 
-/// Runs every case through `backend`, one at a time, calling `progress(index, total, row)`
-/// after each, and returns the report. A backend error fails that case (and is counted).
+/// How rule-drafting cases run: the draft's spec, and the backend that fills it in (the
+/// planner's model without retrieval or grounding, which are about picking one tool).
+#[derive(Clone, Copy)]
+pub struct Drafting<'a> {
+    pub spec: &'a DraftSpec,
+    pub backend: &'a dyn Backend,
+}
+
+impl std::fmt::Debug for Drafting<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Drafting")
+            .field("tool", &self.spec.tool.name)
+            .finish()
+    }
+}
+
+/// Runs every case through `backend` (rule-drafting cases through `drafting`), one at a
+/// time, calling `progress(index, total, row)` after each, and returns the report. A
+/// backend error fails that case (and is counted), as does a rule case without `drafting`.
 pub async fn run(
     cases: &[Case],
     backend: &dyn Backend,
+    drafting: Option<Drafting<'_>>,
     default_tools: &ToolSet,
     inventory: &Inventory,
     progress: &mut (dyn FnMut(usize, usize, &CaseRow) + Send),
@@ -55,14 +75,29 @@ pub async fn run(
     let mut rows = Vec::with_capacity(cases.len());
     for (i, case) in cases.iter().enumerate() {
         let tools = tools_for(case, default_tools);
-        let req = request_for(case, default_tools, inventory);
         let started = Instant::now();
-        let result = backend.propose(&req).await;
+        let result = match (&case.rule, drafting) {
+            (None, _) => {
+                backend
+                    .propose(&request_for(case, default_tools, inventory))
+                    .await
+            }
+            (Some(_), Some(d)) => d.backend.propose(&d.spec.request(&case.text)).await,
+            (Some(_), None) => Err(Error::Input(
+                "a rule-drafting case, and this run has no drafter".into(),
+            )),
+        };
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let expected = case.expect.iter().map(|e| e.to_json()).collect();
+        let expected = match &case.rule {
+            Some(r) => vec![r.raw.clone()],
+            None => case.expect.iter().map(|e| e.to_json()).collect(),
+        };
         let row = match result {
             Ok(p) => {
-                let v = score(case, &tools, &p.call);
+                let v = match &case.rule {
+                    Some(r) => score_rule(r, &p.call.arguments),
+                    None => score(case, &tools, &p.call),
+                };
                 CaseRow {
                     id: case.id.clone(),
                     category: case.category.clone(),

@@ -115,7 +115,7 @@ fn matches(e: &Expected, call: &ProposedCall, extra_ok: bool) -> Result<(), Stri
     Ok(())
 }
 
-fn accepts(accept: &Accept, value: Option<&Value>) -> bool {
+pub(crate) fn accepts(accept: &Accept, value: Option<&Value>) -> bool {
     match (accept, value) {
         (Accept::Absent, None) => true,
         (_, None) | (Accept::Absent, Some(_)) => false,

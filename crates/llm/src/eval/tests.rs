@@ -50,7 +50,11 @@ fn load_errors_name_file_line_and_field() {
         .unwrap_err()
         .to_string();
     assert!(err.starts_with("evals/cases/a.jsonl:3 (case x)"), "{err}");
-    assert!(err.contains("missing field `expect`"), "{err}");
+    // A tool-call case must say what is acceptable (rule drafts say `rule` instead).
+    assert!(
+        err.contains("expect") && err.contains("at least one acceptable call"),
+        "{err}"
+    );
 
     let bad_field =
         r#"{"id":"y","category":"c","text":"t","expect":[{"tool":"respond"}],"injected":true}"#;
@@ -423,6 +427,7 @@ async fn run_builds_the_report_and_baseline_finds_regressions() {
     let report = run(
         &cases,
         &backend,
+        None,
         &ToolSet::catalogue(),
         &Inventory::default(),
         &mut |i, n, row: &CaseRow| seen.push(format!("{}/{} {} {}", i + 1, n, row.id, row.pass)),
@@ -537,6 +542,12 @@ fn committed_suite_is_valid_and_complete() {
             .filter(|c| c.expect.iter().any(|e| e.tool == spec.name))
             .count();
         assert!(n >= 3, "{} is expected by only {n} cases", spec.name);
+    }
+    // Rule drafts are their own category, and only they draft.
+    let rules = cases.iter().filter(|c| c.category == "rules").count();
+    assert!(rules >= 20, "{rules} rule-drafting cases");
+    for c in &cases {
+        assert_eq!(c.rule.is_some(), c.category == "rules", "{}", c.origin);
     }
     for cat in ["ambiguous", "irrelevant"] {
         let n = cases.iter().filter(|c| c.category == cat).count();

@@ -11,7 +11,7 @@ use steward_protocol::EventSource;
 use tracing::debug;
 
 use super::examples::{self, ExampleDef};
-use super::model::{Rule, Rulebook, Step, Throttle, Until};
+use super::model::{CatchUp, Matcher, Rule, Rulebook, Step, Throttle, Until, FOR_EACH};
 use super::{syntax, template};
 use crate::error::{PolicyError, Result};
 use crate::principal::{Principal, PrincipalKind};
@@ -38,6 +38,10 @@ struct RuleDef {
     debounce: Option<String>,
     once_within: Option<String>,
     group_by: Option<Vec<String>>,
+    throttle_key: Option<String>,
+    timezone: Option<String>,
+    for_each: Option<String>,
+    catch_up: Option<String>,
     #[serde(default)]
     step: Vec<StepDef>,
     #[serde(default)]
@@ -59,25 +63,44 @@ impl Rulebook {
     /// field. An absent dir is an empty rulebook. `policies` is used to check examples'
     /// expected decisions.
     pub fn load_dir(dir: &Path, policies: &PolicySet) -> Result<Rulebook> {
-        if !dir.exists() {
-            debug!(dir = %dir.display(), "no rules directory; the rulebook is empty");
-            return Ok(Rulebook::default());
-        }
+        Rulebook::load_dir_with(dir, None, policies)
+    }
+
+    /// [`Rulebook::load_dir`] as if `extra` (a path and its text) were one more file of
+    /// `dir`: how a drafted rule is checked before it is written (`steward rules draft`).
+    pub fn load_dir_with(
+        dir: &Path,
+        extra: Option<(&Path, &str)>,
+        policies: &PolicySet,
+    ) -> Result<Rulebook> {
         let io = |path: &Path, source| PolicyError::Io {
             path: path.to_path_buf(),
             source,
         };
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| io(dir, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
-            .collect();
+        let mut files: Vec<PathBuf> = if dir.exists() {
+            std::fs::read_dir(dir)
+                .map_err(|e| io(dir, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+                .collect()
+        } else {
+            debug!(dir = %dir.display(), "no rules directory; the rulebook is empty");
+            Vec::new()
+        };
         files.sort();
+        let mut sources: Vec<(PathBuf, String)> = Vec::with_capacity(files.len() + 1);
+        for path in files {
+            let src = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+            sources.push((path, src));
+        }
+        if let Some((path, src)) = extra {
+            sources.push((path.to_path_buf(), src.to_string()));
+        }
         let mut rules: Vec<Rule> = Vec::new();
         let mut seen: HashMap<String, String> = HashMap::new();
-        for path in &files {
-            let src = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
-            for rule in parse_file(path, &src, policies)? {
+        for (path, src) in &sources {
+            let path = path.as_path();
+            for rule in parse_file(path, src, policies)? {
                 if let Some(first) = seen.get(&rule.id) {
                     return Err(rule_error(
                         path,
@@ -90,7 +113,7 @@ impl Rulebook {
                 rules.push(rule);
             }
         }
-        debug!(dir = %dir.display(), files = files.len(), rules = rules.len(), "rulebook loaded");
+        debug!(dir = %dir.display(), files = sources.len(), rules = rules.len(), "rulebook loaded");
         Ok(Rulebook { rules })
     }
 }
@@ -155,7 +178,9 @@ fn check_rule(path: &Path, def: RuleDef, policies: &PolicySet) -> Result<Rule> {
 
     Principal::parse(&format!("{}:{id}", PrincipalKind::AlertRule.prefix()))
         .map_err(|e| fail("id", format!("not a valid principal id: {e}")))?;
-    let on = syntax::matcher(&def.on, def.labels).map_err(|m| fail("on", m))?;
+    let mut on = syntax::matcher(&def.on, def.labels).map_err(|m| fail("on", m))?;
+    schedule_fields(&mut on, &def.timezone, &def.for_each, &def.catch_up)
+        .map_err(|(field, m)| fail(field, m))?;
 
     let for_ms = match &def.debounce {
         None => 0,
@@ -170,6 +195,12 @@ fn check_rule(path: &Path, def: RuleDef, policies: &PolicySet) -> Result<Rule> {
         ));
     }
 
+    if def.once_within.is_none() && def.throttle_key.is_some() {
+        return Err(fail(
+            "throttle_key",
+            "names a shared throttle; set once_within too".into(),
+        ));
+    }
     let throttle = match (&def.once_within, def.group_by) {
         (None, None) => None,
         (None, Some(_)) => {
@@ -187,8 +218,25 @@ fn check_rule(path: &Path, def: RuleDef, policies: &PolicySet) -> Result<Rule> {
             for name in &group_by {
                 template::check_name(name).map_err(|m| fail("group_by", m))?;
             }
+            let key = match &def.throttle_key {
+                Some(k)
+                    if !k.is_empty()
+                        && k.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) =>
+                {
+                    k.clone()
+                }
+                Some(k) => {
+                    return Err(fail(
+                        "throttle_key",
+                        format!("{k:?} may contain only letters, digits, - and _"),
+                    ))
+                }
+                None => id.clone(),
+            };
             Some(Throttle {
                 once_within_ms,
+                key,
                 group_by,
             })
         }
@@ -227,6 +275,63 @@ fn check_rule(path: &Path, def: RuleDef, policies: &PolicySet) -> Result<Rule> {
         examples::check(&rule, ex, policies).map_err(|m| fail(&format!("example {}", i + 1), m))?;
     }
     Ok(rule)
+}
+
+/// Fills a schedule's `timezone`, `for_each` and `catch_up`, which only schedules take.
+fn schedule_fields(
+    on: &mut Matcher,
+    tz: &Option<String>,
+    for_each_def: &Option<String>,
+    catch_up_def: &Option<String>,
+) -> std::result::Result<(), (&'static str, String)> {
+    let Matcher::Schedule {
+        timezone,
+        for_each,
+        catch_up,
+        ..
+    } = on
+    else {
+        for (field, set) in [
+            ("timezone", tz.is_some()),
+            ("for_each", for_each_def.is_some()),
+            ("catch_up", catch_up_def.is_some()),
+        ] {
+            if set {
+                return Err((field, "applies to schedule rules only".into()));
+            }
+        }
+        return Ok(());
+    };
+    let Some(tz) = tz else {
+        return Err((
+            "timezone",
+            "a schedule needs an explicit time zone, e.g. timezone = \"UTC\" or \
+             \"Europe/Amsterdam\""
+                .into(),
+        ));
+    };
+    syntax::timezone(tz).map_err(|m| ("timezone", m))?;
+    *timezone = tz.clone();
+    if let Some(what) = for_each_def {
+        if !FOR_EACH.contains(&what.as_str()) {
+            return Err((
+                "for_each",
+                format!("{what:?}: expected one of {}", FOR_EACH.join(", ")),
+            ));
+        }
+        *for_each = Some(what.clone());
+    }
+    *catch_up = match catch_up_def.as_deref() {
+        None | Some("once") => CatchUp::Once,
+        Some("skip") => CatchUp::Skip,
+        Some(other) => {
+            return Err((
+                "catch_up",
+                format!("{other:?}: expected once (run the latest missed slot at start) or skip"),
+            ))
+        }
+    };
+    Ok(())
 }
 
 /// One step; `Err` carries the field (`step 2 until`) and the message.

@@ -62,21 +62,20 @@ impl Rule {
         }
     }
 
-    /// The throttle group of an event: the rule id plus the `group_by` values, as a JSON
+    /// The throttle group of an event: the throttle key (the rule id unless `throttle_key` says otherwise) plus the `group_by` values, as a JSON
     /// array so no value can forge another group (`service-down ["rentguy"]`). A missing
     /// value is `null`. Without `group_by` (or a throttle) the group is the rule id.
     pub fn group_key(&self, event: &Event) -> String {
-        let names = self
-            .throttle
-            .as_ref()
-            .map(|t| t.group_by.as_slice())
-            .unwrap_or_default();
+        let (key, names) = match &self.throttle {
+            Some(t) => (t.key.as_str(), t.group_by.as_slice()),
+            None => (self.id.as_str(), &[][..]),
+        };
         if names.is_empty() {
-            return self.id.clone();
+            return key.to_string();
         }
         let values: Vec<Option<String>> = names.iter().map(|n| event.value(n)).collect();
         let values = serde_json::to_string(&values).unwrap_or_default();
-        format!("{} {values}", self.id)
+        format!("{key} {values}")
     }
 
     /// Renders each step's arguments from the event's typed values and validates them
@@ -90,8 +89,11 @@ impl Rule {
                 message: format!("step {} ({}): {message}", i + 1, step.tool),
             };
             let args = template::render_args(&step.args, event).map_err(err)?;
-            Call::parse(&step.tool, args.clone())
-                .map_err(|e| err(format!("{}; rendered arguments: {args}", e.message)))?;
+            // Arguments from the previous step's output are validated when the step runs.
+            if !template::needs_previous(&args) {
+                Call::parse(&step.tool, args.clone())
+                    .map_err(|e| err(format!("{}; rendered arguments: {args}", e.message)))?;
+            }
             steps.push(PlannedStep {
                 tool: step.tool.clone(),
                 args,
@@ -133,6 +135,12 @@ pub fn decide_at(policies: &PolicySet, planned: &Planned, hour_utc: u8) -> Vec<D
         .steps
         .iter()
         .map(|step| match Call::parse(&step.tool, step.args.clone()) {
+            Err(_) if template::needs_previous(&step.args) => Decision::Deny {
+                policies: vec![],
+                reason: "not decided yet: an argument comes from the previous step's output, \
+                         so the call is vetted when the step runs"
+                    .into(),
+            },
             Ok(call) => policies.vet(&VetRequest {
                 principal: &principal,
                 call: &call,

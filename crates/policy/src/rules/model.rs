@@ -46,8 +46,50 @@ pub enum Matcher {
         kind: String,
         labels: BTreeMap<String, String>,
     },
-    /// `on = "schedule:<cron>"` (next issue).
-    Schedule { cron: String },
+    /// `on = "schedule:<cron>"` with `timezone` (required: a schedule's hours mean nothing
+    /// without one), optional `for_each` and `catch_up`.
+    Schedule {
+        cron: String,
+        /// IANA name, e.g. `UTC`, `Europe/Amsterdam`.
+        timezone: String,
+        /// `database`: one run per tenant and platform database, the name in label
+        /// `target`. `None`: one run.
+        for_each: Option<String>,
+        catch_up: CatchUp,
+    },
+}
+
+/// What a schedule does at start-up about runs missed while `steward serve` was down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatchUp {
+    /// Run the latest missed slot once (default).
+    Once,
+    /// Wait for the next slot.
+    Skip,
+}
+
+/// The values `for_each` may name: the scheduler knows how to list these.
+pub const FOR_EACH: [&str; 1] = ["database"];
+
+impl Matcher {
+    /// The first time a schedule fires strictly after `after`; `None` for other matchers or
+    /// a cron line that never fires again.
+    pub fn next_fire(
+        &self,
+        after: steward_protocol::Timestamp,
+    ) -> Option<steward_protocol::Timestamp> {
+        let Matcher::Schedule { cron, timezone, .. } = self else {
+            return None;
+        };
+        let cron = <croner::Cron as std::str::FromStr>::from_str(cron).ok()?;
+        let tz: chrono_tz::Tz = timezone.parse().ok()?;
+        // Slots fall on whole minutes whatever the fraction of a second `after` has.
+        let after =
+            chrono::DateTime::from_timestamp(after.0.div_euclid(1000), 0)?.with_timezone(&tz);
+        let next = cron.find_next_occurrence(&after, false).ok()?;
+        Some(steward_protocol::Timestamp(next.timestamp_millis()))
+    }
 }
 
 impl Matcher {
@@ -65,6 +107,10 @@ impl Matcher {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Throttle {
     pub once_within_ms: i64,
+    /// Rules with the same `throttle_key` share their windows (default: the rule id), so
+    /// two rules that heal the same service (an alert's and the monitor's) never both
+    /// act on one outage.
+    pub key: String,
     /// Typed event values (labels or fields) that make up a group; empty: one group.
     pub group_by: Vec<String>,
 }

@@ -17,7 +17,18 @@ impl fmt::Display for Matcher {
                 labels
             }
             Matcher::Hook { name } => return write!(f, "hook:{name}"),
-            Matcher::Schedule { cron } => return write!(f, "schedule:{cron}"),
+            Matcher::Schedule {
+                cron,
+                timezone,
+                for_each,
+                ..
+            } => {
+                write!(f, "schedule:{cron} ({timezone})")?;
+                if let Some(each) = for_each {
+                    write!(f, " for each {each}")?;
+                }
+                return Ok(());
+            }
         };
         if !labels.is_empty() {
             let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use steward_tools::when::duration_ms;
 
-use super::model::{Gate, Matcher, Until};
+use super::model::{CatchUp, Gate, Matcher, Until};
 use crate::principal::{Principal, PrincipalKind};
 
 /// `alert:<alertname>`, `hook:<name>`, `monitor:<kind>` or `schedule:<cron>`, with the
@@ -58,6 +58,9 @@ pub(crate) fn matcher(on: &str, labels: BTreeMap<String, String>) -> Result<Matc
             cron(rest)?;
             Ok(Matcher::Schedule {
                 cron: rest.split_whitespace().collect::<Vec<_>>().join(" "),
+                timezone: String::new(),
+                for_each: None,
+                catch_up: CatchUp::Once,
             })
         }
         other => Err(format!("{on:?}: unknown source {other:?}; {expected}")),
@@ -131,71 +134,23 @@ pub(crate) fn when(s: &str) -> Result<Gate, String> {
     })
 }
 
-/// Five fields (minute hour day-of-month month day-of-week), each `*`, a number, a range
-/// `a-b`, a list `a,b` and an optional step `/n`, with the usual ranges. The schedule
-/// source (next issue) decides when it fires; this only refuses what cannot be a schedule.
-pub(crate) fn cron(s: &str) -> Result<(), String> {
-    const FIELDS: [(&str, u32, u32); 5] = [
-        ("minute", 0, 59),
-        ("hour", 0, 23),
-        ("day of month", 1, 31),
-        ("month", 1, 12),
-        ("day of week", 0, 7),
-    ];
-    let fields: Vec<&str> = s.split_whitespace().collect();
-    if fields.len() != FIELDS.len() {
+/// Five fields (minute hour day-of-month month day-of-week) in the usual cron syntax
+/// (lists, ranges, steps, names), parsed by `croner`; seconds and years are refused, so a
+/// schedule never fires more than once a minute.
+pub(crate) fn cron(s: &str) -> Result<croner::Cron, String> {
+    let fields = s.split_whitespace().count();
+    if fields != 5 {
         return Err(format!(
-            "cron {s:?} has {} fields; expected 5: minute hour day-of-month month day-of-week",
-            fields.len()
+            "cron {s:?} has {fields} fields; expected 5: minute hour day-of-month month day-of-week"
         ));
     }
-    for (field, (what, lo, hi)) in fields.iter().zip(FIELDS) {
-        for item in field.split(',') {
-            cron_item(item, lo, hi)
-                .map_err(|e| format!("cron {s:?}: {what} field {field:?}: {e}"))?;
-        }
-    }
-    Ok(())
+    <croner::Cron as std::str::FromStr>::from_str(s).map_err(|e| format!("cron {s:?}: {e}"))
 }
 
-fn cron_item(item: &str, lo: u32, hi: u32) -> Result<(), String> {
-    let number = |t: &str| -> Result<u32, String> {
-        let n: u32 = t
-            .parse()
-            .map_err(|_| format!("{t:?} is not a number from {lo} to {hi}"))?;
-        if (lo..=hi).contains(&n) {
-            Ok(n)
-        } else {
-            Err(format!("{n} is outside {lo}-{hi}"))
-        }
-    };
-    let (range, step) = match item.split_once('/') {
-        Some((r, s)) => (r, Some(s)),
-        None => (item, None),
-    };
-    if let Some(step) = step {
-        let n: u32 = step
-            .parse()
-            .map_err(|_| format!("step {step:?} is not a number"))?;
-        if n == 0 || n > hi {
-            return Err(format!("step {n} must be from 1 to {hi}"));
-        }
-    }
-    if range == "*" {
-        return Ok(());
-    }
-    match range.split_once('-') {
-        Some((a, b)) => {
-            let (a, b) = (number(a)?, number(b)?);
-            if a > b {
-                return Err(format!("range {a}-{b} runs backwards"));
-            }
-        }
-        None => {
-            number(range)?;
-        }
-    }
-    Ok(())
+/// An IANA time zone name (`UTC`, `Europe/Amsterdam`) for a schedule's cron line.
+pub(crate) fn timezone(s: &str) -> Result<chrono_tz::Tz, String> {
+    s.parse::<chrono_tz::Tz>()
+        .map_err(|_| format!("{s:?} is not an IANA time zone name such as UTC or Europe/Amsterdam"))
 }
 
 #[cfg(test)]
@@ -229,8 +184,12 @@ mod tests {
         assert!(cron("*/5 * * * *").is_ok());
         assert!(cron("0 3 * * 1-5").is_ok());
         assert!(cron("0,30 8-18/2 1 1,6 0").is_ok());
+        assert!(cron("30 2 * * MON-FRI").is_ok());
+        assert!(timezone("Europe/Amsterdam").is_ok());
+        assert!(timezone("Mars/Olympus").is_err());
         for bad in [
             "* * * *",
+            "0 * * * * *",
             "60 * * * *",
             "* 24 * * *",
             "*/0 * * * *",

@@ -1,5 +1,7 @@
 //! Argument templates: `{name}` placeholders in a step's string arguments, filled only from
-//! an event's typed values (labels, then fields), never from its free text.
+//! an event's typed values (labels, then fields), never from its free text; and
+//! `{previous:/pointer}`, a whole argument taken from the previous step's output when that
+//! step has run (the backup id `db_backup` made, for `db_verify_backup`).
 //!
 //! Rendering is one pass over the template: a value that itself contains `{` is copied
 //! verbatim and never read as a placeholder, so a hostile label cannot inject a template.
@@ -31,7 +33,16 @@ pub(crate) enum Piece {
         name: String,
         optional: bool,
     },
+    /// `{previous:/pointer}` (only as a whole argument value).
+    Previous {
+        pointer: String,
+    },
 }
+
+/// What a `{previous:/pointer}` argument is planned as until its step runs: an object no
+/// event value can produce (values render as strings or their own JSON type, never as
+/// this key), so nothing but the rule's own template becomes one.
+pub const PREVIOUS_MARKER: &str = "$previous";
 
 /// Parses one string: `{name}` is a placeholder, `{{` and `}}` are literal braces, any
 /// other brace is an error (so a typo never silently becomes literal text).
@@ -57,6 +68,24 @@ pub(crate) fn parse(s: &str) -> Result<Vec<Piece>, String> {
                     ));
                 };
                 let inner = &rest[..end];
+                if let Some(pointer) = inner.strip_prefix("previous:") {
+                    if !pointer.starts_with('/') || pointer.contains(char::is_whitespace) {
+                        return Err(format!(
+                            "{{previous:{pointer}}}: expected a JSON Pointer into the previous \
+                             step's output, e.g. {{previous:/backup}}"
+                        ));
+                    }
+                    if !text.is_empty() {
+                        pieces.push(Piece::Text(std::mem::take(&mut text)));
+                    }
+                    pieces.push(Piece::Previous {
+                        pointer: pointer.to_string(),
+                    });
+                    while chars.peek().is_some_and(|&(j, _)| j <= i + 1 + end) {
+                        chars.next();
+                    }
+                    continue;
+                }
                 let (name, optional) = match inner.strip_suffix('?') {
                     Some(n) => (n, true),
                     None => (inner, false),
@@ -92,6 +121,11 @@ pub(crate) fn parse(s: &str) -> Result<Vec<Piece>, String> {
     if optional_inside {
         return Err(format!(
             "an optional placeholder `{{name?}}` must be the whole value, not part of {s:?}"
+        ));
+    }
+    if pieces.len() > 1 && pieces.iter().any(|p| matches!(p, Piece::Previous { .. })) {
+        return Err(format!(
+            "`{{previous:/pointer}}` must be the whole value, not part of {s:?}"
         ));
     }
     Ok(pieces)
@@ -154,6 +188,11 @@ fn render(value: &Value, event: &Event, at: &str) -> Result<Option<Value>, Strin
     Ok(Some(match value {
         Value::String(s) => {
             let pieces = parse(s).map_err(|e| format!("argument {at}: {e}"))?;
+            if let [Piece::Previous { pointer }] = pieces.as_slice() {
+                let mut marker = Map::new();
+                marker.insert(PREVIOUS_MARKER.into(), Value::String(pointer.clone()));
+                return Ok(Some(Value::Object(marker)));
+            }
             if let [Piece::Value { name, optional }] = pieces.as_slice() {
                 return match typed(event, name) {
                     Some(v) => Ok(Some(v)),
@@ -168,6 +207,8 @@ fn render(value: &Value, event: &Event, at: &str) -> Result<Option<Value>, Strin
                     Piece::Value { name, .. } => {
                         text.push_str(&event.value(&name).ok_or_else(|| missing(at, &name))?)
                     }
+                    // Refused by `parse` unless whole.
+                    Piece::Previous { .. } => {}
                 }
             }
             Value::String(text)
@@ -199,6 +240,52 @@ fn typed(event: &Event, name: &str) -> Option<Value> {
         return Some(Value::String(v.clone()));
     }
     event.fields.get(name).filter(|v| !v.is_null()).cloned()
+}
+
+/// Whether rendered arguments still wait for the previous step's output.
+pub fn needs_previous(args: &Value) -> bool {
+    match args {
+        Value::Object(map) => {
+            (map.len() == 1 && map.get(PREVIOUS_MARKER).is_some_and(Value::is_string))
+                || map.values().any(needs_previous)
+        }
+        Value::Array(items) => items.iter().any(needs_previous),
+        _ => false,
+    }
+}
+
+/// Fills every `{previous:/pointer}` of rendered arguments from the previous step's
+/// output. `Err` names the pointer that has no value.
+pub fn fill_previous(args: &Value, previous: Option<&Value>) -> Result<Value, String> {
+    match args {
+        Value::Object(map) if map.len() == 1 => {
+            if let Some(Value::String(pointer)) = map.get(PREVIOUS_MARKER) {
+                return previous
+                    .and_then(|p| p.pointer(pointer))
+                    .filter(|v| !v.is_null())
+                    .cloned()
+                    .ok_or_else(|| {
+                        format!("the previous step's output has no value at {pointer}")
+                    });
+            }
+            fill_object(map, previous)
+        }
+        Value::Object(map) => fill_object(map, previous),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| fill_previous(v, previous))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+        other => Ok(other.clone()),
+    }
+}
+
+fn fill_object(map: &Map<String, Value>, previous: Option<&Value>) -> Result<Value, String> {
+    let mut out = Map::new();
+    for (k, v) in map {
+        out.insert(k.clone(), fill_previous(v, previous)?);
+    }
+    Ok(Value::Object(out))
 }
 
 fn missing(at: &str, name: &str) -> String {
@@ -238,9 +325,34 @@ mod tests {
             ("{annotations.summary}", "untrusted free text"),
             ("{key}", "envelope"),
             ("x {plan?}", "whole value"),
+            ("id {previous:/backup}", "whole value"),
+            ("{previous:backup}", "JSON Pointer"),
         ] {
             let e = parse(bad).unwrap_err();
             assert!(e.contains(needle), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn previous_placeholders_wait_for_the_previous_output_and_no_value_can_forge_one() {
+        let event: Event = serde_json::from_value(serde_json::json!({
+            "source": "schedule", "name": "nightly", "status": "firing", "key": "k",
+            "labels": {"target": "acme", "evil": "{previous:/backup}"}, "at": 0
+        }))
+        .unwrap();
+        let mut args = Map::new();
+        args.insert("backup".into(), Value::String("{previous:/backup}".into()));
+        args.insert("note".into(), Value::String("{evil}".into()));
+        let rendered = render_args(&args, &event).unwrap();
+        assert!(needs_previous(&rendered));
+        // A value that looks like the template is copied, never read as one.
+        assert_eq!(rendered["note"], "{previous:/backup}");
+        let output = serde_json::json!({"backup": "acme-20261201T023000000Z"});
+        let filled = fill_previous(&rendered, Some(&output)).unwrap();
+        assert_eq!(filled["backup"], "acme-20261201T023000000Z");
+        assert!(!needs_previous(&filled));
+        let e = fill_previous(&rendered, Some(&serde_json::json!({}))).unwrap_err();
+        assert!(e.contains("/backup"), "{e}");
+        assert!(fill_previous(&rendered, None).is_err());
     }
 }
