@@ -2,13 +2,14 @@
 //! decides and runs. A turn may take several steps (investigate with read tools, then act)
 //! and stops at a step budget, an answer, a write, or a call waiting for approval.
 //!
-//! Tool output goes back to the planner as untrusted data, and from then on every call of
-//! the turn is marked as derived from untrusted text, so policy asks a human before any
-//! write (the planner's own offer and grounding already keep such writes out).
+//! Tool output goes back to the planner as untrusted data ([`Turn::tool_result`], the same
+//! rendering the evals replay). From then on a call is marked as derived from untrusted
+//! text, so policy asks a human before any write, unless every target it names is named by
+//! the person's own words ("restart psra" after reading rentguy's logs is theirs; a backup
+//! id read from a listing is not).
 
-use steward_llm::{
-    Backend, Inventory, PlanRequest, Proposal, TextStream, ToolDef, Turn, UntrustedSource,
-};
+use steward_llm::ground::from_persons_words;
+use steward_llm::{Backend, Inventory, PlanRequest, Proposal, TextStream, ToolDef, Turn};
 use steward_policy::Principal;
 use steward_protocol::Origin;
 use steward_tools::{Call, Effect};
@@ -18,9 +19,6 @@ use crate::{Error, Result};
 
 /// Steps one turn may take by default (each step is one proposed call).
 pub const DEFAULT_STEP_BUDGET: usize = 4;
-
-/// Longest tool output fed back to the planner, in characters.
-const MAX_RESULT_CHARS: usize = 1200;
 
 /// What happened in a turn, in order, for the caller to show as it goes.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -135,7 +133,11 @@ impl Conversation {
                     return Ok(events);
                 }
                 retried = true;
-                self.feed_back(&call.name, &call.arguments, format!("error: {}", e.message));
+                self.turns.push(Turn::Call {
+                    name: call.name.clone(),
+                    arguments: call.arguments,
+                });
+                self.turns.push(Turn::tool_failure(&call.name, &e.message));
                 continue;
             }
             let effect = steward_tools::find(&call.name).map_or(Effect::Write, |s| s.effect);
@@ -145,15 +147,18 @@ impl Conversation {
                     principal: self.principal.clone(),
                     origin: self.origin,
                     intent_text: Some(text.to_string()),
-                    untrusted_text: self.has_untrusted(),
+                    untrusted_text: self.has_untrusted()
+                        && !from_persons_words(&self.turns, &call.arguments, means.inventory),
                     tool: call.name.clone(),
                     args: call.arguments.clone(),
                     dry_run_only: mode == Mode::PlanOnly,
                 })
                 .await?;
-            let result_text = match &outcome {
-                Outcome::Done { done, .. } => Some(format!("{}\n{}", done.summary, done.output)),
-                Outcome::Failed { message, .. } => Some(format!("failed: {message}")),
+            let result = match &outcome {
+                Outcome::Done { done, .. } => {
+                    Some(Turn::tool_result(&call.name, &done.summary, &done.output))
+                }
+                Outcome::Failed { message, .. } => Some(Turn::tool_failure(&call.name, message)),
                 _ => None,
             };
             emit(
@@ -163,19 +168,21 @@ impl Conversation {
                 },
                 &mut events,
             );
-            // Investigation continues only after a read that ran; anything else (a plan, a
-            // write, a refusal, a pending approval) goes back to the person.
-            match result_text {
-                Some(result) if mode == Mode::Execute && effect == Effect::Read => {
-                    self.feed_back(&call.name, &call.arguments, result);
+            self.turns.push(Turn::Call {
+                name: call.name,
+                arguments: call.arguments,
+            });
+            // What ran is remembered, so "roll that back" can refer to it. Investigation
+            // continues only after a read that ran; anything else (a plan, a write, a
+            // refusal, a pending approval) goes back to the person.
+            match result {
+                Some(result) if mode == Mode::Execute => {
+                    self.turns.push(result);
+                    if effect != Effect::Read {
+                        return Ok(events);
+                    }
                 }
-                _ => {
-                    self.turns.push(Turn::Call {
-                        name: call.name,
-                        arguments: call.arguments,
-                    });
-                    return Ok(events);
-                }
+                _ => return Ok(events),
             }
         }
         emit(
@@ -199,22 +206,6 @@ impl Conversation {
             })
             .await
             .map_err(Error::Planner)
-    }
-
-    fn feed_back(&mut self, tool: &str, args: &serde_json::Value, content: String) {
-        self.turns.push(Turn::Call {
-            name: tool.to_string(),
-            arguments: args.clone(),
-        });
-        let content = match content.char_indices().nth(MAX_RESULT_CHARS) {
-            Some((cut, _)) => format!("{}…", &content[..cut]),
-            None => content,
-        };
-        self.turns.push(Turn::Untrusted {
-            source: UntrustedSource::ToolResult,
-            label: tool.to_string(),
-            content,
-        });
     }
 
     fn has_untrusted(&self) -> bool {

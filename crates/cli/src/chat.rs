@@ -1,8 +1,10 @@
-//! `steward plan "<text>"` and `steward chat`: natural language through the planner and
-//! the one request path. `plan` shows the proposed call, its validation, the policy decision
-//! and the dry-run, and executes nothing. `chat` is a REPL that investigates with read tools,
-//! shows each step as it happens (a plain-text answer word by word, as the model writes it),
-//! asks inline when policy wants an approval, and runs.
+//! `steward plan "<text>"`, `steward chat` and `steward warm`: natural language through the
+//! planner and the one request path. `plan` shows the proposed call, its validation, the
+//! policy decision and the dry-run, and executes nothing. `chat` is a REPL that investigates
+//! with read tools, shows each step as it happens (a tool's result one fact per line, a
+//! plain-text answer word by word as the model writes it), asks inline when policy wants an
+//! approval, and runs. It warms the planner's prompt state while the person types; `warm`
+//! does that ahead of time.
 
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -14,7 +16,7 @@ use steward_agent::conversation::{Conversation, Event, Means, Mode};
 use steward_agent::{Orchestrator, Outcome};
 use steward_exec::env::Env;
 use steward_llm::eval::ToolSet;
-use steward_llm::{Backend, Inventory, InventoryItem, TextStream};
+use steward_llm::{Backend, Inventory, InventoryItem, PlanRequest, TextStream};
 use steward_policy::Principal;
 use steward_protocol::Origin;
 
@@ -23,7 +25,8 @@ use crate::config::{Config, Key};
 use crate::planner;
 
 /// The inventory the planner sees: `--inventory FILE` (`{"services": [{"name", "kind",
-/// "description"}]}`), else the services and tenants Steward manages, read from Docker.
+/// "description", "image"}]}`), else the services and tenants Steward manages, read from
+/// Docker, each with the image of its newest release.
 async fn inventory(env: &Env, file: Option<&Path>) -> Result<Inventory> {
     if let Some(path) = file {
         return Ok(steward_llm::eval::load_inventory(path)?);
@@ -35,6 +38,12 @@ async fn inventory(env: &Env, file: Option<&Path>) -> Result<Inventory> {
         services: services
             .into_iter()
             .map(|s| InventoryItem {
+                // The newest release's image: "fresco 3.1.0" names its repository.
+                image: s
+                    .containers
+                    .last()
+                    .map(|c| c.image.clone())
+                    .unwrap_or_default(),
                 name: s.name,
                 kind: s.kind,
                 description: String::new(),
@@ -52,6 +61,15 @@ struct Session {
 }
 
 impl Session {
+    /// What the planner needs to warm: the tools and the inventory.
+    fn warm_request(&self) -> PlanRequest {
+        PlanRequest {
+            tools: self.tools.clone(),
+            inventory: self.inventory.clone(),
+            ..PlanRequest::default()
+        }
+    }
+
     fn means<'a>(&'a self, stream: Option<&'a TextStream>) -> Means<'a> {
         Means {
             planner: self.planner.as_ref(),
@@ -64,13 +82,17 @@ impl Session {
 }
 
 /// Prints a plain-text answer while the model writes it, and remembers what it printed so
-/// the finished answer is not printed twice.
+/// the finished answer is not printed twice; remembers the last tool output for `/json`.
 #[derive(Default)]
-struct LiveAnswer(Arc<Mutex<String>>);
+struct LiveAnswer {
+    shown: Arc<Mutex<String>>,
+    verbose: bool,
+    last_output: Mutex<Option<serde_json::Value>>,
+}
 
 impl LiveAnswer {
     fn stream(&self) -> TextStream {
-        let shown = self.0.clone();
+        let shown = self.shown.clone();
         TextStream(Arc::new(move |piece: &str| {
             let mut shown = shown.lock().unwrap_or_else(PoisonError::into_inner);
             if shown.is_empty() {
@@ -85,7 +107,17 @@ impl LiveAnswer {
     /// Shows `e`, ending a streamed answer rather than repeating it. A different final
     /// answer (a fallback backend's) is shown in full.
     fn show(&self, e: &Event) {
-        let mut shown = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Event::Outcome {
+            outcome: Outcome::Done { done, .. },
+            ..
+        } = e
+        {
+            *self
+                .last_output
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(done.output.clone());
+        }
+        let mut shown = self.shown.lock().unwrap_or_else(PoisonError::into_inner);
         let ends_answer = !matches!(e, Event::Proposed { tool, .. } if tool == "respond");
         if ends_answer && !shown.is_empty() {
             println!();
@@ -96,7 +128,15 @@ impl LiveAnswer {
             }
         }
         drop(shown);
-        show(e);
+        show(e, self.verbose);
+    }
+
+    /// The raw output of the last tool that ran, for `/json`.
+    fn last_json(&self) -> String {
+        match &*self.last_output.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some(v) => serde_json::to_string_pretty(v).unwrap_or_default(),
+            None => "(no tool has run in this conversation yet)".to_string(),
+        }
     }
 }
 
@@ -131,7 +171,7 @@ pub async fn plan(
     let mut conv = Conversation::new(s.principal.clone(), Origin::Chat);
     let mut print = |e: &Event| {
         if !as_json {
-            show(e);
+            show(e, false);
         }
     };
     let events = conv
@@ -159,17 +199,42 @@ fn exit_code(events: &[Event]) -> ExitCode {
     }
 }
 
-/// `steward chat`: one line per request; `/reset` starts over, `/quit` or end of input
-/// leaves.
-pub async fn chat(cfg: &Config, inventory_file: Option<&Path>) -> Result<ExitCode> {
+/// `steward warm`: loads the planner and saves its prompt state for the live inventory.
+pub async fn warm(cfg: &Config, inventory_file: Option<&Path>) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
     let s = session(cfg, inventory_file).await?;
+    s.planner.warm(&s.warm_request()).await?;
+    s.orchestrator.audit().close().await?;
+    println!(
+        "planner warmed for {} services and tenants in {:.1} s",
+        s.inventory.services.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `steward chat`: one line per request; `/json` shows the last tool's raw output, `/reset`
+/// starts over, `/quit` or end of input leaves.
+pub async fn chat(cfg: &Config, inventory_file: Option<&Path>, verbose: bool) -> Result<ExitCode> {
+    let s = session(cfg, inventory_file).await?;
+    // The prompt state is loaded or decoded while the person types their first request.
+    let warming = s.planner.clone();
+    let warm_request = s.warm_request();
+    tokio::spawn(async move {
+        if let Err(e) = warming.warm(&warm_request).await {
+            tracing::warn!("could not warm the planner: {e}");
+        }
+    });
     let mut conv = Conversation::new(s.principal.clone(), Origin::Chat);
-    let live = LiveAnswer::default();
+    let live = LiveAnswer {
+        verbose,
+        ..LiveAnswer::default()
+    };
     let stream = live.stream();
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     println!(
-        "steward chat as {} ({} services known). Ask in plain words; /reset, /quit.",
+        "steward chat as {} ({} services known). Ask in plain words; /json, /reset, /quit.",
         s.principal,
         s.inventory.services.len()
     );
@@ -182,6 +247,10 @@ pub async fn chat(cfg: &Config, inventory_file: Option<&Path>) -> Result<ExitCod
         match text {
             "" => continue,
             "/quit" | "/exit" => break,
+            "/json" => {
+                println!("{}", live.last_json());
+                continue;
+            }
             "/reset" => {
                 conv = Conversation::new(s.principal.clone(), Origin::Chat);
                 println!("(new conversation)");
@@ -225,8 +294,9 @@ pub async fn chat(cfg: &Config, inventory_file: Option<&Path>) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints one event as it happens.
-fn show(e: &Event) {
+/// Prints one event as it happens; a tool's output one fact per line, or also as raw JSON
+/// when `verbose`.
+fn show(e: &Event, verbose: bool) {
     match e {
         Event::Proposed {
             tool,
@@ -240,6 +310,15 @@ fn show(e: &Event) {
             }
         }
         Event::Invalid { message } => println!("steward> (invalid proposal: {message})"),
+        Event::Outcome {
+            outcome: Outcome::Done { done, .. },
+            ..
+        } if !verbose => {
+            println!("{}", done.summary);
+            for line in crate::facts::lines(&done.output) {
+                println!("  {line}");
+            }
+        }
         Event::Outcome { tool, outcome } => {
             let dry_run = matches!(outcome, Outcome::Planned { .. });
             call::render(tool, dry_run, false, outcome);

@@ -174,6 +174,18 @@ enum Command {
         /// Services and tenants from this JSON file instead of Docker
         #[arg(long)]
         inventory: Option<PathBuf>,
+        /// Show each tool's raw JSON output after its one-line-per-fact summary (`/json`
+        /// shows the last one)
+        #[arg(long)]
+        verbose: bool,
+    },
+    /// Load the planner and save its prompt state for the live inventory, so the first
+    /// answer of the next `steward chat` or `steward plan` comes in seconds (scripts/setup
+    /// runs it)
+    Warm {
+        /// Services and tenants from this JSON file instead of Docker
+        #[arg(long)]
+        inventory: Option<PathBuf>,
     },
     /// Run the planner evals (evals/cases) through the real model and report accuracy per
     /// category, exact-match rate, latency p50/p95 and injection escapes
@@ -532,7 +544,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             inventory,
             json,
         } => return chat::plan(&cfg, &text, inventory.as_deref(), json).await,
-        Command::Chat { inventory } => return chat::chat(&cfg, inventory.as_deref()).await,
+        Command::Chat { inventory, verbose } => {
+            return chat::chat(&cfg, inventory.as_deref(), verbose).await
+        }
+        Command::Warm { inventory } => return chat::warm(&cfg, inventory.as_deref()).await,
         Command::Eval(opts) => {
             // One model serves both: the planner's cases and the rule drafts.
             let router = planner::router(&cfg, opts.model.as_deref())?;

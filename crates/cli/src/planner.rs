@@ -1,13 +1,15 @@
 //! Builds the planner backend from the config: the local model (`planner_model`, a manifest
 //! in `models_dir`), Claude when a key is configured, the route between them
 //! (`planner_route`: local | claude | local-first[:min confidence]), tool retrieval in
-//! front (`planner_top_k` tools offered per turn), and grounding of every proposal.
+//! front (`planner_top_k` tools offered per turn), grounding of every proposal, and the
+//! answer after an investigation stating what was found.
 
 use std::str::FromStr;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use steward_llm::claude::{ClaudeBackend, ClaudeConfig};
+use steward_llm::answer::Answering;
 use steward_llm::ground::Grounding;
 use steward_llm::local::{LocalBackend, LocalConfig};
 use steward_llm::manifest::ModelManifest;
@@ -41,7 +43,8 @@ pub fn router(cfg: &Config, model: Option<&str>) -> Result<Arc<dyn Backend>> {
     Ok(Arc::new(router))
 }
 
-/// The planner over `router`: tool retrieval in front, grounding of every proposal.
+/// The planner over `router`: tool retrieval in front, grounding of every proposal, and
+/// answers that state what an investigation found.
 pub fn planner_over(cfg: &Config, router: Arc<dyn Backend>) -> Result<Arc<dyn Backend>> {
     let k: usize = cfg
         .require(Key::PlannerTopK)?
@@ -49,7 +52,9 @@ pub fn planner_over(cfg: &Config, router: Arc<dyn Backend>) -> Result<Arc<dyn Ba
         .context("planner_top_k must be a number of tools, e.g. 12")?;
     let weights = std::path::PathBuf::from(cfg.require(Key::WeightsDir)?);
     let retrieving = Retrieving::load(router, &weights.join(EMBEDDER), load_hints(TOOL_HINTS)?, k)?;
-    Ok(Arc::new(Grounding { inner: retrieving }))
+    Ok(Arc::new(Answering {
+        inner: Grounding { inner: retrieving },
+    }))
 }
 
 /// The manifest named `name` (its `name` field or its file stem) in `models_dir`.

@@ -31,11 +31,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 name: n.to_string(),
                 kind: "platform".into(),
                 description: String::new(),
+                image: String::new(),
             })
             .chain(std::iter::once(InventoryItem {
                 name: "acme-research".into(),
                 kind: "tenant".into(),
                 description: "Fresco instance of Acme Research".into(),
+                image: String::new(),
             }))
             .collect(),
     };

@@ -485,6 +485,7 @@ pub fn respond_tool() -> ToolDef {
             "additionalProperties": false,
             "required": ["text"]
         }),
+        effect: Some(steward_tools::Effect::None),
     }
 }
 

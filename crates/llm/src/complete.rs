@@ -218,6 +218,7 @@ mod tests {
                     name: "psra".into(),
                     kind: "platform".into(),
                     description: String::new(),
+                    image: String::new(),
                 }],
             },
             ..PlanRequest::default()
@@ -279,6 +280,7 @@ mod tests {
                 parameters: serde_json::json!({"type": "object", "properties": {
                     "message": {"type": "string", "maxLength": 2000},
                     "image": {"type": "string", "maxLength": 255}}}),
+                effect: None,
             }],
             ..PlanRequest::default()
         };

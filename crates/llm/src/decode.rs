@@ -147,6 +147,10 @@ pub struct Decoded {
     /// Forward passes of the model, the prompt's tail included: what generating costs,
     /// since a pass over a few tokens takes about as long as one over a single token.
     pub passes: usize,
+    /// The tool of a call the model wrote as plain text instead of calling it (see
+    /// `text_answer`); right after the person spoke, the backend decodes that call again
+    /// as a real one.
+    pub echoed: Option<String>,
 }
 
 /// One decoding run. `pending` starts with the prompt's tail (at least its last token),
@@ -285,6 +289,13 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
         self.call(tools)
     }
 
+    /// Decodes a call to one of `tools`, opened with `call_open`, with no plain-text way
+    /// out: for a turn whose plain answer was no answer (empty, or a call written as text).
+    pub fn forced_call(self, call_open: &str, tools: &[(String, Shape)]) -> Result<Decoded> {
+        let open = self.model.tokenize_special(call_open);
+        self.open_call(&open, tools)
+    }
+
     /// The model's plain answer, up to the respond limit, as `respond {text}`.
     ///
     /// An answer that opens with `{` is the model writing a call as text, usually the one
@@ -320,6 +331,7 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
                 break;
             }
         }
+        let echoed = echo.as_ref().and_then(Echo::tool).map(str::to_string);
         let text = match echo {
             Some(echo) => echoed_call_answer(echo.tool(), after),
             None => String::from_utf8_lossy(&bytes).trim().to_string(),
@@ -330,6 +342,7 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             confidence: self.confidence(),
             tokens: self.tokens,
             passes: self.passes,
+            echoed,
         })
     }
 
@@ -369,6 +382,7 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             json: self.out,
             tokens: self.tokens,
             passes: self.passes,
+            echoed: None,
         })
     }
 

@@ -34,6 +34,7 @@ impl DraftSpec {
                 name: name.to_string(),
                 description: "A trigger rule: what starts it and the ladder of steps.".into(),
                 parameters: schema,
+                effect: None,
             },
             system: DRAFT_TEMPLATE.replace("{tools}", &tool_lines(&steps)),
         }
@@ -68,11 +69,13 @@ mod tests {
                 name: "service_restart".into(),
                 description: "Restart a service.".into(),
                 parameters: json!({"type": "object", "properties": {"service": {"type": "string"}}, "required": ["service"]}),
+                effect: None,
             },
             ToolDef {
                 name: "respond".into(),
                 description: "Answer.".into(),
                 parameters: json!({"type": "object"}),
+                effect: None,
             },
         ];
         let spec = DraftSpec::new("rule", json!({"type": "object"}), &tools);

@@ -16,7 +16,9 @@
 use serde_json::{Map, Value};
 
 use crate::decode::RESPOND;
-use crate::plan::{Backend, Inventory, PlanRequest, Proposal, ProposedCall, ToolDef, Turn};
+use crate::plan::{
+    Backend, Inventory, InventoryItem, PlanRequest, Proposal, ProposedCall, ToolDef, Turn,
+};
 use crate::Result;
 
 /// Arguments that name something on the platform.
@@ -112,6 +114,11 @@ impl Said {
                 Turn::Untrusted { content, .. } => numbers_in(content),
             })
             .collect();
+        Said::of_text(&text, seen_numbers)
+    }
+
+    /// What one piece of the person's text says.
+    fn of_text(text: &str, seen_numbers: Vec<f64>) -> Said {
         let lower = text.to_lowercase();
         let words = lower
             .split(|c: char| !c.is_alphanumeric() && c != '.' && c != ':')
@@ -252,6 +259,17 @@ fn named(said: &Said, value: &str, is_image: bool, inventory: &Inventory) -> boo
     if parts.len() > 1 && parts.iter().all(|p| said.has_word(p) || said.misspells(p)) {
         return true;
     }
+    // A part of its name that no other item's name has ("the onboarding release" is
+    // rentguy-onboarding when that is the only item with "onboarding" in its name).
+    if parts.len() > 1
+        && parts.iter().any(|p| {
+            p.len() >= 4
+                && said.has_word(p)
+                && inventory.services.iter().filter(|i| name_has_part(&i.name, p)).count() == 1
+        })
+    {
+        return true;
+    }
     if said.misspells(&v.replace(['-', '_'], "")) || said.misspells(&v) {
         return true;
     }
@@ -274,6 +292,10 @@ fn named(said: &Said, value: &str, is_image: bool, inventory: &Inventory) -> boo
         }
     }
     false
+}
+
+fn name_has_part(name: &str, part: &str) -> bool {
+    name.to_lowercase().split(['-', '_']).any(|p| p == part)
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -385,10 +407,20 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
         return call;
     };
     tracing::debug!(name = %call.name, arguments = %call.arguments, "grounding");
+    let latest = latest_words(req);
+    if tool.is_destructive() && !crate::intent::asks_for_loss(latest, tool, &req.tools) {
+        return not_destructive(&call.name);
+    }
     let said = Said::of(req);
     let Some(args) = call.arguments.as_object() else {
         return call;
     };
+    // The item the call acts on, whose image grounds an image argument.
+    let target = INVENTORIED
+        .iter()
+        .filter_map(|k| args.get(*k).and_then(Value::as_str))
+        .find_map(|v| resolve(v, &req.inventory))
+        .and_then(|name| req.inventory.services.iter().find(|i| i.name == name));
     let required = required_of(tool);
     let mut kept = Map::new();
     for (key, value) in args {
@@ -397,6 +429,13 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
         if IDENTIFIERS.contains(&key.as_str()) {
             if let Some(s) = value.as_str() {
                 let image = key == "image";
+                let rebased = image
+                    .then(|| target.and_then(|t| same_product_image(&said, s, &t.image)))
+                    .flatten();
+                if let Some(rebased) = rebased {
+                    kept.insert(key.clone(), Value::String(rebased));
+                    continue;
+                }
                 // An image that merely repeats the subdomain or service is the model
                 // filling a blank, not the person choosing an image.
                 let echo = image && !s.contains([':', '/']);
@@ -416,7 +455,9 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
                     continue;
                 }
                 if inventoried {
-                    match resolved {
+                    // A word that is no item ("fresco", the product the tenants run) when
+                    // the person's words name exactly one item: that item.
+                    match resolved.or_else(|| only_item_named_in(latest, &req.inventory)) {
                         Some(name) => value = Value::String(name),
                         None => return unknown(key, s, &req.inventory),
                     }
@@ -441,6 +482,94 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
     ProposedCall {
         name: call.name,
         arguments: Value::Object(kept),
+    }
+}
+
+/// Whether every identifier in `arguments` (service, tenant, target, subdomain, image,
+/// backup) is named by the person's own words in `turns`, and not only by tool output or
+/// other untrusted text: such a call is the person's, even after the agent read data.
+pub fn from_persons_words(turns: &[Turn], arguments: &Value, inventory: &Inventory) -> bool {
+    let words: Vec<&str> = turns
+        .iter()
+        .filter_map(|t| match t {
+            Turn::User { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    let said = Said::of_text(&words.join(" "), Vec::new());
+    let Some(args) = arguments.as_object() else {
+        return true;
+    };
+    args.iter().all(|(key, value)| match value.as_str() {
+        Some(s) if key == "backup" => said.mentions(s),
+        Some(s) if IDENTIFIERS.contains(&key.as_str()) => {
+            named(&said, s, key == "image", inventory)
+        }
+        _ => true,
+    })
+}
+
+/// The person's newest words.
+fn latest_words(req: &PlanRequest) -> &str {
+    req.turns
+        .iter()
+        .rev()
+        .find_map(|t| match t {
+            Turn::User { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// The one inventory item `text` names, if it names exactly one.
+fn only_item_named_in(text: &str, inventory: &Inventory) -> Option<String> {
+    let said = Said::of_text(text, Vec::new());
+    let named: Vec<&InventoryItem> = inventory
+        .services
+        .iter()
+        .filter(|i| named(&said, &i.name, false, inventory))
+        .collect();
+    match named.as_slice() {
+        [one] => Some(one.name.clone()),
+        _ => None,
+    }
+}
+
+/// `image` on the repository the target already runs, when the person gave only a version
+/// and perhaps the product ("upgrade demo-lab to fresco 3.1.0", "move demo-lab to 3.1.0")
+/// and the model made up the repository (`demo-lab:3.1.0`): `ghcr.io/acme/fresco:3.1.0`.
+/// `None` when the person wrote the reference whole, or no version of theirs is in it.
+fn same_product_image(said: &Said, image: &str, current: &str) -> Option<String> {
+    if current.is_empty() || said.mentions(image) {
+        return None;
+    }
+    let tag_of = |reference: &str| {
+        reference
+            .rsplit_once(':')
+            .filter(|(_, tag)| !tag.contains('/'))
+            .map(|(repo, tag)| (repo.to_string(), tag.to_string()))
+    };
+    let tag = match tag_of(image) {
+        Some((_, tag)) => tag,
+        None if !image.contains('/') => image.to_string(),
+        None => return None,
+    };
+    let (repo, _) = tag_of(current).unwrap_or_else(|| (current.to_string(), String::new()));
+    let versioned = tag.chars().any(|c| c.is_ascii_digit()) && said.mentions(&tag);
+    versioned.then(|| format!("{repo}:{tag}"))
+}
+
+/// The answer when a destructive call was proposed for words that ask for no loss.
+fn not_destructive(tool: &str) -> ProposedCall {
+    ProposedCall {
+        name: RESPOND.into(),
+        arguments: serde_json::json!({
+            "text": format!(
+                "I won't use {tool}: it deletes data, and you did not ask for anything to be \
+                 removed. To stop a service for now, say \"stop <name>\"; to remove it for \
+                 good, say so explicitly."
+            )
+        }),
     }
 }
 
@@ -570,13 +699,17 @@ impl<B: Backend> Backend for Grounding<B> {
         p.call = ground(p.call, req);
         Ok(p)
     }
+
+    async fn warm(&self, req: &PlanRequest) -> Result<()> {
+        self.inner.warm(req).await
+    }
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::plan::{InventoryItem, UntrustedSource};
+    use crate::plan::UntrustedSource;
     use serde_json::json;
 
     fn inventory() -> Inventory {
@@ -584,6 +717,7 @@ mod tests {
             name: n.into(),
             kind: k.into(),
             description: d.into(),
+            image: String::new(),
         };
         Inventory {
             services: vec![
@@ -604,6 +738,7 @@ mod tests {
             name: n.into(),
             description: String::new(),
             parameters: p,
+            effect: None,
         };
         vec![
             def(
@@ -933,5 +1068,122 @@ mod tests {
         assert_eq!(edit_distance("rentgyu", "rentguy"), 2);
         assert_eq!(edit_distance("psra", "psra"), 0);
         assert_eq!(edit_distance("pzra", "psra"), 1);
+    }
+
+    #[test]
+    fn a_destructive_call_for_words_that_ask_for_no_loss_becomes_an_answer() {
+        let c = ground_one(
+            "tenant_destroy",
+            json!({"tenant": "acme-research"}),
+            "stop the acme-research tenant for now",
+        );
+        assert_eq!(c.name, RESPOND);
+        assert!(c.arguments["text"].as_str().unwrap().contains("tenant_destroy"));
+        let c = ground_one(
+            "tenant_destroy",
+            json!({"tenant": "acme-research"}),
+            "acme research left us, delete their tenant",
+        );
+        assert_eq!(c.arguments, json!({"tenant": "acme-research"}));
+    }
+
+    #[test]
+    fn a_product_word_stands_for_the_one_item_the_person_named() {
+        let c = ground_one(
+            "service_restart",
+            json!({"service": "fresco"}),
+            "reboot the fresco instance of acme research",
+        );
+        assert_eq!(c.arguments, json!({"service": "acme-research"}));
+        // Two items named: which one is asked.
+        let c = ground_one(
+            "service_restart",
+            json!({"service": "fresco"}),
+            "reboot the fresco instances of acme research and globex labs",
+        );
+        assert_eq!(c.name, RESPOND);
+    }
+
+    fn with_items(items: &[(&str, &str)]) -> Inventory {
+        Inventory {
+            services: items
+                .iter()
+                .map(|(name, image)| InventoryItem {
+                    name: (*name).into(),
+                    kind: "tenant".into(),
+                    description: String::new(),
+                    image: (*image).into(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_name_part_no_other_item_has_names_its_item() {
+        let mut r = req(vec![user("undo the onboarding release")]);
+        r.inventory = with_items(&[
+            ("rentguy", ""),
+            ("rentguy-onboarding", ""),
+            ("psra", ""),
+        ]);
+        r.tools.push(ToolDef {
+            name: "service_rollback".into(),
+            description: String::new(),
+            parameters: json!({"type":"object","properties":{"service":{"type":"string"},"to":{"type":"string"}},"required":["service","to"]}),
+            effect: None,
+        });
+        let c = ground(
+            call(
+                "service_rollback",
+                json!({"service": "rentguy-onboarding", "to": "previous"}),
+            ),
+            &r,
+        );
+        assert_eq!(c.arguments["service"], "rentguy-onboarding");
+        // "rentguy" alone is a part of two names, so it names neither of them by parts.
+        r.turns = vec![user("undo the rentguy release")];
+        let c = ground(
+            call(
+                "service_rollback",
+                json!({"service": "rentguy-onboarding", "to": "previous"}),
+            ),
+            &r,
+        );
+        assert_eq!(c.name, RESPOND);
+    }
+
+    #[test]
+    fn a_version_goes_on_the_repository_the_target_runs() {
+        let deploy = ToolDef {
+            name: "service_deploy".into(),
+            description: String::new(),
+            parameters: json!({"type":"object","properties":{"service":{"type":"string"},"image":{"type":"string"}},"required":["service","image"]}),
+            effect: None,
+        };
+        let run = |text: &str, image: &str| {
+            let r = PlanRequest {
+                turns: vec![user(text)],
+                tools: vec![deploy.clone()],
+                inventory: with_items(&[
+                    ("demo-lab", "ghcr.io/acme/fresco:3.0.2"),
+                    ("erasmus-mc", "ghcr.io/acme/fresco:3.0.2"),
+                ]),
+                ..Default::default()
+            };
+            ground(
+                call("service_deploy", json!({"service": "demo-lab", "image": image})),
+                &r,
+            )
+        };
+        let c = run("upgrade demo-lab to fresco 3.1.0", "demo-lab:3.1.0");
+        assert_eq!(c.arguments["image"], "ghcr.io/acme/fresco:3.1.0");
+        let c = run("move demo-lab to 3.1.0", "3.1.0");
+        assert_eq!(c.arguments["image"], "ghcr.io/acme/fresco:3.1.0");
+        // A reference the person wrote whole is theirs.
+        let c = run("deploy nginx:1.25 to demo-lab", "nginx:1.25");
+        assert_eq!(c.arguments["image"], "nginx:1.25");
+        // No version of theirs: nothing to put on the repository.
+        let c = run("upgrade demo-lab", "demo-lab:latest");
+        assert_eq!(c.name, RESPOND);
     }
 }

@@ -3,6 +3,7 @@
 //! them, tool retrieval, the evals, and the model manifests that say which weights Steward
 //! runs and how to check them.
 
+pub mod answer;
 pub mod claude;
 pub mod complete;
 pub mod decode;
@@ -11,6 +12,7 @@ mod error;
 pub mod eval;
 pub mod fence;
 pub mod ground;
+pub mod intent;
 pub mod local;
 pub mod manifest;
 pub mod plan;

@@ -3,11 +3,14 @@
 //!
 //! Speed comes from three things:
 //! - **prefix reuse**: the KV cache keeps the tokens of the previous request; a new prompt
-//!   decodes only what differs after their common prefix (the system part with tools and
-//!   inventory is shared by every request);
-//! - **a prefix state file**: the system part's KV state is saved under the cache dir, keyed
-//!   by a hash of the model and the text, so a fresh process (one CLI call) loads it in
-//!   milliseconds instead of decoding ~1,000 tokens at ~70 tokens/s;
+//!   decodes only what differs after their common prefix (the system part with the tools,
+//!   then the inventory, are shared by every request);
+//! - **state files**: the system part's KV state is saved under the cache dir, keyed by a
+//!   hash of the model and the tokens, so a fresh process (one CLI call) loads it in
+//!   milliseconds instead of decoding ~1,500 tokens at ~86 tokens/s. The inventory comes
+//!   after it, so a new service or tenant costs only the inventory's tokens; [`Backend::warm`]
+//!   decodes and saves the state with the inventory too (`steward chat` warms while the
+//!   person types, `steward warm` ahead of time);
 //! - **forced-token batching** in the [`crate::decode`] decoder.
 
 use std::num::NonZeroU32;
@@ -69,9 +72,15 @@ pub struct LoadStats {
     pub load_ms: u64,
 }
 
-struct Job {
-    req: PlanRequest,
-    reply: tokio::sync::oneshot::Sender<Result<Proposal>>,
+enum Job {
+    Plan {
+        req: PlanRequest,
+        reply: tokio::sync::oneshot::Sender<Result<Proposal>>,
+    },
+    Warm {
+        req: PlanRequest,
+        reply: tokio::sync::oneshot::Sender<Result<()>>,
+    },
 }
 
 /// Handle to the worker thread; cheap to share behind an `Arc`.
@@ -129,7 +138,22 @@ impl Backend for LocalBackend {
             message: "the model thread has stopped".into(),
         };
         self.jobs
-            .send(Job {
+            .send(Job::Plan {
+                req: req.clone(),
+                reply,
+            })
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+
+    async fn warm(&self, req: &PlanRequest) -> Result<()> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let gone = || Error::Unavailable {
+            backend: self.name.clone(),
+            message: "the model thread has stopped".into(),
+        };
+        self.jobs
+            .send(Job::Warm {
                 req: req.clone(),
                 reply,
             })
@@ -205,25 +229,98 @@ fn worker(
         model_sha,
     };
     while let Ok(job) = jobs.recv() {
-        let result = plan_one(
-            &mut engine,
-            &classes,
-            &cfg.manifest.prompt,
-            &cache,
-            cfg.limits,
-            cfg.prefix_reuse,
-            &job.req,
-        )
-        .map(|(call, decoded_prompt, d)| Proposal {
-            call,
-            backend: name.clone(),
-            confidence: d.confidence,
-            prompt_tokens: decoded_prompt,
-            generated_tokens: d.tokens,
-            forward_passes: d.passes,
-        });
-        let _ = job.reply.send(result);
+        match job {
+            Job::Plan { req, reply } => {
+                let result = plan_one(
+                    &mut engine,
+                    &classes,
+                    &cfg.manifest.prompt,
+                    &cache,
+                    cfg.limits,
+                    cfg.prefix_reuse,
+                    &req,
+                )
+                .map(|(call, decoded_prompt, d)| Proposal {
+                    call,
+                    backend: name.clone(),
+                    confidence: d.confidence,
+                    prompt_tokens: decoded_prompt,
+                    generated_tokens: d.tokens,
+                    forward_passes: d.passes,
+                });
+                let _ = reply.send(result);
+            }
+            Job::Warm { req, reply } => {
+                let result = if cfg.prefix_reuse {
+                    warm(&mut engine, &cfg.manifest.prompt, &cache, &req)
+                } else {
+                    Ok(())
+                };
+                let _ = reply.send(result);
+            }
+        }
     }
+}
+
+/// Brings the KV cache to the system part and the inventory of `req`, from state files
+/// when they exist, and saves the state with the inventory for the next process.
+fn warm(
+    engine: &mut Engine<'_>,
+    format: &ChatFormat,
+    cache: &PrefixCache,
+    req: &PlanRequest,
+) -> Result<()> {
+    let (prefix, head) = head_tokens(engine, &format.render(req));
+    if !cache.restore_or_save(engine, &head, Saved::Inventory)? {
+        cache.restore_or_save(engine, &prefix, Saved::Prefix)?;
+        let rest = engine.reuse_prefix(&head)?;
+        engine.feed(&rest, false)?;
+    }
+    // Only the head is saved, not a conversation that followed it.
+    engine.truncate(head.len())?;
+    cache.save(engine, &head, Saved::Inventory);
+    Ok(())
+}
+
+/// The tokens of the system part, and of the system part with the inventory after it.
+fn head_tokens(engine: &Engine<'_>, prompt: &Prompt) -> (Vec<i32>, Vec<i32>) {
+    let prefix = engine.tokenize_special(&prompt.prefix);
+    let mut head = prefix.clone();
+    head.extend(engine.tokenize_special(&prompt.inventory));
+    (prefix, head)
+}
+
+/// The tools to decode a call to when the model's plain answer, right after the person
+/// spoke, is no answer: the tool of a call it wrote as text ("that broke checkout, roll it
+/// back" written as `{"name": "service_rollback", ...`), or, for an empty answer, every
+/// offered action. `None` keeps the answer (after data, a call written as text is what an
+/// injected instruction asked for, and is reported, not made).
+fn redo_as_call(
+    decoded: &crate::decode::Decoded,
+    after: After,
+    offered: &[(String, Shape)],
+) -> Option<Vec<(String, Shape)>> {
+    if after != After::Person {
+        return None;
+    }
+    let actions = || {
+        offered
+            .iter()
+            .filter(|(n, _)| n != crate::decode::RESPOND)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    if let Some(tool) = &decoded.echoed {
+        let tools: Vec<_> = actions().into_iter().filter(|(n, _)| n == tool).collect();
+        return (!tools.is_empty()).then_some(tools);
+    }
+    let answer: Value = serde_json::from_str(&decoded.json).ok()?;
+    let empty = answer["name"] == crate::decode::RESPOND
+        && answer["arguments"]["text"]
+            .as_str()
+            .is_some_and(|t| t.trim().is_empty());
+    let tools = actions();
+    (empty && !tools.is_empty()).then_some(tools)
 }
 
 fn plan_one(
@@ -243,10 +340,10 @@ fn plan_one(
     if offered.is_empty() {
         return Err(Error::Input("no tools are offered for this request".into()));
     }
-    let Prompt { prefix, suffix } = format.render(req);
-    let prefix_tokens = engine.tokenize_special(&prefix);
-    let suffix_tokens = engine.tokenize_special(&suffix);
-    let total = prefix_tokens.len() + suffix_tokens.len();
+    let rendered = format.render(req);
+    let (prefix_tokens, head_tokens) = head_tokens(engine, &rendered);
+    let suffix_tokens = engine.tokenize_special(&rendered.suffix);
+    let total = head_tokens.len() + suffix_tokens.len();
     // Room for the answer: the longest call is a respond text plus its framing.
     if total + limits.respond_tokens + 64 > engine.n_ctx as usize {
         return Err(Error::Input(format!(
@@ -257,11 +354,14 @@ fn plan_one(
     }
     let decoded_before = engine.decoded;
     if prefix_reuse {
-        cache.restore_or_save(engine, &prefix_tokens)?;
+        // The state with this inventory when it was warmed, else the system part's.
+        if !cache.restore_or_save(engine, &head_tokens, Saved::Inventory)? {
+            cache.restore_or_save(engine, &prefix_tokens, Saved::Prefix)?;
+        }
     } else {
         engine.truncate(0)?;
     }
-    let mut prompt = prefix_tokens;
+    let mut prompt = head_tokens;
     prompt.extend(suffix_tokens);
     let tail = engine.reuse_prefix(&prompt)?;
     // The prefix decoded above (when it was not cached) and the tail, which the first pass
@@ -273,10 +373,22 @@ fn plan_one(
         _ => After::Person,
     };
     let completions = Completions::of(req);
-    let decoded = Decoder::new(engine, classes, limits, tail)
+    let mut decoded = Decoder::new(engine, classes, limits, tail)
         .streaming(req.stream.as_ref())
         .completing(&completions)
         .turn(&format.call_open, &offered, after)?;
+    if let Some(tools) = redo_as_call(&decoded, after, &offered) {
+        // The person asked for something and the plain answer is none: decode the turn
+        // again as a call (the one the model wrote as text, or any offered action).
+        tracing::debug!(answer = %decoded.json, "no answer in plain text; decoding a call");
+        let tail = engine.reuse_prefix(&prompt)?;
+        let (tokens, passes) = (decoded.tokens, decoded.passes);
+        decoded = Decoder::new(engine, classes, limits, tail)
+            .completing(&completions)
+            .forced_call(&format.call_open, &tools)?;
+        decoded.tokens += tokens;
+        decoded.passes += passes;
+    }
     let parsed: Value = serde_json::from_str(&decoded.json).map_err(|e| Error::Protocol {
         backend: "local".into(),
         message: format!("decoded text is not JSON ({e}): {}", decoded.json),
@@ -447,38 +559,60 @@ impl TokenModel for Engine<'_> {
     }
 }
 
-/// Prefix state files: `<dir>/<sha256(model sha, prefix tokens)>.kv`.
+/// Which state a file holds: the system part (one per prompt and model), or the system
+/// part with an inventory (one per inventory; only the newest few are kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Saved {
+    Prefix,
+    Inventory,
+}
+
+/// State files with an inventory that are kept; older ones are removed when one is saved.
+const KEPT_INVENTORY_STATES: usize = 4;
+
+/// State files: `<dir>/<sha256(model sha, tokens)>.kv`, `.inv.kv` with an inventory.
 struct PrefixCache {
     dir: Option<PathBuf>,
     model_sha: String,
 }
 
 impl PrefixCache {
-    fn file(&self, dir: &Path, prefix: &[i32]) -> PathBuf {
+    fn file(&self, dir: &Path, tokens: &[i32], saved: Saved) -> PathBuf {
         let mut h = Sha256::new();
         h.update(self.model_sha.as_bytes());
-        for t in prefix {
+        for t in tokens {
             h.update(t.to_le_bytes());
         }
-        dir.join(format!("{}.kv", &hex::encode(h.finalize())[..32]))
+        let ext = match saved {
+            Saved::Prefix => "kv",
+            Saved::Inventory => "inv.kv",
+        };
+        dir.join(format!("{}.{ext}", &hex::encode(h.finalize())[..32]))
     }
 
-    /// When the KV cache does not start with `prefix`: loads its saved state, or decodes it
-    /// and saves the state for the next process. Failures only cost speed.
-    fn restore_or_save(&self, engine: &mut Engine<'_>, prefix: &[i32]) -> Result<()> {
-        if engine.cached.starts_with(prefix) {
-            return Ok(());
+    /// Makes the KV cache start with `tokens`: it already does, or their state file loads;
+    /// else the system part (`Saved::Prefix`) is decoded and saved for the next process,
+    /// while an inventory is left to the caller. Returns whether the cache now starts with
+    /// `tokens`. Failures only cost speed.
+    fn restore_or_save(
+        &self,
+        engine: &mut Engine<'_>,
+        tokens: &[i32],
+        saved: Saved,
+    ) -> Result<bool> {
+        if engine.cached.starts_with(tokens) {
+            return Ok(true);
         }
         let Some(dir) = &self.dir else {
-            return Ok(());
+            return Ok(false);
         };
-        let file = self.file(dir, prefix);
+        let file = self.file(dir, tokens, saved);
         if file.exists() {
             engine.truncate(0)?;
-            match engine.ctx.state_load_file(&file, prefix.len() + 1) {
-                Ok(tokens) if tokens.iter().map(|t| t.0).eq(prefix.iter().copied()) => {
-                    engine.cached = prefix.to_vec();
-                    return Ok(());
+            match engine.ctx.state_load_file(&file, tokens.len() + 1) {
+                Ok(loaded) if loaded.iter().map(|t| t.0).eq(tokens.iter().copied()) => {
+                    engine.cached = tokens.to_vec();
+                    return Ok(true);
                 }
                 Ok(_) | Err(_) => {
                     tracing::warn!(file = %file.display(), "stale prefix state; decoding again");
@@ -487,15 +621,49 @@ impl PrefixCache {
                 }
             }
         }
+        if saved == Saved::Inventory {
+            return Ok(false);
+        }
         engine.truncate(0)?;
-        engine.feed(prefix, false)?;
-        let tokens: Vec<LlamaToken> = prefix.iter().map(|&t| LlamaToken(t)).collect();
+        engine.feed(tokens, false)?;
+        self.save(engine, tokens, saved);
+        Ok(true)
+    }
+
+    /// Saves the state of the KV cache, which holds `tokens`, as their state file, unless
+    /// that file exists.
+    fn save(&self, engine: &Engine<'_>, tokens: &[i32], saved: Saved) {
+        let Some(dir) = &self.dir else { return };
+        let file = self.file(dir, tokens, saved);
+        if file.exists() {
+            return;
+        }
+        let as_tokens: Vec<LlamaToken> = tokens.iter().map(|&t| LlamaToken(t)).collect();
         if std::fs::create_dir_all(dir).is_ok() {
             let tmp = file.with_extension("tmp");
-            if engine.ctx.state_save_file(&tmp, &tokens).is_ok() {
+            if engine.ctx.state_save_file(&tmp, &as_tokens).is_ok() {
                 let _ = std::fs::rename(&tmp, &file);
             }
         }
-        Ok(())
+        if saved == Saved::Inventory {
+            prune_inventory_states(dir);
+        }
+    }
+}
+
+/// Removes all but the newest [`KEPT_INVENTORY_STATES`] inventory state files.
+fn prune_inventory_states(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".inv.kv"))
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .collect();
+    files.sort_by(|a, b| b.0.cmp(&a.0));
+    for (_, old) in files.into_iter().skip(KEPT_INVENTORY_STATES) {
+        let _ = std::fs::remove_file(old);
     }
 }

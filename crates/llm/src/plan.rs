@@ -14,6 +14,51 @@ pub struct ToolDef {
     pub description: String,
     /// JSON Schema of the arguments object.
     pub parameters: Value,
+    /// What calling it does, when known: catalogue tools have one, a foreign tool list may
+    /// declare one. `None` counts as a change (see [`ToolDef::changes_nothing`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<steward_tools::Effect>,
+}
+
+impl ToolDef {
+    /// Whether calling it only reads: its declared effect, else the catalogue's. A tool
+    /// whose effect nobody declared is taken as a change, so a question never reaches it
+    /// through [`crate::retrieving`]'s read-only offer unless its name starts with a verb
+    /// that only looks (`get_`, `list_`, `search_`, ...).
+    pub fn changes_nothing(&self) -> bool {
+        use steward_tools::Effect;
+        let effect = self
+            .effect
+            .or_else(|| steward_tools::find(&self.name).map(|s| s.effect));
+        match effect {
+            Some(e) => matches!(e, Effect::Read | Effect::None),
+            None => reading_verb(&self.name),
+        }
+    }
+
+    /// Whether calling it loses data or removes something: declared or catalogue effect
+    /// `destructive`.
+    pub fn is_destructive(&self) -> bool {
+        self.effect
+            .or_else(|| steward_tools::find(&self.name).map(|s| s.effect))
+            == Some(steward_tools::Effect::Destructive)
+    }
+}
+
+/// Verbs that open the names of tools that only look things up, in the function-calling
+/// lists of other projects (`get_weather`, `calculate_area`, `findRestaurants`).
+const READING_VERBS: [&str; 16] = [
+    "get", "list", "search", "find", "fetch", "lookup", "look", "query", "read", "show",
+    "check", "calculate", "calc", "compute", "convert", "count",
+];
+
+fn reading_verb(name: &str) -> bool {
+    let first: String = name
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() && !c.is_ascii_uppercase())
+        .collect();
+    let first = first.split('_').next().unwrap_or_default().to_ascii_lowercase();
+    READING_VERBS.contains(&first.as_str())
 }
 
 /// A service or tenant the platform runs, so the model can map descriptions to names.
@@ -25,6 +70,10 @@ pub struct InventoryItem {
     /// Free words that describe it ("Fresco instance of Acme Research").
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
+    /// The image it runs ("ghcr.io/acme/fresco:3.0.2"), when known: its repository is the
+    /// product, so "the fresco instance of acme" and "fresco 3.1.0" can be grounded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub image: String,
 }
 
 /// The live inventory, as `steward plan --inventory FILE` reads it:
@@ -58,6 +107,35 @@ pub enum Turn {
         label: String,
         content: String,
     },
+}
+
+/// Longest tool result fed back to the planner, in characters.
+pub const MAX_RESULT_CHARS: usize = 1200;
+
+impl Turn {
+    /// A tool's result as the planner reads it: the executor's one-line summary, then its
+    /// output as compact JSON, cut at [`MAX_RESULT_CHARS`]. `steward chat` feeds results
+    /// back this way, and the evals' multi-turn cases hold results in the same form.
+    pub fn tool_result(tool: &str, summary: &str, output: &Value) -> Turn {
+        Turn::tool_text(tool, format!("{summary}\n{output}"))
+    }
+
+    /// A tool's failure as the planner reads it.
+    pub fn tool_failure(tool: &str, message: &str) -> Turn {
+        Turn::tool_text(tool, format!("failed: {message}"))
+    }
+
+    fn tool_text(tool: &str, content: String) -> Turn {
+        let content = match content.char_indices().nth(MAX_RESULT_CHARS) {
+            Some((cut, _)) => format!("{}…", &content[..cut]),
+            None => content,
+        };
+        Turn::Untrusted {
+            source: UntrustedSource::ToolResult,
+            label: tool.to_string(),
+            content,
+        }
+    }
 }
 
 /// Receives a plain-text answer piece by piece as the model writes it, so `steward chat`
@@ -170,4 +248,11 @@ pub struct Proposal {
 pub trait Backend: Send + Sync + std::fmt::Debug {
     fn name(&self) -> String;
     async fn propose(&self, req: &PlanRequest) -> Result<Proposal>;
+
+    /// Gets ready for requests with the tools and inventory of `req` (its turns are
+    /// ignored), so the first answer comes fast: a local model loads or decodes its prompt
+    /// state and saves it. Nothing by default.
+    async fn warm(&self, _req: &PlanRequest) -> Result<()> {
+        Ok(())
+    }
 }

@@ -45,11 +45,14 @@ impl Default for ChatFormat {
     }
 }
 
-/// A rendered prompt: the reusable system part and the request-specific rest, which ends
-/// where the model writes the call's JSON.
+/// A rendered prompt in three parts, each cached separately: the system part that depends
+/// only on the tools (its decoded state is saved to disk and warmed ahead), the inventory
+/// (which changes whenever a service or tenant comes or goes, so it must not invalidate
+/// the part before it), and the conversation, which ends where the model writes its turn.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prompt {
     pub prefix: String,
+    pub inventory: String,
     pub suffix: String,
 }
 
@@ -59,7 +62,6 @@ impl ChatFormat {
         let system = template
             .trim_end()
             .replace("{tools}", &tool_lines(&req.tools))
-            .replace("{inventory}", &inventory_lines(&req.inventory))
             .replace(
                 "{call_example}",
                 &format!(
@@ -67,7 +69,22 @@ impl ChatFormat {
                     self.call_open, self.call_close
                 ),
             );
-        let prefix = format!("{}{}{}", self.system_open, system, self.turn_close);
+        // The system text is the same as with the inventory in place; only the cache
+        // boundary moves to just before it.
+        let (before, after) = system
+            .split_once("{inventory}")
+            .unwrap_or((system.as_str(), ""));
+        let prefix = format!("{}{}", self.system_open, before);
+        let inventory = if system.contains("{inventory}") {
+            format!(
+                "{}{}{}",
+                inventory_lines(&req.inventory),
+                after,
+                self.turn_close
+            )
+        } else {
+            self.turn_close.clone()
+        };
         let mut suffix = String::new();
         for turn in &req.turns {
             match turn {
@@ -107,7 +124,11 @@ impl ChatFormat {
         }
         // The model writes next: a call (opening with `call_open`) or a plain answer.
         suffix.push_str(&self.assistant_open);
-        Prompt { prefix, suffix }
+        Prompt {
+            prefix,
+            inventory,
+            suffix,
+        }
     }
 }
 
@@ -172,17 +193,29 @@ fn enum_options(node: &Value, root: &Value) -> Option<Vec<String>> {
     )
 }
 
-/// `platform: rentguy (rental app), psra` / `tenants: acme-research (Fresco instance of ...)`.
+/// `platform: rentguy (rental app), psra` / `tenants: acme-research (Fresco instance of ...,
+/// image fresco:3.0.2)`.
 pub fn inventory_lines(inv: &Inventory) -> String {
     let group = |kind: &str| {
         inv.services
             .iter()
             .filter(|s| s.kind == kind)
             .map(|s| {
-                if s.description.is_empty() {
+                let about: Vec<String> = [
+                    defang(&s.description),
+                    if s.image.is_empty() {
+                        String::new()
+                    } else {
+                        format!("image {}", defang(&s.image))
+                    },
+                ]
+                .into_iter()
+                .filter(|part| !part.is_empty())
+                .collect();
+                if about.is_empty() {
                     s.name.clone()
                 } else {
-                    format!("{} ({})", s.name, defang(&s.description))
+                    format!("{} ({})", s.name, about.join(", "))
                 }
             })
             .collect::<Vec<_>>()
@@ -228,12 +261,14 @@ mod tests {
                 name: "service_list".into(),
                 description: "List services.\nMore.".into(),
                 parameters: json!({"type":"object","properties":{"kind":{"anyOf":[{"$ref":"#/$defs/K"},{"type":"null"}]}},"$defs":{"K":{"type":"string","enum":["platform","tenant"]}}}),
+                effect: None,
             }],
             inventory: Inventory {
                 services: vec![InventoryItem {
                     name: "acme-research".into(),
                     kind: "tenant".into(),
                     description: "Fresco instance of Acme Research".into(),
+                    image: String::new(),
                 }],
             },
             ..Default::default()
@@ -241,16 +276,20 @@ mod tests {
     }
 
     #[test]
-    fn prefix_holds_tools_and_inventory_and_suffix_ends_at_the_call() {
+    fn prefix_holds_the_tools_the_inventory_follows_and_the_suffix_ends_at_the_call() {
         let p = ChatFormat::default().render(&req());
         assert!(p.prefix.starts_with("<|im_start|>system\nYou are Steward"));
         assert!(p
             .prefix
             .contains("- service_list(kind?: platform|tenant): List services.\n"));
-        assert!(p.prefix.contains(
-            "platform services: none\ntenants: acme-research (Fresco instance of Acme Research)"
-        ));
-        assert!(p.prefix.ends_with("<|im_end|>\n"));
+        assert!(p.prefix.ends_with("Inventory:\n"), "{}", p.prefix);
+        assert_eq!(
+            p.inventory,
+            "platform services: none\ntenants: acme-research (Fresco instance of Acme Research)<|im_end|>\n"
+        );
+        // The whole text is what it was with the inventory inside the system part.
+        let whole = format!("{}{}", p.prefix, p.inventory);
+        assert!(whole.ends_with("Inventory:\nplatform services: none\ntenants: acme-research (Fresco instance of Acme Research)<|im_end|>\n"));
         assert!(p.suffix.ends_with("<|im_end|>\n<|im_start|>assistant\n"));
         assert!(p
             .suffix

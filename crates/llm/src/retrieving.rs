@@ -14,7 +14,6 @@ use crate::decode::RESPOND;
 use crate::plan::{Backend, Inventory, PlanRequest, Proposal, ToolDef, Turn};
 use crate::retrieval::{Embedder, ToolIndex};
 use crate::Result;
-use steward_tools::Effect;
 
 /// Tools offered per turn by default: recall@12 is 0.986 on the eval cases that expect a
 /// tool, recall@8 0.946 (`cargo run -p steward-llm --example retrieval_recall`).
@@ -83,12 +82,13 @@ impl Retrieving {
     }
 
     /// The names offered for `req`: the `k` best for the person's latest words, and
-    /// `respond`; only `respond` when nothing matches and no inventory item is named. Once the conversation holds untrusted
-    /// text (a tool result, an alert, a webhook body), writes are limited: right after such
-    /// text, read tools only (that step may investigate or answer; a write needs the
-    /// person's next words), and after the person speaks again, only the one write their
-    /// words rank first ("restart it" after a status check). The tool whose output was just
-    /// read is not offered again.
+    /// `respond`; only `respond` when nothing matches and no inventory item is named.
+    /// - A question offers only tools that change nothing.
+    /// - Right after untrusted text (a tool result, an alert, a webhook body), only such
+    ///   tools too: that step may investigate or answer; a change needs the person's next
+    ///   words. The tool whose output was just read is not offered again.
+    /// - A destructive tool is offered only when the person's words ask for loss or
+    ///   removal ([`crate::intent`]).
     pub fn offer(&self, req: &PlanRequest) -> Result<Option<Vec<String>>> {
         let candidates: Vec<ToolDef> = req
             .tools
@@ -104,10 +104,13 @@ impl Retrieving {
         };
         let ranked = self.index(&candidates)?.rank(&self.embedder, query)?;
         let data_last = matches!(req.turns.last(), Some(Turn::Untrusted { .. }));
-        let has_data = req
-            .turns
-            .iter()
-            .any(|t| matches!(t, Turn::Untrusted { .. }));
+        let def = |name: &str| candidates.iter().find(|t| t.name == name);
+        let reads_only = |name: &str| def(name).is_some_and(ToolDef::changes_nothing);
+        let allowed_loss = |name: &str| {
+            def(name).is_some_and(|t| {
+                !t.is_destructive() || crate::intent::asks_for_loss(query, t, &candidates)
+            })
+        };
         // Right after a tool's output, calling that tool again would only read it again.
         let just_called = match req.turns.iter().rev().nth(1) {
             Some(Turn::Call { name, .. }) if data_last => Some(name.as_str()),
@@ -123,13 +126,12 @@ impl Retrieving {
             ranked
                 .into_iter()
                 .take(self.k)
-                .enumerate()
-                .filter(|(rank, (name, _))| {
+                .filter(|(name, _)| {
                     Some(name.as_str()) != just_called
-                        && (!asks || reads_only(name))
-                        && (!has_data || reads_only(name) || (!data_last && *rank == 0))
+                        && (!(asks || data_last) || reads_only(name))
+                        && allowed_loss(name)
                 })
-                .map(|(_, (name, _))| name)
+                .map(|(name, _)| name)
                 .collect()
         };
         names.push(RESPOND.to_string());
@@ -172,15 +174,14 @@ fn is_question(text: &str) -> bool {
     QUESTION_WORDS.contains(&first)
 }
 
-/// Whether `tool` is a catalogue tool that changes nothing; unknown tools count as writes.
-fn reads_only(tool: &str) -> bool {
-    steward_tools::find(tool).is_some_and(|s| matches!(s.effect, Effect::Read | Effect::None))
-}
-
 #[async_trait::async_trait]
 impl Backend for Retrieving {
     fn name(&self) -> String {
         self.inner.name()
+    }
+
+    async fn warm(&self, req: &PlanRequest) -> Result<()> {
+        self.inner.warm(req).await
     }
 
     async fn propose(&self, req: &PlanRequest) -> Result<Proposal> {
@@ -217,6 +218,7 @@ mod tests {
             name: name.into(),
             kind: "platform".into(),
             description: String::new(),
+            image: String::new(),
         };
         Inventory {
             services: vec![item("psra"), item("wayne-foundation"), item("x-1")],

@@ -140,6 +140,13 @@ impl Backend for Router {
         )
     }
 
+    async fn warm(&self, req: &PlanRequest) -> Result<()> {
+        match &self.local {
+            Some(local) if self.route != Route::ClaudeOnly => local.warm(req).await,
+            _ => Ok(()),
+        }
+    }
+
     async fn propose(&self, req: &PlanRequest) -> Result<Proposal> {
         let min_confidence = match self.route {
             Route::LocalOnly => return self.need_local()?.propose(req).await,

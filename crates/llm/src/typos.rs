@@ -88,6 +88,7 @@ mod tests {
             name: n.to_string(),
             description: String::new(),
             parameters: json!({"type": "object"}),
+            effect: None,
         })
         .collect()
     }

@@ -433,6 +433,7 @@ fn tool(file: &str) -> ToolDef {
         name: v["name"].as_str().unwrap().to_string(),
         description: v["description"].as_str().unwrap().to_string(),
         parameters: v["input_schema"].clone(),
+        effect: None,
     }
 }
 
@@ -453,11 +454,13 @@ fn inventory() -> Inventory {
                 name: "rentguy".into(),
                 kind: "platform".into(),
                 description: "rental management app".into(),
+                image: String::new(),
             },
             InventoryItem {
                 name: "fresco_tenant_acme".into(),
                 kind: "tenant".into(),
                 description: "Fresco instance of Acme Research".into(),
+                image: String::new(),
             },
         ],
     }

@@ -35,6 +35,7 @@ fn inventory() -> Inventory {
                 name: n.to_string(),
                 kind: "platform".into(),
                 description: String::new(),
+                image: String::new(),
             })
             .collect(),
     }
@@ -92,11 +93,30 @@ async fn every_proposal_is_a_schema_valid_call_and_the_prefix_is_reused() {
     assert_eq!(first.call.name, "db_verify_backup");
     assert_eq!(repeat.prompt_tokens, 1);
 
-    // A new process finds the prefix state on disk and decodes only the request.
+    // A changed inventory comes after the cached prefix: it costs its own tokens and the
+    // request's, not the prefix again.
+    let mut grown = request("restart rentguy");
+    grown.inventory.services.push(InventoryItem {
+        name: "acme-research".into(),
+        kind: "tenant".into(),
+        description: "Fresco instance of Acme Research".into(),
+        image: "ghcr.io/acme/fresco:3.0.2".into(),
+    });
+    let p = backend.propose(&grown).await.unwrap();
+    assert!(p.prompt_tokens < 120, "{}", p.prompt_tokens);
+
+    // Warmed, the state with the inventory is saved too, and a new process finds it on
+    // disk and decodes only the request.
+    backend.warm(&request("-")).await.unwrap();
+    let saved = std::fs::read_dir(&cache)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().to_string_lossy().ends_with(".inv.kv"))
+        .count();
+    assert_eq!(saved, 1);
     drop(backend);
     let again = load(Some(cache.clone()));
     let p = again.propose(&request("restart rentguy")).await.unwrap();
-    assert!(p.prompt_tokens < 60, "{}", p.prompt_tokens);
+    assert!(p.prompt_tokens < 20, "{}", p.prompt_tokens);
     std::fs::remove_dir_all(&cache).unwrap();
 }
 

@@ -141,7 +141,37 @@ impl Expected {
 pub enum CaseInventory {
     /// The run's inventory (`evals/inventory.json`).
     Default,
+    /// Given in the case, or named by it (`"inventory": "bare"` is
+    /// `evals/inventories/bare.json`).
     Inline(Inventory),
+}
+
+/// Where a case file's named inventories and tool sets live: `inventories/<name>.json` and
+/// `toolsets/<name>.json` next to the folder of the case file (`evals/cases/x.jsonl` names
+/// `evals/inventories/`).
+#[derive(Debug, Clone, Copy)]
+struct Shared<'a> {
+    evals: Option<&'a Path>,
+}
+
+impl Shared<'_> {
+    fn file(&self, folder: &str, name: &str, at: &str) -> Result<std::path::PathBuf> {
+        let plain = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !plain {
+            return Err(Error::Data(format!(
+                "{at}: {name:?} is not a name of a file in evals/{folder}/ (letters, digits, - and _)"
+            )));
+        }
+        let Some(evals) = self.evals else {
+            return Err(Error::Data(format!(
+                "{at}: {name:?} names a file in evals/{folder}/, which only cases read from a file can do"
+            )));
+        };
+        Ok(evals.join(folder).join(format!("{name}.json")))
+    }
 }
 
 /// One eval case.
@@ -249,14 +279,24 @@ pub fn load_cases(path: &Path) -> Result<Vec<Case>> {
             path: file.clone(),
             source,
         })?;
-        cases.extend(parse_cases(&text, &file.display().to_string())?);
+        let evals = file.parent().and_then(Path::parent);
+        cases.extend(parse_cases_with(
+            &text,
+            &file.display().to_string(),
+            Shared { evals },
+        )?);
     }
     check_unique(&cases)?;
     Ok(cases)
 }
 
 /// Parses JSONL text; `origin` (a file name) prefixes every error with `origin:line`.
+/// Cases that name an inventory or a tool set need a file: see [`load_cases`].
 pub fn parse_cases(text: &str, origin: &str) -> Result<Vec<Case>> {
+    parse_cases_with(text, origin, Shared { evals: None })
+}
+
+fn parse_cases_with(text: &str, origin: &str, shared: Shared<'_>) -> Result<Vec<Case>> {
     let mut cases = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -270,7 +310,7 @@ pub fn parse_cases(text: &str, origin: &str) -> Result<Vec<Case>> {
             let id = id.map(|id| format!(" (case {id})")).unwrap_or_default();
             Error::Data(format!("{at}{id}: {e}"))
         })?;
-        cases.push(convert(raw, &at)?);
+        cases.push(convert(raw, &at, shared)?);
     }
     check_unique(&cases)?;
     Ok(cases)
@@ -289,7 +329,7 @@ fn check_unique(cases: &[Case]) -> Result<()> {
     Ok(())
 }
 
-fn convert(raw: RawCase, at: &str) -> Result<Case> {
+fn convert(raw: RawCase, at: &str, shared: Shared<'_>) -> Result<Case> {
     let at = format!("{at} (case {})", raw.id);
     let field = |name: &str, what: &str| Error::Data(format!("{at}: {name}: {what}"));
     if raw.id.trim().is_empty() || raw.id.chars().any(char::is_whitespace) {
@@ -317,6 +357,11 @@ fn convert(raw: RawCase, at: &str) -> Result<Case> {
     let inventory = match raw.inventory {
         None => CaseInventory::Default,
         Some(Value::String(s)) if s == "default" => CaseInventory::Default,
+        Some(Value::String(name)) => CaseInventory::Inline(load_inventory(&shared.file(
+            "inventories",
+            &name,
+            &format!("{at}: inventory"),
+        )?)?),
         Some(v @ Value::Object(_)) => {
             CaseInventory::Inline(serde_json::from_value(v).map_err(|e| {
                 field(
@@ -328,12 +373,17 @@ fn convert(raw: RawCase, at: &str) -> Result<Case> {
         Some(_) => {
             return Err(field(
                 "inventory",
-                "expected \"default\" or {\"services\": [...]}",
+                "expected \"default\", the name of a file in evals/inventories/ or {\"services\": [...]}",
             ))
         }
     };
     let tools = match raw.tools {
         None => None,
+        Some(Value::String(name)) => Some(ToolSet::from_file(&shared.file(
+            "toolsets",
+            &name,
+            &format!("{at}: tools"),
+        )?)?),
         Some(v) => Some(ToolSet::from_value(&v, &format!("{at}: tools"))?),
     };
     let mut expect = Vec::new();

@@ -8,7 +8,7 @@ use super::rule::score_rule;
 use super::score::score;
 use super::tools::ToolSet;
 use crate::draft::DraftSpec;
-use crate::{Backend, Error, Inventory, PlanRequest, Turn};
+use crate::{Backend, Error, Inventory, PlanRequest, ToolDef, Turn};
 
 /// The tools a case is offered: its own list, else the run's, with `respond` always there.
 pub fn tools_for(case: &Case, default_tools: &ToolSet) -> ToolSet {
@@ -98,12 +98,16 @@ pub async fn run(
                     Some(r) => score_rule(r, &p.call.arguments),
                     None => score(case, &tools, &p.call),
                 };
+                let destructive = |tool: &str| tools.get(tool).is_some_and(ToolDef::is_destructive);
                 CaseRow {
                     id: case.id.clone(),
                     category: case.category.clone(),
                     pass: v.pass,
                     escape: v.escape,
                     injection: case.injection,
+                    destructive_unasked: case.rule.is_none()
+                        && destructive(&p.call.name)
+                        && !case.expect.iter().any(|e| destructive(&e.tool)),
                     expects_respond: case.expects_respond(),
                     got: Some(p.call),
                     expected,
@@ -122,6 +126,7 @@ pub async fn run(
                 pass: false,
                 escape: false,
                 injection: case.injection,
+                destructive_unasked: false,
                 expects_respond: case.expects_respond(),
                 got: None,
                 expected,

@@ -498,6 +498,7 @@ fn percentiles_are_nearest_rank() {
             pass: true,
             escape: false,
             injection: false,
+            destructive_unasked: false,
             expects_respond: false,
             got: None,
             expected: vec![],

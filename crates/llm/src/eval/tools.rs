@@ -9,11 +9,10 @@ use steward_tools::Effect;
 
 use crate::{Error, Result, ToolDef};
 
-/// The tools offered to the model, with the effect class of those that declare one.
+/// The tools offered to the model (each with its effect class when it declares one).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ToolSet {
     pub defs: Vec<ToolDef>,
-    effects: BTreeMap<String, Effect>,
 }
 
 impl ToolSet {
@@ -33,8 +32,8 @@ impl ToolSet {
                 name: spec.name.to_string(),
                 description: spec.summary.to_string(),
                 parameters,
+                effect: Some(spec.effect),
             });
-            set.effects.insert(spec.name.to_string(), spec.effect);
         }
         set
     }
@@ -78,15 +77,12 @@ impl ToolSet {
         let mut set = ToolSet::default();
         for (i, entry) in list.iter().enumerate() {
             let at = format!("{origin}: tool {i}");
-            let (def, effect) = parse_tool(entry, &at)?;
+            let def = parse_tool(entry, &at)?;
             if set.get(&def.name).is_some() {
                 return Err(Error::Data(format!(
                     "{at}: duplicate tool name {:?}",
                     def.name
                 )));
-            }
-            if let Some(effect) = effect {
-                set.effects.insert(def.name.clone(), effect);
             }
             set.defs.push(def);
         }
@@ -102,7 +98,7 @@ impl ToolSet {
 
     /// The declared effect of a tool, if this list declares one.
     pub fn effect(&self, name: &str) -> Option<Effect> {
-        self.effects.get(name).copied()
+        self.get(name).and_then(|d| d.effect)
     }
 
     /// The same list with our `respond` tool added when it lacks one: the planner always
@@ -111,7 +107,6 @@ impl ToolSet {
         if self.get("respond").is_none() {
             if let Some(def) = ToolSet::catalogue().get("respond").cloned() {
                 self.defs.push(def);
-                self.effects.insert("respond".to_string(), Effect::None);
             }
         }
         self
@@ -122,7 +117,7 @@ impl ToolSet {
     }
 }
 
-fn parse_tool(entry: &Value, at: &str) -> Result<(ToolDef, Option<Effect>)> {
+fn parse_tool(entry: &Value, at: &str) -> Result<ToolDef> {
     let Some(obj) = entry.as_object() else {
         return Err(Error::Data(format!("{at}: expected an object")));
     };
@@ -159,14 +154,12 @@ fn parse_tool(entry: &Value, at: &str) -> Result<(ToolDef, Option<Effect>)> {
             ))
         })?),
     };
-    Ok((
-        ToolDef {
-            name,
-            description,
-            parameters,
-        },
+    Ok(ToolDef {
+        name,
+        description,
+        parameters,
         effect,
-    ))
+    })
 }
 
 /// Maps a loose type name to JSON Schema: `Some(Some(t))` a JSON Schema type, `Some(None)`

@@ -1,0 +1,174 @@
+//! A safe reading of destructive intent. A destructive tool (one that loses data or
+//! removes something: `tenant_destroy`, `db_restore`, a foreign tool declared
+//! `destructive`) is proposed only when the person's own words ask for loss or removal.
+//! "stop", "pause", "kick" or "for now" never do, whatever a model makes of them.
+
+use crate::plan::ToolDef;
+
+/// Stems of the words that ask for loss of data or removal, with their inflections
+/// ("deleting", "removed", "wipes").
+const LOSS_STEMS: [&str; 22] = [
+    "delet",
+    "destroy",
+    "drop",
+    "remov",
+    "wipe",
+    "wiping",
+    "eras",
+    "purg",
+    "nuke",
+    "nuking",
+    "obliterat",
+    "decommission",
+    "deprovision",
+    "terminat",
+    "uninstall",
+    "scrap",
+    "trash",
+    "eliminat",
+    "discard",
+    "overwrit",
+    "restor",
+    "offboard",
+];
+
+/// Phrases that ask for removal in several words.
+const LOSS_PHRASES: [&str; 5] = [
+    "tear down",
+    "tear it down",
+    "get rid of",
+    "rm -",
+    "for good",
+];
+
+/// Words that make a request temporary, which removal never is.
+const TEMPORARY: [&str; 5] = [
+    "for now",
+    "temporarily",
+    "for a while",
+    "for the moment",
+    "until",
+];
+
+/// Whether `text` (the person's words) asks for what `tool` does when it is destructive:
+/// a word of loss or removal, or the verb in the tool's own name that no other offered
+/// tool's name shares (`cancel` in `cancel_order` next to `get_order`). A temporary
+/// request ("stop it for now") never does.
+pub fn asks_for_loss(text: &str, tool: &ToolDef, tools: &[ToolDef]) -> bool {
+    let lower = text.to_lowercase().replace('\u{2019}', "'");
+    if TEMPORARY.iter().any(|t| lower.contains(t)) {
+        return false;
+    }
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    if LOSS_PHRASES.iter().any(|p| lower.contains(p))
+        || words
+            .iter()
+            .any(|w| LOSS_STEMS.iter().any(|s| w.starts_with(s)))
+    {
+        return true;
+    }
+    name_parts(&tool.name)
+        .into_iter()
+        .filter(|part| part.len() >= 4)
+        .filter(|part| {
+            !tools
+                .iter()
+                .filter(|t| t.name != tool.name)
+                .any(|t| name_parts(&t.name).contains(part))
+        })
+        .any(|verb| words.iter().any(|w| w.starts_with(verb.as_str())))
+}
+
+/// The lowercase words of a tool name: `tenant_destroy`, `cancelOrder`, `delete-file`.
+fn name_parts(name: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut part = String::new();
+    for c in name.chars() {
+        if c.is_ascii_uppercase() && !part.is_empty() {
+            parts.push(std::mem::take(&mut part));
+        }
+        if c.is_alphanumeric() {
+            part.push(c.to_ascii_lowercase());
+        } else if !part.is_empty() {
+            parts.push(std::mem::take(&mut part));
+        }
+    }
+    if !part.is_empty() {
+        parts.push(part);
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use steward_tools::Effect;
+
+    fn tool(name: &str) -> ToolDef {
+        ToolDef {
+            name: name.into(),
+            description: String::new(),
+            parameters: serde_json::json!({"type": "object"}),
+            effect: Some(Effect::Destructive),
+        }
+    }
+
+    fn catalogue() -> Vec<ToolDef> {
+        ["tenant_destroy", "tenant_provision", "db_restore", "db_backup", "service_stop"]
+            .into_iter()
+            .map(tool)
+            .collect()
+    }
+
+    #[test]
+    fn removal_words_and_their_paraphrases_ask_for_loss() {
+        let tools = catalogue();
+        let destroy = &tools[0];
+        for text in [
+            "destroy tenant initech-hr",
+            "umbrella biosciences churned, remove their fresco instance",
+            "decommission the stark industries tenant",
+            "nuke tenant wayne-fundation",
+            "please get rid of demo-lab",
+            "tear down the acme tenant",
+            "wipe erasmus-mc, they left",
+        ] {
+            assert!(asks_for_loss(text, destroy, &tools), "{text}");
+        }
+    }
+
+    #[test]
+    fn stopping_pausing_or_anything_for_now_does_not() {
+        let tools = catalogue();
+        let destroy = &tools[0];
+        for text in [
+            "stop the demo-lab tenant for now",
+            "pause demo-lab",
+            "take acme-research offline",
+            "RentGuy API is hanging, kick it",
+            "shut down the erasmus-mc tenant",
+            "remove demo-lab from traffic for now",
+            "suspend the acme tenant until monday",
+        ] {
+            assert!(!asks_for_loss(text, destroy, &tools), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_tool_is_also_asked_for_by_the_verb_only_its_name_has() {
+        let tools = catalogue();
+        assert!(asks_for_loss(
+            "restore acme from last night",
+            &tools[2],
+            &tools
+        ));
+        // "tenant" is shared by other tools' names: it names the thing, not the act.
+        assert!(!asks_for_loss("stop the tenant", &tools[0], &tools));
+        let shop = vec![tool("cancelOrder"), tool("get_order")];
+        assert!(asks_for_loss("cancel order 1234", &shop[0], &shop));
+        assert!(!asks_for_loss("where is order 1234", &shop[0], &shop));
+    }
+}
