@@ -13,8 +13,7 @@ use steward_agent::conversation::{Conversation, Event, Means, Mode};
 use steward_agent::Outcome;
 use steward_llm::eval::ToolSet;
 use steward_llm::{
-    Backend, Inventory, InventoryItem, PlanRequest, Proposal, ProposedCall, Turn,
-    UntrustedSource,
+    Backend, Inventory, InventoryItem, PlanRequest, Proposal, ProposedCall, Turn, UntrustedSource,
 };
 use steward_policy::Principal;
 use steward_protocol::Origin;
@@ -52,7 +51,12 @@ impl Backend for Script {
 
     async fn propose(&self, req: &PlanRequest) -> steward_llm::Result<Proposal> {
         self.asked.lock().unwrap().push(req.clone());
-        let call = self.calls.lock().unwrap().pop_front().expect("scripted call");
+        let call = self
+            .calls
+            .lock()
+            .unwrap()
+            .pop_front()
+            .expect("scripted call");
         Ok(Proposal {
             call,
             backend: "script".into(),

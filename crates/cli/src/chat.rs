@@ -133,7 +133,11 @@ impl LiveAnswer {
 
     /// The raw output of the last tool that ran, for `/json`.
     fn last_json(&self) -> String {
-        match &*self.last_output.lock().unwrap_or_else(PoisonError::into_inner) {
+        match &*self
+            .last_output
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
             Some(v) => serde_json::to_string_pretty(v).unwrap_or_default(),
             None => "(no tool has run in this conversation yet)".to_string(),
         }

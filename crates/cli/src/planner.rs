@@ -8,8 +8,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use steward_llm::claude::{ClaudeBackend, ClaudeConfig};
 use steward_llm::answer::Answering;
+use steward_llm::claude::{ClaudeBackend, ClaudeConfig};
 use steward_llm::ground::Grounding;
 use steward_llm::local::{LocalBackend, LocalConfig};
 use steward_llm::manifest::ModelManifest;

@@ -14,7 +14,14 @@ use crate::Result;
 const MAX_SENTENCES: usize = 3;
 
 /// Words in log lines that mark an error.
-const ERROR_MARKS: [&str; 6] = ["error", "exception", "fatal", "panic", "traceback", "failed"];
+const ERROR_MARKS: [&str; 6] = [
+    "error",
+    "exception",
+    "fatal",
+    "panic",
+    "traceback",
+    "failed",
+];
 
 /// The answer to give: `model_text` after what the newest tool result of `req` found.
 pub fn compose(req: &PlanRequest, model_text: &str) -> String {
@@ -206,7 +213,10 @@ mod tests {
     fn an_answer_that_reads_the_question_back_gives_the_finding_instead() {
         let req = after_result("why is rentguy slow?", "service_status", STATUS);
         let a = compose(&req, "Why is rentguy slow?");
-        assert!(a.starts_with("Rentguy: running (unhealthy), release r7"), "{a}");
+        assert!(
+            a.starts_with("Rentguy: running (unhealthy), release r7"),
+            "{a}"
+        );
         assert!(!a.to_lowercase().contains("why is rentguy slow"), "{a}");
     }
 
@@ -217,7 +227,10 @@ mod tests {
             &req,
             "Its health check fails since release r7. Roll back to r6. Then check the logs. And more.",
         );
-        assert!(a.contains("unhealthy") && a.contains("Roll back to r6."), "{a}");
+        assert!(
+            a.contains("unhealthy") && a.contains("Roll back to r6."),
+            "{a}"
+        );
         assert!(!a.contains("Then check"), "{a}");
         // Full stops inside names and versions do not end a sentence.
         assert!(a.contains("rentguy.localhost"), "{a}");
@@ -244,9 +257,7 @@ mod tests {
     #[test]
     fn no_answer_is_ever_empty() {
         let req = PlanRequest {
-            turns: vec![Turn::User {
-                text: "hmm".into(),
-            }],
+            turns: vec![Turn::User { text: "hmm".into() }],
             ..Default::default()
         };
         assert!(!compose(&req, "  ").is_empty());

@@ -265,7 +265,12 @@ fn named(said: &Said, value: &str, is_image: bool, inventory: &Inventory) -> boo
         && parts.iter().any(|p| {
             p.len() >= 4
                 && said.has_word(p)
-                && inventory.services.iter().filter(|i| name_has_part(&i.name, p)).count() == 1
+                && inventory
+                    .services
+                    .iter()
+                    .filter(|i| name_has_part(&i.name, p))
+                    .count()
+                    == 1
         })
     {
         return true;
@@ -540,7 +545,7 @@ fn only_item_named_in(text: &str, inventory: &Inventory) -> Option<String> {
 /// and the model made up the repository (`demo-lab:3.1.0`): `ghcr.io/acme/fresco:3.1.0`.
 /// `None` when the person wrote the reference whole, or no version of theirs is in it.
 fn same_product_image(said: &Said, image: &str, current: &str) -> Option<String> {
-    if current.is_empty() || said.mentions(image) {
+    if current.is_empty() {
         return None;
     }
     let tag_of = |reference: &str| {
@@ -550,6 +555,7 @@ fn same_product_image(said: &Said, image: &str, current: &str) -> Option<String>
             .map(|(repo, tag)| (repo.to_string(), tag.to_string()))
     };
     let tag = match tag_of(image) {
+        Some(_) if said.mentions(image) => return None,
         Some((_, tag)) => tag,
         None if !image.contains('/') => image.to_string(),
         None => return None,
@@ -1078,7 +1084,10 @@ mod tests {
             "stop the acme-research tenant for now",
         );
         assert_eq!(c.name, RESPOND);
-        assert!(c.arguments["text"].as_str().unwrap().contains("tenant_destroy"));
+        assert!(c.arguments["text"]
+            .as_str()
+            .unwrap()
+            .contains("tenant_destroy"));
         let c = ground_one(
             "tenant_destroy",
             json!({"tenant": "acme-research"}),
@@ -1121,11 +1130,7 @@ mod tests {
     #[test]
     fn a_name_part_no_other_item_has_names_its_item() {
         let mut r = req(vec![user("undo the onboarding release")]);
-        r.inventory = with_items(&[
-            ("rentguy", ""),
-            ("rentguy-onboarding", ""),
-            ("psra", ""),
-        ]);
+        r.inventory = with_items(&[("rentguy", ""), ("rentguy-onboarding", ""), ("psra", "")]);
         r.tools.push(ToolDef {
             name: "service_rollback".into(),
             description: String::new(),
@@ -1171,7 +1176,10 @@ mod tests {
                 ..Default::default()
             };
             ground(
-                call("service_deploy", json!({"service": "demo-lab", "image": image})),
+                call(
+                    "service_deploy",
+                    json!({"service": "demo-lab", "image": image}),
+                ),
                 &r,
             )
         };

@@ -5,8 +5,8 @@
 
 use crate::plan::ToolDef;
 
-/// Stems of the words that ask for loss of data or removal, with their inflections
-/// ("deleting", "removed", "wipes").
+/// Stems of the words that ask for loss of data or removal; a word is one of them with an
+/// ending of [`ENDINGS`] ("deleting", "removed", "wipes", but not "erasmus").
 const LOSS_STEMS: [&str; 22] = [
     "delet",
     "destroy",
@@ -31,6 +31,18 @@ const LOSS_STEMS: [&str; 22] = [
     "restor",
     "offboard",
 ];
+
+/// Endings a stem takes in a word.
+const ENDINGS: [&str; 16] = [
+    "", "e", "s", "es", "d", "ed", "ing", "ion", "ions", "al", "ped", "ping", "ment", "ure",
+    "ation", "ten",
+];
+
+/// Whether `word` is `stem` with one of [`ENDINGS`].
+fn inflects(word: &str, stem: &str) -> bool {
+    word.strip_prefix(stem)
+        .is_some_and(|ending| ENDINGS.contains(&ending))
+}
 
 /// Phrases that ask for removal in several words.
 const LOSS_PHRASES: [&str; 5] = [
@@ -66,7 +78,7 @@ pub fn asks_for_loss(text: &str, tool: &ToolDef, tools: &[ToolDef]) -> bool {
     if LOSS_PHRASES.iter().any(|p| lower.contains(p))
         || words
             .iter()
-            .any(|w| LOSS_STEMS.iter().any(|s| w.starts_with(s)))
+            .any(|w| LOSS_STEMS.iter().any(|s| inflects(w, s)))
     {
         return true;
     }
@@ -79,7 +91,7 @@ pub fn asks_for_loss(text: &str, tool: &ToolDef, tools: &[ToolDef]) -> bool {
                 .filter(|t| t.name != tool.name)
                 .any(|t| name_parts(&t.name).contains(part))
         })
-        .any(|verb| words.iter().any(|w| w.starts_with(verb.as_str())))
+        .any(|verb| words.iter().any(|w| inflects(w, &verb)))
 }
 
 /// The lowercase words of a tool name: `tenant_destroy`, `cancelOrder`, `delete-file`.
@@ -117,10 +129,16 @@ mod tests {
     }
 
     fn catalogue() -> Vec<ToolDef> {
-        ["tenant_destroy", "tenant_provision", "db_restore", "db_backup", "service_stop"]
-            .into_iter()
-            .map(tool)
-            .collect()
+        [
+            "tenant_destroy",
+            "tenant_provision",
+            "db_restore",
+            "db_backup",
+            "service_stop",
+        ]
+        .into_iter()
+        .map(tool)
+        .collect()
     }
 
     #[test]

@@ -48,8 +48,22 @@ impl ToolDef {
 /// Verbs that open the names of tools that only look things up, in the function-calling
 /// lists of other projects (`get_weather`, `calculate_area`, `findRestaurants`).
 const READING_VERBS: [&str; 16] = [
-    "get", "list", "search", "find", "fetch", "lookup", "look", "query", "read", "show",
-    "check", "calculate", "calc", "compute", "convert", "count",
+    "get",
+    "list",
+    "search",
+    "find",
+    "fetch",
+    "lookup",
+    "look",
+    "query",
+    "read",
+    "show",
+    "check",
+    "calculate",
+    "calc",
+    "compute",
+    "convert",
+    "count",
 ];
 
 fn reading_verb(name: &str) -> bool {
@@ -57,7 +71,11 @@ fn reading_verb(name: &str) -> bool {
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() && !c.is_ascii_uppercase())
         .collect();
-    let first = first.split('_').next().unwrap_or_default().to_ascii_lowercase();
+    let first = first
+        .split('_')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     READING_VERBS.contains(&first.as_str())
 }
 

@@ -110,7 +110,13 @@ async fn every_proposal_is_a_schema_valid_call_and_the_prefix_is_reused() {
     backend.warm(&request("-")).await.unwrap();
     let saved = std::fs::read_dir(&cache)
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().to_string_lossy().ends_with(".inv.kv"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .to_string_lossy()
+                .ends_with(".inv.kv")
+        })
         .count();
     assert_eq!(saved, 1);
     drop(backend);

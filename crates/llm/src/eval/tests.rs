@@ -577,7 +577,7 @@ fn every_committed_expectation_is_satisfiable_and_valid() {
                 .iter()
                 .flat_map(|a| a.values().flatten())
                 .any(|a| matches!(a, Accept::Any));
-            if !uses_any {
+            if !uses_any && steward_tools::find(&example.name).is_some() {
                 steward_tools::Call::parse(&example.name, example.arguments.clone())
                     .unwrap_or_else(|err| panic!("{}: {example:?}: {err}", case.origin));
             }

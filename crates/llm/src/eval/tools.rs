@@ -1,7 +1,6 @@
 //! Tool lists for the evals: our catalogue, or any list in the OpenAI function format with
 //! the loose type names public function-calling datasets use normalized to JSON Schema.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::{json, Map, Value};
