@@ -1,7 +1,14 @@
-//! A safe reading of destructive intent. A destructive tool (one that loses data or
-//! removes something: `tenant_destroy`, `db_restore`, a foreign tool declared
-//! `destructive`) is proposed only when the person's own words ask for loss or removal.
-//! "stop", "pause", "kick" or "for now" never do, whatever a model makes of them.
+//! Reading what the person's words ask for, deterministically:
+//! - destructive intent: a destructive tool (one that loses data or removes something:
+//!   `tenant_destroy`, `db_restore`, a foreign tool declared `destructive`) is proposed only
+//!   when the person's own words ask for loss or removal. "stop", "pause", "kick" or "for
+//!   now" never do, whatever a model makes of them;
+//! - the tool a word names: a word of the request that belongs to one offered tool's
+//!   vocabulary and no other's ("kick" is only `service_restart`'s, "tell" only `notify`'s)
+//!   settles which tool it is, however a small model weighs the nouns around it ("stop the
+//!   demo-lab *tenant* for now" is still a stop).
+
+use std::collections::HashMap;
 
 use crate::plan::ToolDef;
 
@@ -94,6 +101,54 @@ pub fn asks_for_loss(text: &str, tool: &ToolDef, tools: &[ToolDef]) -> bool {
         .any(|verb| words.iter().any(|w| inflects(w, &verb)))
 }
 
+/// The one tool of `tools` that a word of `text` names: each tool's vocabulary is the words
+/// of its name and of its usage hints (`prompts/tool_hints.toml`: the phrasings operators
+/// use); a word counts only when it is in exactly one tool's vocabulary, so words shared
+/// by several ("service", "tenant") name the thing acted on, not the act. `None` when no
+/// such word is there, or words name different tools ("restart psra and tell me").
+pub fn named_tool(
+    text: &str,
+    tools: &[ToolDef],
+    hints: &HashMap<String, String>,
+) -> Option<String> {
+    let vocabulary: Vec<(&str, Vec<String>)> = tools
+        .iter()
+        .map(|t| {
+            let mut words = name_parts(&t.name);
+            if let Some(h) = hints.get(&t.name) {
+                words.extend(
+                    h.to_lowercase()
+                        .split(|c: char| !c.is_alphanumeric())
+                        .filter(|w| w.len() >= 3)
+                        .map(str::to_string),
+                );
+            }
+            (t.name.as_str(), words)
+        })
+        .collect();
+    let owners = |word: &str| -> Vec<&str> {
+        vocabulary
+            .iter()
+            .filter(|(_, words)| words.iter().any(|w| w == word))
+            .map(|(name, _)| *name)
+            .collect()
+    };
+    let lower = text.to_lowercase();
+    let mut named: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.len() >= 3)
+        .filter_map(|w| match owners(w).as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        })
+        .collect();
+    named.dedup();
+    match named.as_slice() {
+        [one] => Some(one.to_string()),
+        _ => None,
+    }
+}
+
 /// The lowercase words of a tool name: `tenant_destroy`, `cancelOrder`, `delete-file`.
 fn name_parts(name: &str) -> Vec<String> {
     let mut parts = Vec::new();
@@ -173,6 +228,63 @@ mod tests {
         ] {
             assert!(!asks_for_loss(text, destroy, &tools), "{text}");
         }
+    }
+
+    #[test]
+    fn a_word_only_one_tools_vocabulary_has_names_that_tool() {
+        let plain = |name: &str| ToolDef {
+            effect: None,
+            ..tool(name)
+        };
+        let tools: Vec<ToolDef> = [
+            "service_restart",
+            "service_stop",
+            "service_start",
+            "tenant_provision",
+            "tenant_check_subdomain",
+            "notify",
+        ]
+        .into_iter()
+        .map(plain)
+        .collect();
+        let hints: HashMap<String, String> = [
+            (
+                "service_restart",
+                "restart bounce reboot kick recycle a service",
+            ),
+            ("service_stop", "stop shut down halt take offline a service"),
+            (
+                "service_start",
+                "start bring up boot launch a stopped service",
+            ),
+            (
+                "tenant_provision",
+                "provision create new tenant customer instance",
+            ),
+            (
+                "notify",
+                "notify alert page escalate tell a human message on-call",
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let named = |text: &str| named_tool(text, &tools, &hints);
+        assert_eq!(
+            named("stop the demo-lab tenant for now").as_deref(),
+            Some("service_stop")
+        );
+        assert_eq!(
+            named("RentGuy is hanging, kick it").as_deref(),
+            Some("service_restart")
+        );
+        assert_eq!(
+            named("tell the on-call engineer that the disk is almost full").as_deref(),
+            Some("notify")
+        );
+        // "service" is in several vocabularies; words of two tools settle nothing.
+        assert_eq!(named("the service"), None);
+        assert_eq!(named("restart psra and tell me"), None);
     }
 
     #[test]

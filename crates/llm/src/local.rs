@@ -401,11 +401,18 @@ fn plan_one(
     Ok((call, prompt_decoded, decoded))
 }
 
-/// Replaces string arguments that name an inventory item in another case ("RentGuy") by
-/// the item's name, so a capital letter does not fail validation.
+/// Trims string arguments and replaces those that name an inventory item in another case
+/// ("RentGuy") by the item's name, so a capital letter does not fail validation.
 fn canonical_names(args: &mut Value, inventory: &crate::plan::Inventory) {
     if let Some(obj) = args.as_object_mut() {
         for v in obj.values_mut() {
+            // A space the model wrote after the opening quote is not part of a name.
+            if let Some(s) = v
+                .as_str()
+                .filter(|s| s.trim() != *s && !s.trim().is_empty())
+            {
+                *v = Value::String(s.trim().to_string());
+            }
             if let Some(s) = v.as_str() {
                 if let Some(item) = inventory
                     .services

@@ -89,6 +89,8 @@ impl Retrieving {
     ///   words. The tool whose output was just read is not offered again.
     /// - A destructive tool is offered only when the person's words ask for loss or
     ///   removal ([`crate::intent`]).
+    /// - When a word of the request belongs to the vocabulary of exactly one tool, and the
+    ///   rules above allow it, only that tool is offered ([`crate::intent::named_tool`]).
     pub fn offer(&self, req: &PlanRequest) -> Result<Option<Vec<String>>> {
         let candidates: Vec<ToolDef> = req
             .tools
@@ -120,19 +122,27 @@ impl Retrieving {
         // is answered by listing backups, never by taking one.
         let asks = is_question(query);
         let unmatched = ranked.first().is_none_or(|(_, s)| *s < MIN_SCORE);
+        let allowed = |name: &str| {
+            Some(name) != just_called
+                && (!(asks || data_last) || reads_only(name))
+                && allowed_loss(name)
+        };
         let mut names: Vec<String> = if unmatched && !names_an_item(query, &req.inventory) {
             Vec::new()
         } else {
-            ranked
-                .into_iter()
-                .take(self.k)
-                .filter(|(name, _)| {
-                    Some(name.as_str()) != just_called
-                        && (!(asks || data_last) || reads_only(name))
-                        && allowed_loss(name)
-                })
-                .map(|(name, _)| name)
-                .collect()
+            // A word that only one tool's vocabulary has settles the tool.
+            match crate::intent::named_tool(query, &candidates, &self.hints) {
+                Some(named) if allowed(&named) => {
+                    tracing::debug!(%named, "a word of the request names one tool");
+                    vec![named]
+                }
+                _ => ranked
+                    .into_iter()
+                    .take(self.k)
+                    .filter(|(name, _)| allowed(name))
+                    .map(|(name, _)| name)
+                    .collect(),
+            }
         };
         names.push(RESPOND.to_string());
         Ok(Some(names))
