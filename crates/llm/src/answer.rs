@@ -27,7 +27,10 @@ const ERROR_MARKS: [&str; 6] = [
 pub fn compose(req: &PlanRequest, model_text: &str) -> String {
     let question = latest_words(req);
     let model_text = model_text.trim();
-    let reading = (!model_text.is_empty() && !echoes(model_text, question)).then_some(model_text);
+    let reading = (!model_text.is_empty()
+        && !echoes(model_text, question)
+        && !wants_another_read(req, model_text))
+    .then_some(model_text);
     let finding = match req.turns.last() {
         Some(Turn::Untrusted {
             source: UntrustedSource::ToolResult,
@@ -70,6 +73,19 @@ pub fn finding(tool: &str, content: &str) -> String {
         }
     }
     line
+}
+
+/// Whether `answer` is the decoder's note on a call written as text (`crate::decode`) for
+/// a tool that only reads: the model wanting to look again, which says nothing to the
+/// person. A note on a change stays: it tells them what the data tried to make happen.
+fn wants_another_read(req: &PlanRequest, answer: &str) -> bool {
+    let Some(rest) = answer.strip_prefix("I stopped before a `") else {
+        return false;
+    };
+    let tool = rest.split('`').next().unwrap_or_default();
+    req.tools
+        .iter()
+        .any(|t| t.name == tool && t.changes_nothing())
 }
 
 /// Whether `answer` only reads the question back ("Why is rentguy slow?").
@@ -252,6 +268,24 @@ mod tests {
             a,
             "3 log line(s) of rentguy from container rentguy-r7; 2 of them mention errors."
         );
+    }
+
+    #[test]
+    fn a_note_on_another_read_is_dropped_and_one_on_a_change_kept() {
+        let mut req = after_result(
+            "who deployed psra?",
+            "audit_search",
+            "1 audit record(s) match \"service_deploy psra\"\n{}",
+        );
+        req.tools = crate::eval::ToolSet::catalogue().defs;
+        let read = "I stopped before a `audit_search` call: it would follow from the data above.";
+        assert_eq!(
+            compose(&req, read),
+            "1 audit record(s) match \"service_deploy psra\"."
+        );
+        let write =
+            "I stopped before a `tenant_destroy` call: it would follow from the data above.";
+        assert!(compose(&req, write).ends_with(write));
     }
 
     #[test]

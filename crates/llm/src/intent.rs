@@ -3,10 +3,11 @@
 //!   `tenant_destroy`, `db_restore`, a foreign tool declared `destructive`) is proposed only
 //!   when the person's own words ask for loss or removal. "stop", "pause", "kick" or "for
 //!   now" never do, whatever a model makes of them;
-//! - the tool a word names: a word of the request that belongs to one offered tool's
-//!   vocabulary and no other's ("kick" is only `service_restart`'s, "tell" only `notify`'s)
-//!   settles which tool it is, however a small model weighs the nouns around it ("stop the
-//!   demo-lab *tenant* for now" is still a stop).
+//! - the tool a word names: a word of the request that belongs to one tool's vocabulary
+//!   and no other's (its name, and the words for its act in `prompts/tool_verbs.toml`:
+//!   "kick" is only `service_restart`'s, "tell" only `notify`'s) settles which tool it is,
+//!   however a small model weighs the nouns around it ("stop the demo-lab *tenant* for now"
+//!   is still a stop).
 
 use std::collections::HashMap;
 
@@ -101,27 +102,34 @@ pub fn asks_for_loss(text: &str, tool: &ToolDef, tools: &[ToolDef]) -> bool {
         .any(|verb| words.iter().any(|w| inflects(w, &verb)))
 }
 
+/// The words for each catalogue tool's act: `prompts/tool_verbs.toml`.
+pub const TOOL_VERBS: &str = include_str!("../../../prompts/tool_verbs.toml");
+
+/// Words of tool names too general to tell tools apart ("check psra" is no subdomain check).
+const GENERAL_NAME_WORDS: [&str; 10] = [
+    "check", "show", "make", "find", "list", "update", "add", "create", "remove", "info",
+];
+
 /// The one tool of `tools` that a word of `text` names: each tool's vocabulary is the words
-/// of its name and of its usage hints (`prompts/tool_hints.toml`: the phrasings operators
-/// use); a word counts only when it is in exactly one tool's vocabulary, so words shared
-/// by several ("service", "tenant") name the thing acted on, not the act. `None` when no
-/// such word is there, or words name different tools ("restart psra and tell me").
+/// of its name (four letters or more, and not [`GENERAL_NAME_WORDS`]) and its words in
+/// `verbs` ([`TOOL_VERBS`]); a word counts only when it is in exactly one tool's
+/// vocabulary, so words shared by several ("service", "tenant") name the thing acted on,
+/// not the act. `None` when no such word is there, or words name different tools
+/// ("restart psra and tell me").
 pub fn named_tool(
     text: &str,
     tools: &[ToolDef],
-    hints: &HashMap<String, String>,
+    verbs: &HashMap<String, String>,
 ) -> Option<String> {
     let vocabulary: Vec<(&str, Vec<String>)> = tools
         .iter()
         .map(|t| {
-            let mut words = name_parts(&t.name);
-            if let Some(h) = hints.get(&t.name) {
-                words.extend(
-                    h.to_lowercase()
-                        .split(|c: char| !c.is_alphanumeric())
-                        .filter(|w| w.len() >= 3)
-                        .map(str::to_string),
-                );
+            let mut words: Vec<String> = name_parts(&t.name)
+                .into_iter()
+                .filter(|w| w.len() >= 4 && !GENERAL_NAME_WORDS.contains(&w.as_str()))
+                .collect();
+            if let Some(v) = verbs.get(&t.name) {
+                words.extend(v.split_whitespace().map(str::to_lowercase));
             }
             (t.name.as_str(), words)
         })
@@ -247,29 +255,8 @@ mod tests {
         .into_iter()
         .map(plain)
         .collect();
-        let hints: HashMap<String, String> = [
-            (
-                "service_restart",
-                "restart bounce reboot kick recycle a service",
-            ),
-            ("service_stop", "stop shut down halt take offline a service"),
-            (
-                "service_start",
-                "start bring up boot launch a stopped service",
-            ),
-            (
-                "tenant_provision",
-                "provision create new tenant customer instance",
-            ),
-            (
-                "notify",
-                "notify alert page escalate tell a human message on-call",
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let named = |text: &str| named_tool(text, &tools, &hints);
+        let verbs: HashMap<String, String> = toml::from_str(TOOL_VERBS).unwrap();
+        let named = |text: &str| named_tool(text, &tools, &verbs);
         assert_eq!(
             named("stop the demo-lab tenant for now").as_deref(),
             Some("service_stop")
@@ -285,6 +272,18 @@ mod tests {
         // "service" is in several vocabularies; words of two tools settle nothing.
         assert_eq!(named("the service"), None);
         assert_eq!(named("restart psra and tell me"), None);
+        // Things acted on or measured name no tool: "cpu" is a limit here, not a metric.
+        let limits: Vec<ToolDef> = ["service_set_limits", "service_metrics"]
+            .into_iter()
+            .map(plain)
+            .collect();
+        assert_eq!(
+            named_tool("limit rentguy to half a cpu", &limits, &verbs).as_deref(),
+            Some("service_set_limits")
+        );
+        assert_eq!(named_tool("give n8n 2gb ram", &limits, &verbs), None);
+        // General words of names settle nothing: "check psra" is no subdomain check.
+        assert_eq!(named("check psra"), None);
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct Retrieving {
     inner: Arc<dyn Backend>,
     embedder: Arc<Embedder>,
     hints: HashMap<String, String>,
+    /// The words for each tool's act ([`crate::intent::TOOL_VERBS`]).
+    verbs: HashMap<String, String>,
     /// Indexes by catalogue fingerprint: evals may bring their own tool lists.
     indexes: std::sync::Mutex<HashMap<String, Arc<ToolIndex>>>,
     k: usize,
@@ -45,6 +47,8 @@ impl Retrieving {
             inner,
             embedder,
             hints,
+            // Shipped data, parsed by a test of its own.
+            verbs: toml::from_str(crate::intent::TOOL_VERBS).unwrap_or_default(),
             indexes: std::sync::Mutex::new(HashMap::new()),
             k,
         }
@@ -131,7 +135,7 @@ impl Retrieving {
             Vec::new()
         } else {
             // A word that only one tool's vocabulary has settles the tool.
-            match crate::intent::named_tool(query, &candidates, &self.hints) {
+            match crate::intent::named_tool(query, &candidates, &self.verbs) {
                 Some(named) if allowed(&named) => {
                     tracing::debug!(%named, "a word of the request names one tool");
                     vec![named]
