@@ -138,9 +138,9 @@ async fn a_command_naming_its_own_target_after_an_investigation_runs_and_is_reme
         other => panic!("last turn {other:?}"),
     }
     // The planner read the status result back in the shared rendering.
-    let asked = script.asked.lock().unwrap();
+    let second = script.asked.lock().unwrap()[1].clone();
     assert!(matches!(
-        asked[1].turns.last(),
+        second.turns.last(),
         Some(Turn::Untrusted { label, .. }) if label == "service_status"
     ));
     world.cleanup().await;

@@ -669,7 +669,7 @@ fn prune_inventory_states(dir: &Path) {
         .filter(|p| p.to_string_lossy().ends_with(".inv.kv"))
         .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
         .collect();
-    files.sort_by(|a, b| b.0.cmp(&a.0));
+    files.sort_by_key(|f| std::cmp::Reverse(f.0));
     for (_, old) in files.into_iter().skip(KEPT_INVENTORY_STATES) {
         let _ = std::fs::remove_file(old);
     }
