@@ -215,7 +215,15 @@ async fn a_missed_night_runs_once_at_start_then_retention_keeps_the_verified_new
         before.iter().all(|b| b["backup"] != kept),
         "the new one is kept"
     );
-    let audit = stdout(&home.run(&["audit", "search", "backup_retention", "--json"]));
+    // The audit index commits shortly after the record is appended: search until it shows.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let audit = loop {
+        let found = stdout(&home.run(&["audit", "search", "backup_retention", "--json"]));
+        if found.contains("schedule:nightly-backup") || Instant::now() > deadline {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
     assert!(audit.contains("schedule:nightly-backup"), "{audit}");
     for old in &before {
         assert!(audit.contains(old["backup"].as_str().unwrap()), "{audit}");
