@@ -67,15 +67,13 @@ const READING_VERBS: [&str; 16] = [
 ];
 
 fn reading_verb(name: &str) -> bool {
-    let first: String = name
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() && !c.is_ascii_uppercase())
-        .collect();
-    let first = first
-        .split('_')
+    let mut chars = name.chars();
+    let first: String = chars
         .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+        .map(|c| c.to_ascii_lowercase())
+        .into_iter()
+        .chain(chars.take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+        .collect();
     READING_VERBS.contains(&first.as_str())
 }
 
@@ -272,5 +270,40 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// state and saves it. Nothing by default.
     async fn warm(&self, _req: &PlanRequest) -> Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn foreign(name: &str, effect: Option<steward_tools::Effect>) -> ToolDef {
+        ToolDef {
+            name: name.into(),
+            description: String::new(),
+            parameters: serde_json::json!({"type": "object"}),
+            effect,
+        }
+    }
+
+    #[test]
+    fn what_a_tool_does_comes_from_its_declaration_the_catalogue_or_its_first_verb() {
+        use steward_tools::Effect;
+        assert!(foreign("book_flight", Some(Effect::Read)).changes_nothing());
+        assert!(!foreign("get_weather", Some(Effect::Write)).changes_nothing());
+        assert!(foreign("service_status", None).changes_nothing());
+        assert!(!foreign("service_restart", None).changes_nothing());
+        assert!(foreign("tenant_destroy", None).is_destructive());
+        for looks in [
+            "get_weather",
+            "calculateArea",
+            "SearchProducts",
+            "list_files",
+        ] {
+            assert!(foreign(looks, None).changes_nothing(), "{looks}");
+        }
+        for acts in ["book_flight", "getaway_plan", "send_email", "cancelOrder"] {
+            assert!(!foreign(acts, None).changes_nothing(), "{acts}");
+        }
     }
 }
