@@ -36,6 +36,17 @@ impl ToolDef {
         }
     }
 
+    /// Whether calling it is known to change something: declared or catalogue effect
+    /// `write` or `destructive`. A foreign tool nobody declared an effect for is not.
+    pub fn known_to_change(&self) -> bool {
+        use steward_tools::Effect;
+        matches!(
+            self.effect
+                .or_else(|| steward_tools::find(&self.name).map(|s| s.effect)),
+            Some(Effect::Write | Effect::Destructive)
+        )
+    }
+
     /// Whether calling it loses data or removes something: declared or catalogue effect
     /// `destructive`.
     pub fn is_destructive(&self) -> bool {
@@ -305,5 +316,9 @@ mod tests {
         for acts in ["book_flight", "getaway_plan", "send_email", "cancelOrder"] {
             assert!(!foreign(acts, None).changes_nothing(), "{acts}");
         }
+        // Undeclared, it is not known to change anything either: a question may use it.
+        assert!(!foreign("country_info_capital", None).known_to_change());
+        assert!(foreign("service_restart", None).known_to_change());
+        assert!(foreign("get_weather", Some(Effect::Write)).known_to_change());
     }
 }

@@ -87,10 +87,12 @@ impl Retrieving {
 
     /// The names offered for `req`: the `k` best for the person's latest words, and
     /// `respond`; only `respond` when nothing matches and no inventory item is named.
-    /// - A question offers only tools that change nothing.
-    /// - Right after untrusted text (a tool result, an alert, a webhook body), only such
-    ///   tools too: that step may investigate or answer; a change needs the person's next
-    ///   words. The tool whose output was just read is not offered again.
+    /// - A question offers no tool known to change something (a foreign tool whose effect
+    ///   nobody declared may answer it: "what is the capital of France?" next to
+    ///   `country_info_capital`).
+    /// - Right after untrusted text (a tool result, an alert, a webhook body), only tools
+    ///   known to change nothing: that step may investigate or answer; a change needs the
+    ///   person's next words. The tool whose output was just read is not offered again.
     /// - A destructive tool is offered only when the person's words ask for loss or
     ///   removal ([`crate::intent`]).
     /// - When a word of the request belongs to the vocabulary of exactly one tool, and the
@@ -112,6 +114,7 @@ impl Retrieving {
         let data_last = matches!(req.turns.last(), Some(Turn::Untrusted { .. }));
         let def = |name: &str| candidates.iter().find(|t| t.name == name);
         let reads_only = |name: &str| def(name).is_some_and(ToolDef::changes_nothing);
+        let may_answer = |name: &str| def(name).is_some_and(|t| !t.known_to_change());
         let allowed_loss = |name: &str| {
             def(name).is_some_and(|t| {
                 !t.is_destructive() || crate::intent::asks_for_loss(query, t, &candidates)
@@ -128,7 +131,8 @@ impl Retrieving {
         let unmatched = ranked.first().is_none_or(|(_, s)| *s < MIN_SCORE);
         let allowed = |name: &str| {
             Some(name) != just_called
-                && (!(asks || data_last) || reads_only(name))
+                && (!asks || may_answer(name))
+                && (!data_last || reads_only(name))
                 && allowed_loss(name)
         };
         let mut names: Vec<String> = if unmatched && !names_an_item(query, &req.inventory) {
