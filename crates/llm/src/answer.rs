@@ -25,7 +25,7 @@ const ERROR_MARKS: [&str; 6] = [
 
 /// The answer to give: `model_text` after what the newest tool result of `req` found.
 pub fn compose(req: &PlanRequest, model_text: &str) -> String {
-    let question = latest_words(req);
+    let question = req.latest_user_text();
     let model_text = model_text.trim();
     let reading = (!model_text.is_empty()
         && !echoes(model_text, question)
@@ -142,17 +142,6 @@ fn first_sentences(text: &str, n: usize) -> String {
         }
     }
     text.to_string()
-}
-
-fn latest_words(req: &PlanRequest) -> &str {
-    req.turns
-        .iter()
-        .rev()
-        .find_map(|t| match t {
-            Turn::User { text } => Some(text.as_str()),
-            _ => None,
-        })
-        .unwrap_or_default()
 }
 
 /// Wraps a backend so every plain answer goes through [`compose`].

@@ -412,7 +412,7 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
         return call;
     };
     tracing::debug!(name = %call.name, arguments = %call.arguments, "grounding");
-    let latest = latest_words(req);
+    let latest = req.latest_user_text();
     if tool.is_destructive() && !crate::intent::asks_for_loss(latest, tool, &req.tools) {
         return not_destructive(&call.name);
     }
@@ -512,18 +512,6 @@ pub fn from_persons_words(turns: &[Turn], arguments: &Value, inventory: &Invento
         }
         _ => true,
     })
-}
-
-/// The person's newest words.
-fn latest_words(req: &PlanRequest) -> &str {
-    req.turns
-        .iter()
-        .rev()
-        .find_map(|t| match t {
-            Turn::User { text } => Some(text.as_str()),
-            _ => None,
-        })
-        .unwrap_or_default()
 }
 
 /// The one inventory item `text` names, if it names exactly one.

@@ -233,6 +233,18 @@ impl PlanRequest {
         Ok(())
     }
 
+    /// The person's newest words: the last user turn, or "" when there is none.
+    pub fn latest_user_text(&self) -> &str {
+        self.turns
+            .iter()
+            .rev()
+            .find_map(|t| match t {
+                Turn::User { text } => Some(text.as_str()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
     /// The tools a backend may propose this turn, in catalogue order.
     pub fn offered(&self) -> Vec<&ToolDef> {
         match &self.offer {
