@@ -23,7 +23,7 @@ pub enum ApprovalState {
 }
 
 impl ApprovalState {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             ApprovalState::Pending => "pending",
             ApprovalState::Executed => "executed",

@@ -101,6 +101,9 @@ impl Conversation {
         for _ in 0..self.step_budget {
             let started = std::time::Instant::now();
             let proposal = self.propose(means).await?;
+            means
+                .orchestrator
+                .observe_plan(started.elapsed().as_secs_f64());
             let call = proposal.call.clone();
             emit(
                 Event::Proposed {

@@ -11,6 +11,7 @@ pub mod conversation;
 mod error;
 pub mod inbox;
 pub mod incidents;
+pub mod meter;
 pub mod orchestrator;
 pub mod outbox;
 pub mod principal;

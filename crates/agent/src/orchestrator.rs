@@ -6,7 +6,7 @@
 //! audit log; an execution is bracketed by `ExecBegin`/`ExecEnd`, so a crash in between is
 //! visible as an open record and reconciled at start-up.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -18,6 +18,7 @@ use steward_tools::{Call, Clock, Done, ErrorKind, Plan, Registry, ToolError};
 
 use crate::approvals::{Approval, ApprovalState, ApprovalStore};
 use crate::clip;
+use crate::meter::{Meter, Stage};
 use crate::principal::{actor_of, label, label_of_actor};
 use crate::seal::Sealer;
 use crate::{Error, Result};
@@ -100,6 +101,7 @@ pub struct Orchestrator {
     sealer: Sealer,
     clock: Arc<dyn Clock>,
     settings: Settings,
+    meter: OnceLock<Arc<dyn Meter>>,
 }
 
 /// The two answers a person can give to an approval request.
@@ -151,7 +153,36 @@ impl Orchestrator {
             sealer,
             clock,
             settings,
+            meter: OnceLock::new(),
         })
+    }
+
+    /// Reports every request's outcome and stage timings to `meter` from now on (once; a
+    /// second meter is ignored).
+    pub fn set_meter(&self, meter: Arc<dyn Meter>) {
+        let _ = self.meter.set(meter);
+    }
+
+    /// Reports how long the planner took to propose one step.
+    pub fn observe_plan(&self, seconds: f64) {
+        if let Some(m) = self.meter.get() {
+            m.timed(Stage::Plan, seconds);
+        }
+    }
+
+    fn observe_end(&self, tool: &str, origin: Origin, outcome: &Result<Outcome>) {
+        let Some(m) = self.meter.get() else {
+            return;
+        };
+        let label = match outcome {
+            Ok(o) => o.label(),
+            Err(_) => "failed",
+        };
+        m.ended(tool, origin, label);
+        if let Ok(Outcome::Done { duration_ms, .. } | Outcome::Failed { duration_ms, .. }) = outcome
+        {
+            m.timed(Stage::Execute, *duration_ms as f64 / 1000.0);
+        }
     }
 
     pub fn audit(&self) -> &AuditLog {
@@ -170,7 +201,34 @@ impl Orchestrator {
     }
 
     /// Runs one request down the path.
+    /// What policy decides for `principal` calling `tool` with `args`, with nothing run,
+    /// dry-run or audited. Views that are not tool calls (`/v1/status`, incidents, the
+    /// audit verify) show their data to whoever may call the read tool showing the same.
+    pub fn permits(
+        &self,
+        principal: &Principal,
+        origin: Origin,
+        tool: &str,
+        args: Value,
+    ) -> std::result::Result<Decision, ToolError> {
+        let call = Call::parse(tool, args)?;
+        Ok(self.policies.vet(&VetRequest {
+            principal,
+            call: &call,
+            origin,
+            untrusted_text: false,
+            hour_utc: hour_utc(self.clock.now()),
+        }))
+    }
+
     pub async fn handle(&self, req: Request) -> Result<Outcome> {
+        let (tool, origin) = (req.tool.clone(), req.origin);
+        let outcome = self.handle_unmetered(req).await;
+        self.observe_end(&tool, origin, &outcome);
+        outcome
+    }
+
+    async fn handle_unmetered(&self, req: Request) -> Result<Outcome> {
         let base = self.entry(&req);
         // the door: no way in hands over more than this
         let size = req.args.to_string().len();
@@ -247,6 +305,22 @@ impl Orchestrator {
         reason: Option<&str>,
     ) -> Result<Outcome> {
         let (a, req, call) = self.answerable(id, approver, Answer::Approve).await?;
+        let (tool, origin) = (req.tool.clone(), req.origin);
+        let outcome = self.run_approved(id, approver, reason, a, req, call).await;
+        self.observe_end(&tool, origin, &outcome);
+        outcome
+    }
+
+    /// [`Self::approve`] once the request is known to be answerable by `approver`.
+    async fn run_approved(
+        &self,
+        id: &str,
+        approver: &Principal,
+        reason: Option<&str>,
+        a: Approval,
+        req: Request,
+        call: Call,
+    ) -> Result<Outcome> {
         let principal = req.principal.clone();
         let mut base = self.entry(&req);
         base.approval = Some(json!({"id": id, "approved_by": label(approver)}));
@@ -519,14 +593,19 @@ impl Orchestrator {
     }
 
     fn vet(&self, req: &Request, call: &Call) -> Decision {
+        let started = Instant::now();
         let hour_utc = hour_utc(self.clock.now());
-        self.policies.vet(&VetRequest {
+        let decision = self.policies.vet(&VetRequest {
             principal: &req.principal,
             call,
             origin: req.origin,
             untrusted_text: req.untrusted_text,
             hour_utc,
-        })
+        });
+        if let Some(m) = self.meter.get() {
+            m.timed(Stage::Vet, started.elapsed().as_secs_f64());
+        }
+        decision
     }
 
     async fn request_approval(

@@ -43,6 +43,17 @@ impl Outcome {
     pub fn exit_code(&self) -> u8 {
         self.codes().0
     }
+
+    /// The outcome's name, as the API and metrics give it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Refused { .. } => "refused",
+            Outcome::Planned { .. } => "planned",
+            Outcome::PendingApproval { .. } => "pending_approval",
+            Outcome::Done { .. } => "done",
+            Outcome::Failed { .. } => "failed",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -68,6 +68,8 @@ struct Inner {
     pending: Mutex<Vec<Pending>>,
     /// Tells the group writer which pending entry is its own.
     next_id: AtomicU64,
+    /// Records this process appended (for metrics).
+    appended: AtomicU64,
     index: SearchIndex,
     checkpoints: Arc<Checkpointer>,
 }
@@ -125,6 +127,7 @@ impl AuditLog {
             }),
             pending: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(0),
+            appended: AtomicU64::new(0),
             index,
             checkpoints,
         });
@@ -209,6 +212,9 @@ impl AuditLog {
         match write_group(&inner.store, &mut head, &all).await {
             Ok(rows) => {
                 head.unsigned += rows.len() as u64;
+                inner
+                    .appended
+                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
                 let mut due =
                     inner.opts.checkpoint_every > 0 && head.unsigned >= inner.opts.checkpoint_every;
                 if due && !inner.checkpoints.may_sign_automatically() {
@@ -269,6 +275,11 @@ impl AuditLog {
         answer.await.unwrap_or(Err(Error::GroupCommit {
             detail: "the writer of this group stopped".into(),
         }))
+    }
+
+    /// How many records this process has appended since the log was opened.
+    pub fn appended(&self) -> u64 {
+        self.inner.appended.load(Ordering::Relaxed)
     }
 
     /// Walks the whole chain and checks it against the signed checkpoints; see

@@ -37,6 +37,7 @@ pub enum Key {
     ClaudeModel,
     ClaudeCaFile,
     Listen,
+    ApiRateLimit,
     Monitor,
     MonitorLabels,
     BackupKeepDaily,
@@ -47,7 +48,7 @@ pub enum Key {
 }
 
 impl Key {
-    pub const ALL: [Key; 32] = [
+    pub const ALL: [Key; 33] = [
         Key::StateUrl,
         Key::PgUrl,
         Key::PgContainerHost,
@@ -73,6 +74,7 @@ impl Key {
         Key::ClaudeModel,
         Key::ClaudeCaFile,
         Key::Listen,
+        Key::ApiRateLimit,
         Key::Monitor,
         Key::MonitorLabels,
         Key::BackupKeepDaily,
@@ -109,6 +111,7 @@ impl Key {
             Key::ClaudeModel => "claude_model",
             Key::ClaudeCaFile => "claude_ca_file",
             Key::Listen => "listen",
+            Key::ApiRateLimit => "api_rate_limit",
             Key::Monitor => "monitor",
             Key::MonitorLabels => "monitor_labels",
             Key::BackupKeepDaily => "backup_keep_daily",
@@ -158,6 +161,7 @@ impl Key {
             Key::ClaudeCaFile => None,
             // Loopback: put Traefik (TLS) in front to take webhooks from another host.
             Key::Listen => Some("127.0.0.1:58100".into()),
+            Key::ApiRateLimit => Some("50/s".into()),
             // `steward serve` follows Docker's events for every container Steward labels.
             Key::Monitor => Some("on".into()),
             // Extra label filters (`key=value`, comma-separated) narrowing what it follows.

@@ -270,6 +270,9 @@ enum ToolsAction {
         #[arg(long, default_value = "tools")]
         dir: PathBuf,
     },
+    /// Print the HTTP API's OpenAPI 3.1 document (served at /openapi.json; committed as
+    /// docs/openapi.json: `steward tools openapi > docs/openapi.json`)
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -602,6 +605,7 @@ fn tools_command(action: ToolsAction) -> Result<ExitCode> {
                 }
             }
         }
+        ToolsAction::Openapi => print!("{}", steward_server::openapi::document()),
         ToolsAction::Export { dir } => {
             let changed = steward_tools::schemas::export(&dir)?;
             println!(

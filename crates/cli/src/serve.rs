@@ -19,7 +19,10 @@ use steward_exec::env::Env;
 use steward_exec::monitor::{Monitor, MonitorSettings, MonitorState};
 use steward_policy::rules::Rulebook;
 use steward_protocol::{Event, EventStatus};
-use steward_server::{AppState, Check, Parts, Readiness, Submission, Triggers};
+use steward_server::metrics::Metrics;
+use steward_server::{
+    AppState, Check, Parts, PlatformView, RateLimit, Readiness, Submission, Triggers,
+};
 use tokio::net::TcpListener;
 
 use crate::config::{Config, Key};
@@ -62,7 +65,8 @@ pub async fn run(cfg: &Config, opts: ServeOpts) -> Result<ExitCode> {
     )
     .await
     .context("cannot start the trigger engine")?;
-    let monitor = start_monitor(cfg, &steward, &engine)?;
+    let metrics = Arc::new(Metrics::new().context("cannot build the metrics registry")?);
+    let monitor = start_monitor(cfg, &steward, &engine, metrics.clone())?;
     let scheduler = tokio::spawn(
         Scheduler::new(
             engine.clone(),
@@ -99,6 +103,11 @@ pub async fn run(cfg: &Config, opts: ServeOpts) -> Result<ExitCode> {
         }),
         hooks,
         secrets_dir: hooks::secrets_dir(cfg),
+        orchestrator: steward.orchestrator.clone(),
+        platform: Arc::new(PlatformStatus(cfg.clone())),
+        rate_limit: RateLimit::parse(cfg.require(Key::ApiRateLimit)?)
+            .map_err(|e| anyhow::anyhow!("api_rate_limit = {e}"))?,
+        metrics,
     });
     tracing::info!(
         %addr,
@@ -211,6 +220,7 @@ fn start_monitor(
     cfg: &Config,
     steward: &Steward,
     engine: &Arc<Engine>,
+    metrics: Arc<Metrics>,
 ) -> Result<Option<RunningMonitor>> {
     match cfg.require(Key::Monitor)? {
         "off" => return Ok(None),
@@ -233,10 +243,17 @@ fn start_monitor(
     let (sink, mut events) = tokio::sync::mpsc::channel::<Vec<Event>>(1024);
     let follow = tokio::spawn(monitor.run(sink));
     let engine = engine.clone();
+    let clock = steward.clock.clone();
     let forward = tokio::spawn(async move {
         while let Some(first) = events.recv().await {
+            let now = clock.now().0;
             let batch: Vec<_> = std::iter::once(first)
                 .chain(std::iter::from_fn(|| events.try_recv().ok()))
+                .inspect(|evs| {
+                    for e in evs {
+                        metrics.monitor_lag((now - e.at.0) as f64 / 1000.0);
+                    }
+                })
                 .filter_map(|evs| monitor_submission(&engine, evs))
                 .collect();
             if batch.is_empty() {
@@ -306,6 +323,20 @@ fn answer(a: &Accepted) -> Value {
     let mut v = serde_json::to_value(a).unwrap_or_else(|_| json!({}));
     v["status"] = status.into();
     v
+}
+
+/// `/v1/status`'s platform part: what `steward status` shows (Docker and Traefik).
+#[derive(Debug)]
+struct PlatformStatus(Config);
+
+#[async_trait]
+impl PlatformView for PlatformStatus {
+    async fn status(&self) -> Result<Value, String> {
+        let status = crate::status::collect(&self.0)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        serde_json::to_value(status).map_err(|e| e.to_string())
+    }
 }
 
 /// `/readyz`: the state store answers, the trigger engine runs, and the Docker Engine

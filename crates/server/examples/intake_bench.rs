@@ -27,10 +27,29 @@ use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
+use std::path::Path;
 use steward_audit::{AuditLog, AuditOptions, Store};
 use steward_protocol::{AuditEntry, AuditKind, Origin, Timestamp};
 use steward_server::hooks::{ensure_secret, sign, HookBook};
-use steward_server::{app, AppState, Check, Parts, Readiness, Submission, Triggers};
+
+use steward_agent::approvals::ApprovalStore;
+use steward_agent::{Orchestrator, Settings};
+use steward_policy::{Guards, PolicySet};
+use steward_server::{
+    app, AppState, Check, Parts, PlatformView, RateLimit, Readiness, Submission, Triggers,
+};
+use steward_tools::{Executor, Registry, SystemClock};
+
+/// The intake bench shows no platform.
+#[derive(Debug)]
+struct NoPlatform;
+
+#[async_trait]
+impl PlatformView for NoPlatform {
+    async fn status(&self) -> Result<Value, String> {
+        Ok(json!({}))
+    }
+}
 
 /// A trigger engine stand-in that records every batch durably: one transaction per batch.
 #[derive(Debug)]
@@ -143,6 +162,17 @@ async fn serve(dir: &std::path::Path, audit: AuditLog) -> anyhow_like::Result<()
     )?;
     let secrets_dir = dir.join("secrets/hooks");
     let secret = ensure_secret(&secrets_dir, "signup", false)?.secret;
+    // The intake never reaches the orchestrator; it is here because the state holds one.
+    let orchestrator = Orchestrator::start(
+        Registry::new(Vec::<Arc<dyn Executor>>::new()),
+        PolicySet::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies"))?,
+        Guards::defaults(),
+        Arc::new(audit.clone()),
+        ApprovalStore::new(store.clone()),
+        Arc::new(SystemClock),
+        Settings::default(),
+    )
+    .await?;
     let state = AppState::new(Parts {
         audit,
         triggers: Arc::new(StoreTriggers {
@@ -151,6 +181,10 @@ async fn serve(dir: &std::path::Path, audit: AuditLog) -> anyhow_like::Result<()
         readiness: Arc::new(Ready),
         hooks,
         secrets_dir,
+        orchestrator: Arc::new(orchestrator),
+        platform: Arc::new(NoPlatform),
+        rate_limit: RateLimit::default(),
+        metrics: Arc::new(steward_server::metrics::Metrics::new().unwrap()),
     });
     let token = state.tokens().create("webhook:signup", None).await?.token;
     let body = r#"{"subdomain":"acme","plan":"small"}"#;

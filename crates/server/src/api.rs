@@ -1,5 +1,5 @@
-//! The one error shape every endpoint answers with: `{"error": {"kind", "message"}}`, and
-//! the refusals that are counted in the audit log.
+//! The one error shape every endpoint answers with: `{"error": {"kind", "message",
+//! "field"?}}`, and the refusals that are counted in the audit log.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -13,6 +13,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub kind: &'static str,
     pub message: String,
+    /// The request field at fault (`tool`, `args.service`), when one is.
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -21,7 +23,13 @@ impl ApiError {
             status,
             kind,
             message: message.into(),
+            field: None,
         }
+    }
+
+    pub fn with_field(mut self, field: Option<String>) -> ApiError {
+        self.field = field;
+        self
     }
 
     pub fn unavailable(message: impl Into<String>) -> ApiError {
@@ -39,7 +47,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"kind": self.kind, "message": self.message}});
+        let mut error = json!({"kind": self.kind, "message": self.message});
+        if let Some(field) = self.field {
+            error["field"] = field.into();
+        }
+        let body = json!({ "error": error });
         (self.status, Json(body)).into_response()
     }
 }
@@ -65,6 +77,10 @@ pub enum Refusal {
     StaleTimestamp,
     /// A delivery already seen: answered with the first outcome, counted, nothing run.
     ReplayedDelivery,
+    /// A body that is not `application/json`.
+    UnsupportedMediaType,
+    /// Over the token's rate limit; retry after this many seconds.
+    RateLimited(u64),
 }
 
 impl Refusal {
@@ -85,6 +101,8 @@ impl Refusal {
             Refusal::BadSignature(_) => "bad_signature",
             Refusal::StaleTimestamp => "stale_timestamp",
             Refusal::ReplayedDelivery => "replayed_delivery",
+            Refusal::UnsupportedMediaType => "unsupported_media_type",
+            Refusal::RateLimited(_) => "rate_limited",
         }
     }
 
@@ -136,7 +154,70 @@ impl Refusal {
                 "replayed_delivery",
                 "delivery already seen".into(),
             ),
+            Refusal::UnsupportedMediaType => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON, with `Content-Type: application/json`".into(),
+            ),
+            Refusal::RateLimited(secs) => (
+                S::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("this token is over its rate limit; retry in {secs} s"),
+            ),
         };
-        ApiError::new(status, kind, message)
+        let field = match self {
+            Refusal::InvalidPayload(_) | Refusal::MalformedJson(_) => payload_field(&message),
+            _ => None,
+        };
+        ApiError::new(status, kind, message).with_field(field)
+    }
+}
+
+/// The field a payload message names: "at `args.service`: ..." or serde's "missing field
+/// `tool`" and "unknown field `x`".
+fn payload_field(message: &str) -> Option<String> {
+    ["at `", "field `"].iter().find_map(|open| {
+        let start = message.find(open)? + open.len();
+        let len = message[start..].find('`')?;
+        Some(message[start..start + len].to_string()).filter(|f| !f.is_empty())
+    })
+}
+
+/// The argument a tool's validation message names, as `args.<path>`: "... at /service: ..."
+/// from the JSON Schema check, or serde's "missing field `service`".
+pub fn args_field(message: &str) -> Option<String> {
+    let path = if let Some(start) = message.find(" at /") {
+        let rest = &message[start + 5..];
+        let end = rest.find(':').unwrap_or(rest.len());
+        rest[..end].replace('/', ".")
+    } else {
+        payload_field(message)?
+    };
+    Some(if path.is_empty() {
+        "args".to_string()
+    } else {
+        format!("args.{path}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_field_at_fault_is_named_from_either_kind_of_message() {
+        assert_eq!(
+            args_field("invalid arguments for service_logs at /tail: 0 is less than 1"),
+            Some("args.tail".into())
+        );
+        assert_eq!(
+            args_field("invalid arguments for service_restart: missing field `service`"),
+            Some("args.service".into())
+        );
+        assert_eq!(args_field("denied by policy: no"), None);
+        assert_eq!(
+            payload_field("invalid_payload: unknown field `tol`, expected one of `tool`"),
+            Some("tol".into())
+        );
     }
 }

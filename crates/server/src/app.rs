@@ -38,6 +38,9 @@ pub fn app(state: AppState) -> Router {
         .route("/hooks/alertmanager", post(alertmanager_hook))
         .route("/hooks/{name}", post(signed_hook))
         .route("/v1/requests/{id}", get(request_view))
+        .route("/openapi.json", get(openapi_json))
+        .route("/metrics", get(metrics))
+        .merge(crate::v1::routes())
         .fallback(not_found)
         .layer(middleware::from_fn(log_request))
         .with_state(state)
@@ -91,18 +94,60 @@ async fn readyz(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// The OpenAPI 3.1 document of the HTTP API (public: it is the published contract).
+async fn openapi_json() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        crate::openapi::document(),
+    )
+        .into_response()
+}
+
+/// Prometheus metrics, for any valid token (Prometheus scrapes with its own).
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    const SOURCE: &str = "metrics";
+    let who = match authenticate(&state, &headers).await {
+        Ok(p) => p,
+        Err(r) => return refuse(&state, SOURCE, None, r),
+    };
+    let incidents = steward_agent::incidents::IncidentStore::new(state.shared.store.clone());
+    let (approvals, open) = tokio::join!(
+        state.shared.orchestrator.list_approvals(false),
+        incidents.list(true)
+    );
+    let text = state.shared.metrics.encode(
+        approvals.ok().map(|a| a.len()),
+        open.ok().map(|i| i.len()),
+        state.shared.audit.appended(),
+    );
+    let content_type = HeaderValue::from_static(crate::metrics::CONTENT_TYPE);
+    tag(
+        ([(header::CONTENT_TYPE, content_type)], text).into_response(),
+        Some(&who),
+    )
+}
+
 async fn not_found() -> Response {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint").into_response()
 }
 
 /// Counts a refusal under `source` and answers it.
-fn refuse(state: &AppState, source: &str, who: Option<&Arc<str>>, r: Refusal) -> Response {
+pub(crate) fn refuse(
+    state: &AppState,
+    source: &str,
+    who: Option<&Arc<str>>,
+    r: Refusal,
+) -> Response {
     state.shared.refusals.count(source, r.reason());
+    state.shared.metrics.refused(source, r.reason());
     tracing::debug!(source, reason = r.reason(), "request refused");
     tag(r.to_error().into_response(), who)
 }
 
-fn tag(mut response: Response, who: Option<&Arc<str>>) -> Response {
+pub(crate) fn tag(mut response: Response, who: Option<&Arc<str>>) -> Response {
     if let Some(w) = who {
         response.extensions_mut().insert(Who(w.clone()));
     }
@@ -110,7 +155,10 @@ fn tag(mut response: Response, who: Option<&Arc<str>>) -> Response {
 }
 
 /// The bearer token's principal, or the refusal.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Arc<str>, Refusal> {
+pub(crate) async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Arc<str>, Refusal> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(Refusal::MissingToken);
     };
@@ -134,7 +182,10 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Arc<str>,
 }
 
 /// Reads the body up to [`MAX_BODY`]; a longer one is refused without reading it all.
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, Refusal> {
+pub(crate) async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<axum::body::Bytes, Refusal> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -317,7 +368,17 @@ async fn signed_hook(
     }
 }
 
-async fn request_view(
+/// What became of a webhook or alert request: its incidents and their state. Shown to
+/// operators and to the principal that made it.
+#[utoipa::path(get, path = "/v1/requests/{id}", operation_id = "getRequest", tag = "requests",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The request id a hook or alert POST answered")),
+    responses(
+        (status = 200, description = "The request", body = Object),
+        (status = 403, description = "Neither an operator nor its maker", body = crate::v1::types::ErrorBody),
+        (status = 404, description = "No such request", body = crate::v1::types::ErrorBody),
+    ))]
+pub(crate) async fn request_view(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,

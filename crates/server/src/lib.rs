@@ -1,5 +1,6 @@
 //! Steward's HTTP surface (`steward serve`): health checks, the Alertmanager intake and
-//! signed webhooks, authenticated by bearer tokens. `app(state) -> Router`, so tests can
+//! signed webhooks, the `/v1` API (with its OpenAPI document) and `/metrics`, authenticated
+//! by bearer tokens. `app(state) -> Router`, so tests can
 //! drive it without a socket; [`serve`] runs it on a listener with graceful shutdown.
 //!
 //! Sources never act: handlers authenticate, parse, deduplicate and hand [`Event`]s to the
@@ -14,10 +15,14 @@ pub mod commit;
 mod db;
 mod error;
 pub mod hooks;
+pub mod limits;
+pub mod metrics;
+pub mod openapi;
 pub mod refusals;
 mod state;
 pub mod tokens;
 pub mod triggers;
+pub mod v1;
 
 use std::future::Future;
 use std::time::Duration;
@@ -26,8 +31,10 @@ use tokio::net::TcpListener;
 
 pub use app::{app, MAX_BODY};
 pub use error::{Error, Result};
+pub use limits::RateLimit;
 pub use state::{AppState, Parts};
 pub use triggers::{Check, Readiness, Submission, Triggers};
+pub use v1::PlatformView;
 
 /// Serves [`app`] on `listener` until `shutdown` completes, then stops accepting, lets
 /// in-flight requests finish for up to `drain_deadline`, commits every queued request and

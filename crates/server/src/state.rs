@@ -4,13 +4,17 @@ use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use steward_agent::Orchestrator;
 use steward_audit::{AuditLog, Store};
 
 use crate::commit::Committer;
 use crate::hooks::{HookBook, HookSecrets};
+use crate::limits::{Limiter, RateLimit};
+use crate::metrics::Metrics;
 use crate::refusals::Refusals;
 use crate::tokens::Tokens;
 use crate::triggers::{Readiness, Triggers};
+use crate::v1::PlatformView;
 use crate::Result;
 
 /// How often counted refusals are written to the audit log.
@@ -27,6 +31,14 @@ pub struct Parts {
     pub hooks: HookBook,
     /// Where hook secrets live (`<home>/secrets/hooks`).
     pub secrets_dir: PathBuf,
+    /// The request path `/v1` hands calls and approvals to.
+    pub orchestrator: Arc<Orchestrator>,
+    /// What `/v1/status` shows of the platform.
+    pub platform: Arc<dyn PlatformView>,
+    /// Each token's rate limit on `/v1`.
+    pub rate_limit: RateLimit,
+    /// The metrics registry; the orchestrator reports into it from here on.
+    pub metrics: Arc<Metrics>,
 }
 
 #[derive(Debug)]
@@ -39,6 +51,11 @@ pub(crate) struct Shared {
     pub(crate) commit: Committer,
     pub(crate) triggers: Arc<dyn Triggers>,
     pub(crate) readiness: Arc<dyn Readiness>,
+    pub(crate) orchestrator: Arc<Orchestrator>,
+    pub(crate) platform: Arc<dyn PlatformView>,
+    pub(crate) limiter: Limiter,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) audit: AuditLog,
 }
 
 /// The handlers' shared state. Cheap to clone.
@@ -52,15 +69,22 @@ impl AppState {
     /// per-minute refusal flush) on the current Tokio runtime.
     pub fn new(parts: Parts) -> AppState {
         let store = parts.audit.store().clone();
+        let metrics = parts.metrics;
+        parts.orchestrator.set_meter(metrics.clone());
         let shared = Arc::new(Shared {
             tokens: Tokens::new(store.clone()),
             commit: Committer::start(store.clone(), parts.triggers.clone()),
             store,
             hooks: parts.hooks,
             secrets: HookSecrets::new(parts.secrets_dir),
-            refusals: Refusals::new(parts.audit),
+            refusals: Refusals::new(parts.audit.clone()),
             triggers: parts.triggers,
             readiness: parts.readiness,
+            orchestrator: parts.orchestrator,
+            platform: parts.platform,
+            limiter: Limiter::new(parts.rate_limit),
+            metrics,
+            audit: parts.audit,
         });
         tokio::spawn(flush_refusals(Arc::downgrade(&shared)));
         AppState { shared }

@@ -34,7 +34,7 @@ macro_rules! typed_calls {
 
             fn from_json(tool: &str, args: Value) -> Result<Call, ToolError> {
                 match tool {
-                    $($tool => serde_json::from_value::<$args>(args)
+                    $($tool => serde_path_to_error::deserialize::<_, $args>(args)
                         .map(Call::$variant)
                         .map_err(|e| invalid(tool, e)),)*
                     _ => Err(ToolError::new(
@@ -98,10 +98,18 @@ fn deepest(err: &jsonschema::ValidationError<'_>) -> (String, String) {
     best
 }
 
-fn invalid(tool: &str, e: serde_json::Error) -> ToolError {
+/// A typed-deserialization failure, naming the field at fault as the schema check does
+/// (`at /product/hs`) when it is inside the arguments.
+fn invalid(tool: &str, e: serde_path_to_error::Error<serde_json::Error>) -> ToolError {
+    let path = e.path().to_string();
+    let at = if path == "." {
+        String::new()
+    } else {
+        format!(" at /{}", path.replace('.', "/"))
+    };
     ToolError::new(
         ErrorKind::InvalidArgs,
-        format!("invalid arguments for {tool}: {e}"),
+        format!("invalid arguments for {tool}{at}: {}", e.into_inner()),
     )
 }
 

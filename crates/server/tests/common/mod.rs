@@ -17,9 +17,15 @@ use axum::Router;
 use futures_util::FutureExt;
 use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
+use steward_agent::approvals::ApprovalStore;
+use steward_agent::{Orchestrator, Settings};
 use steward_audit::{AuditLog, AuditOptions, Backend, Store};
+use steward_policy::{Guards, PolicySet};
 use steward_protocol::AuditKind;
-use steward_server::{app, AppState, Check, Parts, Readiness, Submission, Triggers};
+use steward_server::{
+    app, AppState, Check, Parts, PlatformView, RateLimit, Readiness, Submission, Triggers,
+};
+use steward_tools::{Call, Done, Executor, Plan, Registry, SystemClock};
 use tower::ServiceExt;
 
 pub const HOOKS: &str = r#"
@@ -97,6 +103,85 @@ impl Readiness for Flags {
     }
 }
 
+/// An executor that records what it runs; for the tools the `/v1` tests call.
+#[derive(Debug, Default)]
+pub struct Probe {
+    pub runs: Mutex<Vec<(String, Value)>>,
+}
+
+#[async_trait]
+impl Executor for Probe {
+    fn tools(&self) -> &'static [&'static str] {
+        &[
+            "service_list",
+            "service_status",
+            "service_restart",
+            "service_rollback",
+            "tenant_destroy",
+        ]
+    }
+
+    async fn dry_run(&self, call: &Call) -> steward_tools::Result<Plan> {
+        Ok(Plan {
+            summary: format!("{} {}", call.tool(), call.args_json()),
+            steps: vec![format!("would run {}", call.tool())],
+            changes: call.spec().effect != steward_tools::Effect::Read,
+        })
+    }
+
+    async fn execute(&self, call: &Call) -> steward_tools::Result<Done> {
+        self.runs
+            .lock()
+            .unwrap()
+            .push((call.tool().to_string(), call.args_json()));
+        Ok(Done {
+            summary: format!("ran {}", call.tool()),
+            output: json!({"ran": call.tool()}),
+            changed: call.spec().effect != steward_tools::Effect::Read,
+        })
+    }
+}
+
+impl Probe {
+    pub fn ran(&self) -> Vec<String> {
+        self.runs
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.0.clone())
+            .collect()
+    }
+}
+
+/// The repository's own policies over `probe`, on `audit`'s store.
+pub async fn orchestrator(audit: &AuditLog, probe: Arc<Probe>) -> Arc<Orchestrator> {
+    let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies");
+    Arc::new(
+        Orchestrator::start(
+            Registry::new([probe as Arc<dyn Executor>]),
+            PolicySet::load_dir(&policies).unwrap(),
+            Guards::defaults(),
+            Arc::new(audit.clone()),
+            ApprovalStore::new(audit.store().clone()),
+            Arc::new(SystemClock),
+            Settings::default(),
+        )
+        .await
+        .unwrap(),
+    )
+}
+
+/// A platform of one healthy service.
+#[derive(Debug)]
+pub struct FixedPlatform;
+
+#[async_trait]
+impl PlatformView for FixedPlatform {
+    async fn status(&self) -> Result<Value, String> {
+        Ok(json!({"rows": [{"service": "rentguy", "health": "healthy"}]}))
+    }
+}
+
 pub fn pg_url() -> String {
     let home = match std::env::var("STEWARD_HOME") {
         Ok(h) if !h.is_empty() => PathBuf::from(h),
@@ -126,6 +211,8 @@ pub struct World {
     pub app: Router,
     pub audit: AuditLog,
     pub triggers: Arc<MemTriggers>,
+    pub probe: Arc<Probe>,
+    pub orchestrator: Arc<Orchestrator>,
     pub readiness: Arc<Flags>,
     pub tmp: PathBuf,
     pub secrets_dir: PathBuf,
@@ -160,12 +247,18 @@ impl World {
         let triggers = Arc::new(MemTriggers::default());
         let readiness = Arc::new(Flags::default());
         let secrets_dir = tmp.join("secrets/hooks");
+        let probe = Arc::new(Probe::default());
+        let orchestrator = orchestrator(&audit, probe.clone()).await;
         let state = AppState::new(Parts {
             audit: audit.clone(),
             triggers: triggers.clone(),
             readiness: readiness.clone(),
             hooks: steward_server::hooks::HookBook::parse(HOOKS, "test hooks").unwrap(),
             secrets_dir: secrets_dir.clone(),
+            orchestrator: orchestrator.clone(),
+            platform: Arc::new(FixedPlatform),
+            rate_limit: RateLimit::default(),
+            metrics: Arc::new(steward_server::metrics::Metrics::new().unwrap()),
         });
         World {
             app: app(state.clone()),
@@ -173,6 +266,8 @@ impl World {
             audit,
             triggers,
             readiness,
+            probe,
+            orchestrator,
             tmp,
             secrets_dir,
             url,
@@ -238,6 +333,10 @@ impl World {
                 continue;
             }
             let o = r.entry.outcome.unwrap();
+            // The orchestrator's own refusals (a call policy denied) are not counters.
+            if o.get("source").is_none() {
+                continue;
+            }
             let key = (
                 o["source"].as_str().unwrap().to_string(),
                 o["refused"].as_str().unwrap().to_string(),

@@ -1,0 +1,216 @@
+//! The `/v1` HTTP API. Every handler authenticates the bearer token (the principal it is
+//! bound to), takes one request from that token's rate limit, parses, and hands over to the
+//! orchestrator, the same request path the CLI takes: calls are validated, vetted by Cedar,
+//! approved where policy says so, run and audited there, never here.
+//!
+//! Views that are not tool calls (status, incidents, approvals, audit verify) are shown to
+//! whoever policy lets call the read tool showing the same data (see
+//! [`Caller::unless_may_read`]).
+
+pub(crate) mod approvals;
+pub(crate) mod audit;
+pub(crate) mod calls;
+pub(crate) mod tools;
+pub mod types;
+pub(crate) mod views;
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use steward_policy::Principal;
+use steward_protocol::{Decision, Origin};
+
+use crate::api::{ApiError, Refusal};
+use crate::app::{authenticate, read_body, tag};
+use crate::state::AppState;
+
+/// Refusals of `/v1` are counted under this source.
+pub(crate) const SOURCE: &str = "api";
+
+/// What `/v1/status` shows of the platform; `steward serve` reads Docker and Traefik.
+#[async_trait]
+pub trait PlatformView: Send + Sync + Debug {
+    /// The managed containers with health, release, image and route.
+    async fn status(&self) -> Result<Value, String>;
+}
+
+/// The `/v1` routes.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/tools", get(tools::list))
+        .route("/v1/tools/{name}", get(tools::one))
+        .route("/v1/calls", post(calls::call))
+        .route("/v1/approvals", get(approvals::list))
+        .route("/v1/approvals/{id}/approve", post(approvals::approve))
+        .route("/v1/approvals/{id}/deny", post(approvals::deny))
+        .route("/v1/audit/search", get(audit::search))
+        .route("/v1/audit/verify", get(audit::verify))
+        .route("/v1/audit/checkpoint", post(audit::checkpoint))
+        .route("/v1/status", get(views::status))
+        .route("/v1/incidents", get(views::incidents))
+        .route("/v1/incidents/{id}", get(views::incident))
+        .route("/v1/origin/check", post(views::origin_check))
+        .route("/v1/origin/compare", post(views::origin_compare))
+}
+
+/// The authenticated caller of a `/v1` request, admitted by its rate limit.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub principal: Principal,
+    pub label: Arc<str>,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let label = authenticate(state, &parts.headers)
+            .await
+            .map_err(|r| refuse(state, None, r))?;
+        if let Err(wait) = state.shared.limiter.admit(&label) {
+            return Err(refuse(state, Some(&label), Refusal::RateLimited(wait)));
+        }
+        let principal = Principal::parse(&label).map_err(|e| {
+            // Tokens are only issued for valid principals; a stored one that no longer
+            // parses is refused, not guessed at.
+            tracing::error!(principal = %label, error = %e, "a token's principal does not parse");
+            refuse(state, Some(&label), Refusal::UnknownToken)
+        })?;
+        parts.extensions.insert(label.clone());
+        Ok(Caller { principal, label })
+    }
+}
+
+impl Caller {
+    /// The refusal to answer when policy does not let this caller call the read tool `tool`
+    /// (with `args`): the test for views showing the same data (403, counted).
+    pub fn unless_may_read(
+        &self,
+        state: &AppState,
+        tool: &str,
+        args: Value,
+        what: &str,
+    ) -> Option<Response> {
+        let decision = state
+            .shared
+            .orchestrator
+            .permits(&self.principal, Origin::Api, tool, args);
+        match decision {
+            Ok(Decision::Allow { .. } | Decision::NeedsApproval { .. }) => None,
+            Ok(Decision::Deny { reason, .. }) => Some(self.refuse(
+                state,
+                Refusal::Forbidden(format!(
+                    "{what} is shown to principals policy lets call {tool}: {reason}"
+                )),
+            )),
+            Err(e) => {
+                tracing::error!(tool, error = %e.message, "a view's policy check could not be built");
+                Some(self.answer(ApiError::internal().into_response()))
+            }
+        }
+    }
+
+    pub fn refuse(&self, state: &AppState, r: Refusal) -> Response {
+        refuse(state, Some(&self.label), r)
+    }
+
+    /// Tags a response with the caller for the request log.
+    pub fn answer(&self, response: Response) -> Response {
+        tag(response, Some(&self.label))
+    }
+}
+
+/// Counts a `/v1` refusal and answers it (429s with `Retry-After`).
+fn refuse(state: &AppState, who: Option<&Arc<str>>, r: Refusal) -> Response {
+    let mut response = crate::app::refuse(state, SOURCE, who, r.clone());
+    if let Refusal::RateLimited(secs) = r {
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    response
+}
+
+/// A JSON request body of type `T`: `application/json`, at most [`crate::MAX_BODY`] bytes,
+/// well-formed, with no field `T` does not know. Each failure is a counted refusal naming
+/// what is wrong.
+#[derive(Debug)]
+pub(crate) struct JsonBody<T>(pub T);
+
+/// Parses `req`'s body; `None` for no body at all when `allow_empty`.
+async fn read_json<T: DeserializeOwned>(
+    req: Request,
+    state: &AppState,
+    allow_empty: bool,
+) -> Result<Option<T>, Response> {
+    let who = req.extensions().get::<Arc<str>>().cloned();
+    let (parts, body) = req.into_parts();
+    let bytes = read_body(&parts.headers, body)
+        .await
+        .map_err(|r| refuse(state, who.as_ref(), r))?;
+    if allow_empty && bytes.is_empty() {
+        return Ok(None);
+    }
+    let json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(refuse(state, who.as_ref(), Refusal::UnsupportedMediaType));
+    }
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        refuse(
+            state,
+            who.as_ref(),
+            Refusal::MalformedJson(format!("malformed JSON: {e}")),
+        )
+    })?;
+    let de = serde_path_to_error::deserialize::<_, T>(value);
+    de.map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let message = if path == "." {
+            format!("invalid body: {inner}")
+        } else {
+            format!("invalid body at `{path}`: {inner}")
+        };
+        refuse(state, who.as_ref(), Refusal::InvalidPayload(message))
+    })
+    .map(Some)
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        match read_json(req, state, false).await? {
+            Some(t) => Ok(JsonBody(t)),
+            None => Err(ApiError::internal().into_response()),
+        }
+    }
+}
+
+/// Like [`JsonBody`], but a request with no body at all stands for `T::default()` (an
+/// approval without a reason).
+#[derive(Debug)]
+pub(crate) struct OptionalJsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + Default + Send> FromRequest<AppState> for OptionalJsonBody<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let body = read_json(req, state, true).await?;
+        Ok(OptionalJsonBody(body.unwrap_or_default()))
+    }
+}
