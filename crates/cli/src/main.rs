@@ -104,6 +104,16 @@ enum Command {
     /// ladders through the request path. SIGTERM/SIGINT drain and stop it. Logs go to
     /// stderr (STEWARD_LOG, default info)
     Serve(steward_cli::serve::ServeOpts),
+    /// Serve Steward's tools over MCP on stdin/stdout, for a desktop agent: every call runs
+    /// down the request path as the client's principal (origin mcp), so policy decides and
+    /// the audit log records it; calls that need a person come back naming the approval.
+    /// Streamable HTTP is at `steward serve`'s /mcp (a token of an mcp:<client> principal)
+    Mcp {
+        /// The client's principal, mcp:<client> (e.g. mcp:claude-desktop; policies/entities.toml
+        /// lists which tools each client may use)
+        #[arg(long = "as")]
+        principal: String,
+    },
     /// Incidents the trigger engine opened, newest first
     Incidents {
         /// Only those still open or waiting for approval
@@ -471,6 +481,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Approvals { all, json } => return approvals::list(&cfg, all, json).await,
         Command::Serve(opts) => return steward_cli::serve::run(&cfg, opts).await,
+        Command::Mcp { principal } => return steward_cli::serve::mcp_stdio(&cfg, &principal).await,
         Command::Incidents { open, json } => return incidents::list(&cfg, open, json).await,
         Command::Incident { id, json } => return incidents::show(&cfg, &id, json).await,
         Command::Notifications { limit, json } => {

@@ -130,6 +130,22 @@ pub async fn run(cfg: &Config, opts: ServeOpts) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `steward mcp --as mcp:<client>`: the tools over MCP on stdio, on the one wiring.
+pub async fn mcp_stdio(cfg: &Config, principal: &str) -> Result<ExitCode> {
+    let principal = steward_policy::Principal::parse(principal)
+        .with_context(|| format!("--as {principal:?}"))?;
+    anyhow::ensure!(
+        principal.kind == steward_policy::PrincipalKind::McpClient,
+        "--as {}: MCP clients act as mcp:<client> principals",
+        steward_agent::principal::label(&principal)
+    );
+    let steward = Steward::open(cfg).await?;
+    let served = steward_server::mcp::serve_stdio(steward.orchestrator.clone(), principal).await;
+    steward.close().await?;
+    served.map_err(|e| anyhow::anyhow!(e))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// A comma-separated setting as its items; unset or empty: none.
 fn list_setting(cfg: &Config, key: Key) -> Vec<String> {
     cfg.get(key)

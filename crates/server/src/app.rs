@@ -41,6 +41,13 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(openapi_json))
         .route("/metrics", get(metrics))
         .merge(crate::v1::routes())
+        .route_service(
+            "/mcp",
+            tower::Layer::layer(
+                &middleware::from_fn_with_state(state.clone(), crate::mcp::authenticate_mcp),
+                crate::mcp::service(&state),
+            ),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn(log_request))
         .with_state(state)
@@ -144,7 +151,13 @@ pub(crate) fn refuse(
     state.shared.refusals.count(source, r.reason());
     state.shared.metrics.refused(source, r.reason());
     tracing::debug!(source, reason = r.reason(), "request refused");
-    tag(r.to_error().into_response(), who)
+    let mut response = r.to_error().into_response();
+    if let Refusal::RateLimited(secs) = r {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    tag(response, who)
 }
 
 pub(crate) fn tag(mut response: Response, who: Option<&Arc<str>>) -> Response {

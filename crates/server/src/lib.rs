@@ -16,6 +16,7 @@ mod db;
 mod error;
 pub mod hooks;
 pub mod limits;
+pub mod mcp;
 pub mod metrics;
 pub mod openapi;
 pub mod refusals;

@@ -19,8 +19,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -129,15 +129,9 @@ impl Caller {
     }
 }
 
-/// Counts a `/v1` refusal and answers it (429s with `Retry-After`).
+/// Counts a `/v1` refusal and answers it.
 fn refuse(state: &AppState, who: Option<&Arc<str>>, r: Refusal) -> Response {
-    let mut response = crate::app::refuse(state, SOURCE, who, r.clone());
-    if let Refusal::RateLimited(secs) = r {
-        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-    }
-    response
+    crate::app::refuse(state, SOURCE, who, r)
 }
 
 /// A JSON request body of type `T`: `application/json`, at most [`crate::MAX_BODY`] bytes,
