@@ -41,6 +41,7 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(openapi_json))
         .route("/metrics", get(metrics))
         .merge(crate::v1::routes())
+        .merge(crate::console::routes(&state))
         .route_service(
             "/mcp",
             tower::Layer::layer(

@@ -12,6 +12,7 @@ pub mod alertmanager;
 pub mod api;
 mod app;
 pub mod commit;
+pub mod console;
 mod db;
 mod error;
 pub mod hooks;

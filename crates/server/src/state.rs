@@ -56,6 +56,7 @@ pub(crate) struct Shared {
     pub(crate) limiter: Limiter,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) audit: AuditLog,
+    pub(crate) sessions: crate::console::session::Sessions,
 }
 
 /// The handlers' shared state. Cheap to clone.
@@ -85,6 +86,7 @@ impl AppState {
             limiter: Limiter::new(parts.rate_limit),
             metrics,
             audit: parts.audit,
+            sessions: Default::default(),
         });
         tokio::spawn(flush_refusals(Arc::downgrade(&shared)));
         AppState { shared }

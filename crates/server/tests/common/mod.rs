@@ -178,7 +178,13 @@ pub struct FixedPlatform;
 #[async_trait]
 impl PlatformView for FixedPlatform {
     async fn status(&self) -> Result<Value, String> {
-        Ok(json!({"rows": [{"service": "rentguy", "health": "healthy"}]}))
+        Ok(json!({"rows": [
+            {"service": "rentguy", "kind": "platform", "release": "r2", "state": "running",
+             "health": "healthy", "image": "steward-demo:v2", "route": "Host(`rentguy.localhost`)"},
+            // Text from the platform is data: a page must show it, never run it.
+            {"service": "acme", "kind": "tenant", "release": "r1", "state": "running",
+             "health": "unhealthy", "image": "<script>alert(1)</script>", "route": null}
+        ]}))
     }
 }
 
