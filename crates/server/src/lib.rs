@@ -48,9 +48,10 @@ pub async fn serve(
     drain_deadline: Duration,
 ) -> Result<()> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app(state.clone())).with_graceful_shutdown(async move {
-        let _ = stopped.await;
-    });
+    let server =
+        axum::serve(nodelay(listener), app(state.clone())).with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        });
     let mut running = tokio::spawn(async move { server.await });
     let outcome = tokio::select! {
         res = &mut running => Some(res),
@@ -75,6 +76,18 @@ pub async fn serve(
     };
     state.close().await?;
     result
+}
+
+/// Accepted connections without Nagle's algorithm: a streamed answer (SSE, MCP) is written
+/// in several small pieces, and each would otherwise wait for the client's delayed ACK
+/// (about 40 ms).
+pub fn nodelay(listener: TcpListener) -> impl axum::serve::Listener<Addr = std::net::SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY could not be set");
+        }
+    })
 }
 
 fn flatten(res: std::result::Result<std::io::Result<()>, tokio::task::JoinError>) -> Result<()> {
