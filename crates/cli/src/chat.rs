@@ -27,7 +27,7 @@ use crate::planner;
 /// The inventory the planner sees: `--inventory FILE` (`{"services": [{"name", "kind",
 /// "description", "image"}]}`), else the services and tenants Steward manages, read from
 /// Docker, each with the image of its newest release.
-async fn inventory(env: &Env, file: Option<&Path>) -> Result<Inventory> {
+pub(crate) async fn inventory(env: &Env, file: Option<&Path>) -> Result<Inventory> {
     if let Some(path) = file {
         return Ok(steward_llm::eval::load_inventory(path)?);
     }

@@ -108,6 +108,11 @@ pub async fn run(cfg: &Config, opts: ServeOpts) -> Result<ExitCode> {
         rate_limit: RateLimit::parse(cfg.require(Key::ApiRateLimit)?)
             .map_err(|e| anyhow::anyhow!("api_rate_limit = {e}"))?,
         metrics,
+        planner: Arc::new(ServePlanner {
+            cfg: cfg.clone(),
+            env: steward.env.clone(),
+            loaded: tokio::sync::OnceCell::new(),
+        }),
     });
     tracing::info!(
         %addr,
@@ -339,6 +344,38 @@ fn answer(a: &Accepted) -> Value {
     let mut v = serde_json::to_value(a).unwrap_or_else(|_| json!({}));
     v["status"] = status.into();
     v
+}
+
+/// The planner of `/v1/plan` and chat: the configured model, loaded on first use (serve
+/// starts without it, and a host that only heals never loads it), and the live inventory.
+#[derive(Debug)]
+struct ServePlanner {
+    cfg: Config,
+    env: Arc<Env>,
+    loaded: tokio::sync::OnceCell<Arc<dyn steward_llm::Backend>>,
+}
+
+#[async_trait]
+impl steward_server::PlannerSource for ServePlanner {
+    async fn planner(&self) -> Result<Arc<dyn steward_llm::Backend>, String> {
+        self.loaded
+            .get_or_try_init(|| async {
+                let cfg = self.cfg.clone();
+                tracing::info!("loading the planner model for the API's first plan or chat");
+                tokio::task::spawn_blocking(move || crate::planner::backend(&cfg, None))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| format!("{e:#}"))
+            })
+            .await
+            .cloned()
+    }
+
+    async fn inventory(&self) -> Result<steward_llm::Inventory, String> {
+        crate::chat::inventory(&self.env, None)
+            .await
+            .map_err(|e| format!("{e:#}"))
+    }
 }
 
 /// `/v1/status`'s platform part: what `steward status` shows (Docker and Traefik).

@@ -4,7 +4,8 @@
 //! (no help) and proposes a rollback that this home's policy gives to a person. The browser
 //! signs in on a phone-width screen, sees the service, approves the rollback, and follows
 //! the incident until it closes resolved; Docker agrees. The alert's annotation holds a
-//! `<script>`: the incident page shows it as text and it never runs. Screenshots are saved
+//! `<script>`: the incident page shows it as text and it never runs. Then the chat page asks
+//! a question and shows the streamed answer (on the small model). Screenshots are saved
 //! under `target/screenshots/console/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
@@ -55,7 +56,13 @@ decisions = ["allow", "allow", "allow"]"#;
     let r2 = two_releases(home, platform, service).await;
     let alertmanager = create_token(home, "webhook:alertmanager");
     let operator = create_token(home, "operator:local");
-    let (mut server, base) = start_serve(home);
+    let (mut server, base) = start_serve_with(
+        home,
+        &[
+            ("STEWARD_MONITOR", "off"),
+            ("STEWARD_PLANNER_MODEL", "smollm2-135m-instruct-q4_1"),
+        ],
+    );
     let client = reqwest::Client::new();
     wait_ready(&client, &base, &mut server).await;
     break_for_good(&client, &r2).await;
@@ -122,6 +129,19 @@ decisions = ["allow", "allow", "allow"]"#;
     assert!(page.contains("service_rollback"), "{page}");
     assert_eq!(got["pwned"], false, "the annotation's script ran");
     assert_eq!(got["script_shown_as_text"], true, "{page}");
+    // The chat page showed the question and what came back, as text.
+    let chat: Vec<&str> = got["chat"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        chat.first(),
+        Some(&"which services are running?"),
+        "{chat:?}"
+    );
+    assert!(chat.len() >= 2, "no answer or step shown: {chat:?}");
     for shot in got["screenshots"].as_array().unwrap() {
         assert!(std::path::Path::new(shot.as_str().unwrap()).exists());
     }

@@ -11,6 +11,7 @@
 pub mod alertmanager;
 pub mod api;
 mod app;
+pub mod chat;
 pub mod commit;
 pub mod console;
 mod db;
@@ -32,6 +33,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 pub use app::{app, MAX_BODY};
+pub use chat::PlannerSource;
 pub use error::{Error, Result};
 pub use limits::RateLimit;
 pub use state::{AppState, Parts};

@@ -37,10 +37,13 @@ use crate::v1::types::{
         crate::v1::views::origin_check,
         crate::v1::views::origin_compare,
         crate::app::request_view,
+        crate::chat::plan,
+        crate::chat::message,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, ToolInfo, CallBody, CallAnswer, DecisionView, PlanView,
-        ResultView, PendingView, ApprovalView, AnswerBody, StatusView
+        ResultView, PendingView, ApprovalView, AnswerBody, StatusView,
+        crate::chat::MessageBody
     )),
     modifiers(&BearerAuth),
     tags(
@@ -51,6 +54,7 @@ use crate::v1::types::{
         (name = "views", description = "Platform status and incidents"),
         (name = "origin", description = "Rules of origin"),
         (name = "requests", description = "Webhook and alert requests"),
+        (name = "chat", description = "Natural language: plan, and chat sessions streamed as Server-Sent Events"),
     )
 )]
 struct ApiDoc;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use steward_agent::Orchestrator;
 use steward_audit::{AuditLog, Store};
 
+use crate::chat::PlannerSource;
 use crate::commit::Committer;
 use crate::hooks::{HookBook, HookSecrets};
 use crate::limits::{Limiter, RateLimit};
@@ -39,6 +40,8 @@ pub struct Parts {
     pub rate_limit: RateLimit,
     /// The metrics registry; the orchestrator reports into it from here on.
     pub metrics: Arc<Metrics>,
+    /// The planner and inventory of `/v1/plan` and chat.
+    pub planner: Arc<dyn PlannerSource>,
 }
 
 #[derive(Debug)]
@@ -57,6 +60,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) audit: AuditLog,
     pub(crate) sessions: crate::console::session::Sessions,
+    pub(crate) planner: Arc<dyn PlannerSource>,
+    pub(crate) chat_busy: crate::chat::Busy,
 }
 
 /// The handlers' shared state. Cheap to clone.
@@ -87,6 +92,8 @@ impl AppState {
             metrics,
             audit: parts.audit,
             sessions: Default::default(),
+            planner: parts.planner,
+            chat_busy: Default::default(),
         });
         tokio::spawn(flush_refusals(Arc::downgrade(&shared)));
         AppState { shared }

@@ -1,7 +1,8 @@
 """Drives the console in a real headless Chromium (Debian's chromium and chromium-driver,
 through Selenium's WebDriver): signs in, reads the overview, approves the pending
 service_rollback on a phone-width screen, follows the incident until it closes, and checks
-that untrusted text holding <script> is shown and never run. Saves a screenshot of each
+that untrusted text holding <script> is shown and never run, then asks the chat page a
+question and reads the streamed answer. Saves a screenshot of each
 step and prints one JSON object for the Rust test.
 
     browser.py BASE_URL TOKEN SERVICE SCREENSHOT_DIR
@@ -93,6 +94,20 @@ try:
     out["pwned"] = driver.execute_script("return window.__pwned === 1 || document.title === 'pwned'")
     out["script_shown_as_text"] = "<script>" in text()
     shot("4-incident")
+
+    # The chat page: a question streamed back and shown as text.
+    driver.get(f"{base}/console/chat")
+    box = driver.find_element(By.ID, "chat-text")
+    box.send_keys("which services are running?")
+    driver.find_element(By.CSS_SELECTOR, "#chat-form button").click()
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        said = [p.text for p in driver.find_elements(By.CSS_SELECTOR, "#chat-log p.say, #chat-log p.step")]
+        if said and driver.find_element(By.CSS_SELECTOR, "#chat-form button").is_enabled():
+            break
+        time.sleep(0.5)
+    out["chat"] = [p.text for p in driver.find_elements(By.CSS_SELECTOR, "#chat-log p")]
+    shot("5-chat")
 finally:
     driver.quit()
 print(json.dumps(out))

@@ -45,6 +45,7 @@ pub enum Nav {
     Approvals,
     Incidents,
     Audit,
+    Chat,
     None,
 }
 
@@ -72,6 +73,7 @@ pub fn page(
             (Nav::Approvals, "/console/approvals", "Approvals"),
             (Nav::Incidents, "/console/incidents", "Incidents"),
             (Nav::Audit, "/console/audit", "Audit"),
+            (Nav::Chat, "/console/chat", "Chat"),
         ] {
             let current = if item == nav {
                 " aria-current=\"page\""
@@ -123,6 +125,9 @@ button.deny{background:#cf222e}.who button{padding:.3rem .7rem;font-size:.85rem;
 .flash{background:#ddf4ff;border:1px solid #54aeff;padding:.6rem .8rem;border-radius:.3rem}\
 .muted{color:#57606a;font-size:.9rem}\
 .login{max-width:26rem;margin:2rem auto}.login form{display:flex;flex-direction:column;gap:.6rem}\
+#chat-log{background:#fff;border:1px solid #e3e6ea;border-radius:.5rem;padding:.6rem .9rem;min-height:12rem}\
+#chat-log p{margin:.35rem 0;white-space:pre-wrap;word-break:break-word}\
+#chat-log .you{font-weight:600}#chat-log .step{color:#57606a;font-size:.9rem}\
 @media (max-width:40rem){th.wide,td.wide{display:none}main{padding:.7rem}}\
 ";
 

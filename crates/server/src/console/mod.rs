@@ -1,5 +1,5 @@
-//! The web console, served by `steward serve` at `/console`: server-rendered HTML, no
-//! JavaScript, one stylesheet. A person signs in with a token (exchanged for a session
+//! The web console, served by `steward serve` at `/console`: server-rendered HTML, one
+//! stylesheet, and one small script for the chat page's streamed answers. A person signs in with a token (exchanged for a session
 //! cookie) and sees the platform, answers approvals, follows incidents and searches the
 //! audit log, as the token's principal: every page asks the same policy the API does, and
 //! an approval goes through the orchestrator like any other.
@@ -28,10 +28,11 @@ use session::Session;
 /// Refusals in the console are counted under this source.
 const SOURCE: &str = "console";
 
-/// The policy every console page is sent with: nothing but this origin's stylesheet, no
-/// scripts, no frames, forms only to this origin.
-pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
-     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// The policy every console page is sent with: only this origin's stylesheet and script
+/// (no inline script, no eval), fetches only to this origin, no frames, forms only here.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; \
+     connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+     base-uri 'none'";
 
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
@@ -43,7 +44,13 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/console/incidents", get(pages::incidents))
         .route("/console/incidents/{id}", get(pages::incident))
         .route("/console/audit", get(pages::audit))
+        .route("/console/chat", get(pages::chat))
+        .route(
+            "/console/chat/{session}/messages",
+            post(pages::chat_message),
+        )
         .route("/console/static/console.css", get(stylesheet))
+        .route("/console/static/chat.js", get(chat_script))
         .layer(middleware::from_fn_with_state(state.clone(), headers))
 }
 
@@ -69,6 +76,20 @@ async fn headers(State(_): State<AppState>, req: Request, next: Next) -> Respons
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     response
+}
+
+/// The chat page's only script (served from this origin, as the CSP requires).
+const CHAT_JS: &str = include_str!("chat.js");
+
+async fn chat_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        CHAT_JS,
+    )
+        .into_response()
 }
 
 async fn stylesheet() -> Response {

@@ -610,3 +610,59 @@ pub(crate) async fn audit(
     }
     v.page("Audit", Nav::Audit, None, &body)
 }
+
+pub(crate) async fn chat(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(v) = Viewer::of(&state, &headers) else {
+        return to_login();
+    };
+    let body = format!(
+        "<meta name=\"csrf\" content=\"{}\"><div id=\"chat-log\" aria-live=\"polite\"></div>\
+         <form id=\"chat-form\" class=\"answer\"><input type=\"text\" id=\"chat-text\" \
+         placeholder=\"why is rentguy slow?\" aria-label=\"Message\" autocomplete=\"off\">\
+         <button type=\"submit\">Send</button></form>\
+         <p class=\"muted\">Reads run at once; anything that changes the platform goes through \
+         policy, and waits in Approvals where policy asks for a person.</p>\
+         <script src=\"/console/static/chat.js\"></script>",
+        esc(&v.session.csrf)
+    );
+    v.page("Chat", Nav::Chat, None, &body)
+}
+
+/// `POST /console/chat/{session}/messages`: the chat page's turn, as the signed-in
+/// principal, with the CSRF token in `X-CSRF-Token`; streamed like the API's.
+pub(crate) async fn chat_message(
+    State(state): State<AppState>,
+    Path(session): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !same_origin(&headers) {
+        return refuse_post(
+            &state,
+            "cross_site",
+            "A message from another site is refused.",
+        );
+    }
+    let Some(v) = Viewer::of(&state, &headers) else {
+        return refuse_post(&state, "no_session", "Sign in first.");
+    };
+    let sent = headers.get("x-csrf-token").and_then(|h| h.to_str().ok());
+    if !sent.is_some_and(|s| same_secret(s, &v.session.csrf)) {
+        return refuse_post(
+            &state,
+            "bad_csrf",
+            "The CSRF token does not match your session.",
+        );
+    }
+    let Ok(message) = serde_json::from_slice::<crate::chat::MessageBody>(&body) else {
+        return (StatusCode::BAD_REQUEST, "expected {\"text\": \"...\"}").into_response();
+    };
+    let label = v.session.principal.clone();
+    match crate::chat::stream_turn(&state, &v.principal, &label, &session, message.text).await {
+        Ok(r) => r,
+        Err(crate::chat::Reject::Refused(r)) => {
+            crate::app::refuse(&state, "console", Some(&label), r)
+        }
+        Err(crate::chat::Reject::Answer(r)) => r,
+    }
+}

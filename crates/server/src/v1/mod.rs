@@ -60,6 +60,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v1/incidents/{id}", get(views::incident))
         .route("/v1/origin/check", post(views::origin_check))
         .route("/v1/origin/compare", post(views::origin_compare))
+        .route("/v1/plan", post(crate::chat::plan))
+        .route("/v1/chat/{session}/messages", post(crate::chat::message))
 }
 
 /// The authenticated caller of a `/v1` request, admitted by its rate limit.
