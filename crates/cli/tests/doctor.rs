@@ -114,7 +114,7 @@ fn every_dependency_is_ok_after_setup() {
         .all(|m| m["ok"] == true && m["detail"].as_str().unwrap().contains("verified")));
     let state = check(&checks, "state")["detail"].as_str().unwrap();
     assert!(
-        state.contains("sqlite") && state.contains("schema v9"),
+        state.contains("sqlite") && state.contains("schema v10"),
         "{state}"
     );
     assert!(
@@ -266,7 +266,7 @@ fn state_store_on_postgres_is_migrated() {
     assert!(ok, "{checks:#?}");
     let state = check(&checks, "state")["detail"].as_str().unwrap();
     assert!(
-        state.starts_with("postgres at") && state.contains("schema v9"),
+        state.starts_with("postgres at") && state.contains("schema v10"),
         "{state}"
     );
     assert!(!state.contains(&admin), "password must be masked: {state}");

@@ -62,6 +62,8 @@ fn endpoints() -> Vec<(&'static str, &'static str)> {
         ("GET", "/v1/incidents/inc-1"),
         ("POST", "/v1/origin/check"),
         ("POST", "/v1/origin/compare"),
+        ("POST", "/v1/plan"),
+        ("POST", "/v1/chat/s-1/messages"),
         ("GET", "/v1/requests/r-1"),
         ("GET", "/metrics"),
     ]

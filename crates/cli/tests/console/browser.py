@@ -16,6 +16,8 @@ import time
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as seen
+from selenium.webdriver.support.ui import WebDriverWait
 
 base, token, service, shots = sys.argv[1:5]
 os.makedirs(shots, exist_ok=True)
@@ -34,6 +36,11 @@ def shot(name):
     out["screenshots"].append(path)
 
 
+def wait_for(css, seconds=90):
+    """The element once it is there: a form post (an approval runs the call) takes a while."""
+    return WebDriverWait(driver, seconds).until(seen.presence_of_element_located((By.CSS_SELECTOR, css)))
+
+
 def text():
     return driver.find_element(By.TAG_NAME, "body").text
 
@@ -45,6 +52,7 @@ try:
     out["redirected_to_login"] = driver.current_url.endswith("/console/login")
     driver.find_element(By.ID, "token").send_keys(token)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    wait_for("nav")
     out["overview_has_service"] = service in text()
     out["scroll_width"] = driver.execute_script("return document.documentElement.scrollWidth")
     paints = driver.execute_script(
@@ -75,7 +83,7 @@ try:
     out["approval_id"] = card.get_attribute("id")
     shot("2-approval")
     card.find_element(By.CSS_SELECTOR, "button[name=approve]").click()
-    out["flash"] = driver.find_element(By.CSS_SELECTOR, ".flash").text
+    out["flash"] = wait_for(".flash").text
     shot("3-approved")
 
     deadline = time.time() + 90
@@ -87,6 +95,8 @@ try:
             status = row.find_elements(By.TAG_NAME, "td")[1].text
             if status == "resolved":
                 row.find_element(By.TAG_NAME, "a").click()
+                WebDriverWait(driver, 30).until(seen.url_contains("/console/incidents/in-"))
+                wait_for("main ol")
                 break
         time.sleep(1)
     out["incident_status"] = status
