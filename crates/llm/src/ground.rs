@@ -476,6 +476,14 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
                     return ask_which(key, &req.inventory);
                 }
             }
+        } else if is_required && tool.is_destructive() {
+            // A destructive call acts only on what the person or the data named: a path
+            // or id the model filled in for "delete it" is asked for, never guessed.
+            if let Some(s) = value.as_str() {
+                if !said.mentions(s) && !data_mentions(req, s) {
+                    return ask_which(key, &req.inventory);
+                }
+            }
         } else if !is_required {
             match keep_mentioned(&said, key, value, &req.inventory) {
                 Some(v) => value = v,
@@ -1143,6 +1151,38 @@ mod tests {
             &r,
         );
         assert_eq!(c.name, RESPOND);
+    }
+
+    #[test]
+    fn a_destructive_call_acts_only_on_a_target_someone_named() {
+        let delete = ToolDef {
+            name: "delete_file".into(),
+            description: "Delete a file.".into(),
+            parameters: json!({"type":"object","properties":{"path":{"type":"string"}},"required":["path"]}),
+            effect: Some(steward_tools::Effect::Destructive),
+        };
+        let mut r = req(vec![user("delete it")]);
+        r.tools = vec![delete];
+        let guessed = ground(call("delete_file", json!({"path": "/tmp/report.txt"})), &r);
+        assert_eq!(guessed.name, RESPOND, "{guessed:?}");
+        assert!(guessed.arguments["text"].as_str().unwrap().contains("path"));
+        r.turns = vec![user("delete /tmp/report.txt")];
+        let named = ground(call("delete_file", json!({"path": "/tmp/report.txt"})), &r);
+        assert_eq!(named.name, "delete_file");
+        // Named by data the agent read (a listing) counts too.
+        r.turns = vec![
+            user("delete the oldest report"),
+            Turn::Untrusted {
+                source: crate::plan::UntrustedSource::ToolResult,
+                label: "list_files".into(),
+                content: "/tmp/report-2019.txt\n/tmp/report-2024.txt".into(),
+            },
+        ];
+        let from_data = ground(
+            call("delete_file", json!({"path": "/tmp/report-2019.txt"})),
+            &r,
+        );
+        assert_eq!(from_data.name, "delete_file");
     }
 
     #[test]

@@ -271,14 +271,35 @@ fn warm(
     req: &PlanRequest,
 ) -> Result<()> {
     let (prefix, head) = head_tokens(engine, &format.render(req));
-    if !cache.restore_or_save(engine, &head, Saved::Inventory)? {
-        cache.restore_or_save(engine, &prefix, Saved::Prefix)?;
-        let rest = engine.reuse_prefix(&head)?;
-        engine.feed(&rest, false)?;
-    }
+    bring_head(engine, cache, &prefix, &head)?;
     // Only the head is saved, not a conversation that followed it.
     engine.truncate(head.len())?;
     cache.save(engine, &head, Saved::Inventory);
+    Ok(())
+}
+
+/// Makes the KV cache start with `head` (the system part and the inventory): it already
+/// does, or its state file loads, or the inventory is decoded after the system part's state
+/// and the result saved, so a later switch back to this inventory (another process, or
+/// requests that alternate inventories, as the evals' do) loads it instead of decoding it
+/// again.
+fn bring_head(
+    engine: &mut Engine<'_>,
+    cache: &PrefixCache,
+    prefix: &[i32],
+    head: &[i32],
+) -> Result<()> {
+    if cache.restore_or_save(engine, head, Saved::Inventory)? {
+        return Ok(());
+    }
+    cache.restore_or_save(engine, prefix, Saved::Prefix)?;
+    if cache.dir.is_none() {
+        // Nothing can be saved: the inventory is decoded with the request, in one batch.
+        return Ok(());
+    }
+    let rest = engine.reuse_prefix(head)?;
+    engine.feed(&rest, false)?;
+    cache.save(engine, head, Saved::Inventory);
     Ok(())
 }
 
@@ -354,10 +375,7 @@ fn plan_one(
     }
     let decoded_before = engine.decoded;
     if prefix_reuse {
-        // The state with this inventory when it was warmed, else the system part's.
-        if !cache.restore_or_save(engine, &head_tokens, Saved::Inventory)? {
-            cache.restore_or_save(engine, &prefix_tokens, Saved::Prefix)?;
-        }
+        bring_head(engine, cache, &prefix_tokens, &head_tokens)?;
     } else {
         engine.truncate(0)?;
     }
