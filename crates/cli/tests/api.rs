@@ -99,6 +99,44 @@ async fn rollback_over_http(home: &TestHome, platform: &Platform, service: &str)
     let report: Value = r.json().await.unwrap();
     assert_eq!(report["ok"], true, "{report:#}");
 
+    // The origin engine answers through the API as the origin tools; bad input names the field.
+    let product = json!({
+        "agreement": "uk-eu-tca", "shipment_date": "2026-06-01",
+        "product": {"hs": "871200", "exw": 200},
+        "materials": [{"hs": "871491", "value": 60, "origin": "non-originating"}]
+    });
+    let r = client
+        .post(format!("{base}/v1/origin/check"))
+        .bearer_auth(&alice)
+        .json(&product)
+        .send()
+        .await
+        .unwrap();
+    let code = r.status();
+    let verdict: Value = r.json().await.unwrap();
+    assert_eq!(code, 200, "{verdict:#}");
+    assert_eq!(verdict["status"], "done", "{verdict:#}");
+    assert!(!verdict["result"]["summary"].as_str().unwrap().is_empty());
+    let r = client
+        .post(format!("{base}/v1/origin/check"))
+        .bearer_auth(&alice)
+        .json(&json!({"agreement": "uk-mars", "product": "bike-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let refused: Value = r.json().await.unwrap();
+    assert_eq!(refused["error"]["field"], "args.agreement", "{refused:#}");
+    // Incidents: none opened in this home, and the list says so.
+    let r = client
+        .get(format!("{base}/v1/incidents?all=true"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!([]));
+
     // And /metrics counts both calls with their outcomes.
     let metrics = client
         .get(format!("{base}/metrics"))

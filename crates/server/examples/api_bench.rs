@@ -144,7 +144,7 @@ async fn main() {
             burst: 1e9,
         },
         metrics: Arc::new(Metrics::new().unwrap()),
-        planner: Arc::new(NoPlanner),
+        planner: Arc::new(steward_server::chat::NoPlanner),
     });
     let operator = state
         .tokens()
@@ -303,18 +303,4 @@ async fn main() {
     state.close().await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// No planner here: `/v1/plan` and chat answer 503.
-#[derive(Debug)]
-pub struct NoPlanner;
-
-#[async_trait]
-impl steward_server::PlannerSource for NoPlanner {
-    async fn planner(&self) -> Result<Arc<dyn steward_llm::Backend>, String> {
-        Err("no planner model in this process".into())
-    }
-    async fn inventory(&self) -> Result<steward_llm::Inventory, String> {
-        Ok(steward_llm::Inventory::default())
-    }
 }

@@ -185,7 +185,7 @@ async fn serve(dir: &std::path::Path, audit: AuditLog) -> anyhow_like::Result<()
         platform: Arc::new(NoPlatform),
         rate_limit: RateLimit::default(),
         metrics: Arc::new(steward_server::metrics::Metrics::new().unwrap()),
-        planner: Arc::new(NoPlanner),
+        planner: Arc::new(steward_server::chat::NoPlanner),
     });
     let token = state.tokens().create("webhook:signup", None).await?.token;
     let body = r#"{"subdomain":"acme","plan":"small"}"#;
@@ -269,18 +269,4 @@ async fn audit_rate(audit: AuditLog) -> anyhow_like::Result<()> {
     );
     audit.close().await?;
     Ok(())
-}
-
-/// No planner here: `/v1/plan` and chat answer 503.
-#[derive(Debug)]
-pub struct NoPlanner;
-
-#[async_trait]
-impl steward_server::PlannerSource for NoPlanner {
-    async fn planner(&self) -> Result<Arc<dyn steward_llm::Backend>, String> {
-        Err("no planner model in this process".into())
-    }
-    async fn inventory(&self) -> Result<steward_llm::Inventory, String> {
-        Ok(steward_llm::Inventory::default())
-    }
 }

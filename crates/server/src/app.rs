@@ -142,6 +142,12 @@ async fn not_found() -> Response {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint").into_response()
 }
 
+/// Counts one refusal in the audit log's counters and in the metrics.
+pub(crate) fn count_refusal(state: &AppState, source: &str, reason: &'static str) {
+    state.shared.refusals.count(source, reason);
+    state.shared.metrics.refused(source, reason);
+}
+
 /// Counts a refusal under `source` and answers it.
 pub(crate) fn refuse(
     state: &AppState,
@@ -149,8 +155,7 @@ pub(crate) fn refuse(
     who: Option<&Arc<str>>,
     r: Refusal,
 ) -> Response {
-    state.shared.refusals.count(source, r.reason());
-    state.shared.metrics.refused(source, r.reason());
+    count_refusal(state, source, r.reason());
     tracing::debug!(source, reason = r.reason(), "request refused");
     let mut response = r.to_error().into_response();
     if let Refusal::RateLimited(secs) = r {

@@ -44,6 +44,21 @@ pub trait PlannerSource: Send + Sync + Debug {
     async fn inventory(&self) -> Result<Inventory, String>;
 }
 
+/// A process without a planner model (benches, tests of the rest): `/v1/plan` and chat
+/// answer 503 naming why.
+#[derive(Debug)]
+pub struct NoPlanner;
+
+#[async_trait]
+impl PlannerSource for NoPlanner {
+    async fn planner(&self) -> Result<Arc<dyn Backend>, String> {
+        Err("no planner model in this process".into())
+    }
+    async fn inventory(&self) -> Result<Inventory, String> {
+        Ok(Inventory::default())
+    }
+}
+
 /// `POST /v1/plan` and `POST /v1/chat/{session}/messages`.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

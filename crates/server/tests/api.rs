@@ -323,6 +323,12 @@ async fn bad_bodies_are_refused_naming_what_is_wrong_and_nothing_runs(w: &World)
             None,
         ),
         (
+            post_raw("/v1/calls", &alice, "application/json", ""),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            None,
+        ),
+        (
             post_raw(
                 "/v1/calls",
                 &alice,

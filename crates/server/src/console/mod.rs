@@ -138,8 +138,7 @@ impl Viewer {
 
     /// A refusal page (403), counted like the API's.
     fn forbidden(&self, state: &AppState, message: &str) -> Response {
-        state.shared.refusals.count(SOURCE, "forbidden");
-        state.shared.metrics.refused(SOURCE, "forbidden");
+        crate::app::count_refusal(state, SOURCE, "forbidden");
         let who = Some((self.label(), self.session.csrf.as_str()));
         let body = format!("<p>{}</p>", esc(message));
         html_response(
@@ -192,8 +191,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 
 /// A refused form post: 403, counted, nothing done.
 fn refuse_post(state: &AppState, reason: &'static str, message: &str) -> Response {
-    state.shared.refusals.count(SOURCE, reason);
-    state.shared.metrics.refused(SOURCE, reason);
+    crate::app::count_refusal(state, SOURCE, reason);
     let body = format!(
         "<p>{}</p><p><a href=\"/console\">Back</a></p>",
         esc(message)

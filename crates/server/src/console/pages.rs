@@ -11,8 +11,7 @@ use axum::Form;
 use serde_json::{json, Value};
 use steward_agent::incidents::IncidentStore;
 use steward_agent::{Outcome, Request as CallRequest};
-use steward_policy::PrincipalKind;
-use steward_protocol::{Decision, Origin, Timestamp};
+use steward_protocol::{Origin, Timestamp};
 
 use super::html::{badge, esc, page, when, Nav};
 use super::session::{same_secret, set_cookie, TTL};
@@ -29,18 +28,8 @@ fn flash(q: &HashMap<String, String>) -> Option<&str> {
 
 /// `None` when policy lets the viewer call the read tool `tool`, else the refusal page.
 fn unless_may_read(v: &Viewer, state: &AppState, tool: &str, args: Value) -> Option<Response> {
-    match state
-        .shared
-        .orchestrator
-        .permits(&v.principal, Origin::Api, tool, args)
-    {
-        Ok(Decision::Deny { reason, .. }) => Some(v.forbidden(
-            state,
-            &format!("This page is shown to principals policy lets call {tool}: {reason}"),
-        )),
-        Ok(_) => None,
-        Err(e) => Some(v.forbidden(state, &e.message)),
-    }
+    let why = crate::v1::read_denied(state, &v.principal, tool, args)?;
+    Some(v.forbidden(state, &format!("This page is shown to {why}")))
 }
 
 fn field<'a>(row: &'a Value, key: &str) -> &'a str {
@@ -167,8 +156,7 @@ pub(crate) async fn login(
     let principal = match verdict {
         Ok(Verdict::Valid { principal, .. }) => principal,
         Ok(_) => {
-            state.shared.refusals.count(super::SOURCE, "unknown_token");
-            state.shared.metrics.refused(super::SOURCE, "unknown_token");
+            crate::app::count_refusal(&state, super::SOURCE, "unknown_token");
             return login_page(
                 StatusCode::UNAUTHORIZED,
                 Some("That token is unknown, expired or revoked."),
@@ -252,11 +240,10 @@ pub(crate) async fn approvals(
             );
         }
     };
-    let sees_all = v.principal.kind == PrincipalKind::Operator;
     let mut body = String::new();
     let shown: Vec<_> = list
         .iter()
-        .filter(|a| sees_all || a.principal == v.label())
+        .filter(|a| crate::v1::approvals::visible_to(&v.principal, v.label(), a))
         .collect();
     if shown.is_empty() {
         body.push_str("<p class=\"muted\">Nothing waits for a person.</p>");

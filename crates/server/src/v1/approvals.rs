@@ -6,9 +6,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use steward_agent::approvals::Approval;
 use steward_agent::approvals::ApprovalState;
 use steward_agent::Error as AgentError;
-use steward_policy::PrincipalKind;
+use steward_policy::{Principal, PrincipalKind};
 
 use super::types::{AnswerBody, ApprovalView, ApprovalsQuery, CallAnswer, ErrorBody};
 use super::{Caller, OptionalJsonBody};
@@ -31,10 +32,9 @@ pub(crate) async fn list(
 ) -> Response {
     match state.shared.orchestrator.list_approvals(q.all).await {
         Ok(all) => {
-            let sees_all = caller.principal.kind == PrincipalKind::Operator;
             let shown: Vec<ApprovalView> = all
                 .iter()
-                .filter(|a| sees_all || a.principal == *caller.label)
+                .filter(|a| visible_to(&caller.principal, &caller.label, a))
                 .map(ApprovalView::from)
                 .collect();
             caller.answer(Json(shown).into_response())
@@ -44,6 +44,12 @@ pub(crate) async fn list(
             caller.answer(ApiError::internal().into_response())
         }
     }
+}
+
+/// Whether `principal` (labelled `label`) is shown approval `a`: operators, who may answer
+/// it, see every request; anyone else the ones it made.
+pub(crate) fn visible_to(principal: &Principal, label: &str, a: &Approval) -> bool {
+    principal.kind == PrincipalKind::Operator || a.principal == label
 }
 
 /// Approves a pending request and runs it; the answer is the call's outcome.
@@ -72,17 +78,13 @@ pub(crate) async fn approve(
         .await;
     match answered {
         Ok(outcome) => {
-            let tool = state
-                .shared
-                .orchestrator
-                .approvals()
-                .get(&id)
-                .await
-                .map(|a| a.tool)
-                .unwrap_or_default();
+            let tool = match &before {
+                Standing::Answerable(tool) => tool.as_str(),
+                _ => "",
+            };
             let status = StatusCode::from_u16(outcome.codes().1)
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            caller.answer((status, Json(CallAnswer::of(&tool, &outcome))).into_response())
+            caller.answer((status, Json(CallAnswer::of(tool, &outcome))).into_response())
         }
         Err(e) => answer_failed(&caller, &state, before, e),
     }
@@ -132,17 +134,20 @@ pub(crate) async fn deny(
 
 /// Where an approval stood before an answer: refusals are told apart by it (the
 /// orchestrator audits every refused answer, whatever the reason).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Standing {
     Unknown,
-    Answerable,
+    /// Pending: the tool it would run.
+    Answerable(String),
     Settled,
 }
 
 pub(crate) async fn standing(state: &AppState, id: &str) -> Standing {
     let now = steward_protocol::Timestamp(crate::db::now_ms());
     match state.shared.orchestrator.approvals().get(id).await {
-        Ok(a) if a.state == ApprovalState::Pending && !a.is_expired(now) => Standing::Answerable,
+        Ok(a) if a.state == ApprovalState::Pending && !a.is_expired(now) => {
+            Standing::Answerable(a.tool)
+        }
         Ok(_) => Standing::Settled,
         Err(_) => Standing::Unknown,
     }
@@ -157,7 +162,7 @@ fn answer_failed(caller: &Caller, state: &AppState, before: Standing, e: AgentEr
         (AgentError::Refused(message), Standing::Settled) => {
             caller.answer(ApiError::new(StatusCode::CONFLICT, "conflict", message).into_response())
         }
-        (AgentError::Refused(message), Standing::Answerable) => {
+        (AgentError::Refused(message), Standing::Answerable(_)) => {
             caller.refuse(state, Refusal::Forbidden(message))
         }
         (other, _) => {

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::de::DeserializeOwned;
@@ -29,7 +29,7 @@ use serde_json::Value;
 use steward_policy::Principal;
 use steward_protocol::{Decision, Origin};
 
-use crate::api::{ApiError, Refusal};
+use crate::api::Refusal;
 use crate::app::{authenticate, read_body, tag};
 use crate::state::AppState;
 
@@ -102,23 +102,11 @@ impl Caller {
         args: Value,
         what: &str,
     ) -> Option<Response> {
-        let decision = state
-            .shared
-            .orchestrator
-            .permits(&self.principal, Origin::Api, tool, args);
-        match decision {
-            Ok(Decision::Allow { .. } | Decision::NeedsApproval { .. }) => None,
-            Ok(Decision::Deny { reason, .. }) => Some(self.refuse(
-                state,
-                Refusal::Forbidden(format!(
-                    "{what} is shown to principals policy lets call {tool}: {reason}"
-                )),
-            )),
-            Err(e) => {
-                tracing::error!(tool, error = %e.message, "a view's policy check could not be built");
-                Some(self.answer(ApiError::internal().into_response()))
-            }
-        }
+        let why = read_denied(state, &self.principal, tool, args)?;
+        Some(self.refuse(
+            state,
+            Refusal::Forbidden(format!("{what} is shown to {why}")),
+        ))
     }
 
     pub fn refuse(&self, state: &AppState, r: Refusal) -> Response {
@@ -128,6 +116,31 @@ impl Caller {
     /// Tags a response with the caller for the request log.
     pub fn answer(&self, response: Response) -> Response {
         tag(response, Some(&self.label))
+    }
+}
+
+/// Why policy does not let `principal` call the read tool `tool` (with `args`), or `None`
+/// when it does: views that are not tool calls (the API's and the console's) show their
+/// data to whoever may call the read tool showing the same. Fails closed.
+pub(crate) fn read_denied(
+    state: &AppState,
+    principal: &Principal,
+    tool: &str,
+    args: Value,
+) -> Option<String> {
+    let decision = state
+        .shared
+        .orchestrator
+        .permits(principal, Origin::Api, tool, args);
+    match decision {
+        Ok(Decision::Allow { .. } | Decision::NeedsApproval { .. }) => None,
+        Ok(Decision::Deny { reason, .. }) => {
+            Some(format!("principals policy lets call {tool}: {reason}"))
+        }
+        Err(e) => {
+            tracing::error!(tool, error = %e.message, "a view's policy check could not be built");
+            Some(format!("principals policy lets call {tool}"))
+        }
     }
 }
 
@@ -142,18 +155,17 @@ fn refuse(state: &AppState, who: Option<&Arc<str>>, r: Refusal) -> Response {
 #[derive(Debug)]
 pub(crate) struct JsonBody<T>(pub T);
 
-/// Parses `req`'s body; `None` for no body at all when `allow_empty`.
+/// Parses `req`'s body; `None` for no body at all.
 async fn read_json<T: DeserializeOwned>(
     req: Request,
     state: &AppState,
-    allow_empty: bool,
 ) -> Result<Option<T>, Response> {
     let who = req.extensions().get::<Arc<str>>().cloned();
     let (parts, body) = req.into_parts();
     let bytes = read_body(&parts.headers, body)
         .await
         .map_err(|r| refuse(state, who.as_ref(), r))?;
-    if allow_empty && bytes.is_empty() {
+    if bytes.is_empty() {
         return Ok(None);
     }
     let json = parts
@@ -190,9 +202,14 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for JsonBody<T> {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
-        match read_json(req, state, false).await? {
+        let who = req.extensions().get::<Arc<str>>().cloned();
+        match read_json(req, state).await? {
             Some(t) => Ok(JsonBody(t)),
-            None => Err(ApiError::internal().into_response()),
+            None => Err(refuse(
+                state,
+                who.as_ref(),
+                Refusal::MalformedJson("the body is empty: send a JSON object".into()),
+            )),
         }
     }
 }
@@ -206,7 +223,7 @@ impl<T: DeserializeOwned + Default + Send> FromRequest<AppState> for OptionalJso
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
-        let body = read_json(req, state, true).await?;
+        let body = read_json(req, state).await?;
         Ok(OptionalJsonBody(body.unwrap_or_default()))
     }
 }

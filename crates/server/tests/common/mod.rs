@@ -265,7 +265,7 @@ impl World {
             platform: Arc::new(FixedPlatform),
             rate_limit: RateLimit::default(),
             metrics: Arc::new(steward_server::metrics::Metrics::new().unwrap()),
-            planner: Arc::new(NoPlanner),
+            planner: Arc::new(steward_server::chat::NoPlanner),
         });
         World {
             app: app(state.clone()),
@@ -479,18 +479,4 @@ pub fn post_json(path: &str, token: Option<&str>, body: &Value) -> Request<Body>
         b = b.header("authorization", format!("Bearer {t}"));
     }
     b.body(Body::from(body.to_string())).unwrap()
-}
-
-/// No planner here: `/v1/plan` and chat answer 503.
-#[derive(Debug)]
-pub struct NoPlanner;
-
-#[async_trait]
-impl steward_server::PlannerSource for NoPlanner {
-    async fn planner(&self) -> Result<Arc<dyn steward_llm::Backend>, String> {
-        Err("no planner model in this process".into())
-    }
-    async fn inventory(&self) -> Result<steward_llm::Inventory, String> {
-        Ok(steward_llm::Inventory::default())
-    }
 }
