@@ -427,11 +427,24 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
         .find_map(|v| resolve(v, &req.inventory))
         .and_then(|name| req.inventory.services.iter().find(|i| i.name == name));
     let required = required_of(tool);
+    // Another project's `target` or `image` is not a platform name: identifiers are
+    // grounded in the inventory for the catalogue's tools only.
+    let ours = steward_tools::find(&tool.name).is_some();
+    let conversation: Vec<String> = req
+        .turns
+        .iter()
+        .map(|t| match t {
+            Turn::User { text } => text.clone(),
+            Turn::Untrusted { content, .. } => content.clone(),
+            Turn::Call { arguments, .. } => arguments.to_string(),
+        })
+        .collect();
+    let given = crate::given::Given::of(conversation.iter().map(String::as_str));
     let mut kept = Map::new();
     for (key, value) in args {
         let is_required = required.contains(&key.as_str());
         let mut value = value.clone();
-        if IDENTIFIERS.contains(&key.as_str()) {
+        if ours && IDENTIFIERS.contains(&key.as_str()) {
             if let Some(s) = value.as_str() {
                 let image = key == "image";
                 let rebased = image
@@ -483,6 +496,13 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
                 if !said.mentions(s) && !data_mentions(req, s) {
                     return ask_which(key, &req.inventory);
                 }
+            }
+        } else if is_required && !ours {
+            // Another project's tool: a required value nobody wrote is the model filling a
+            // blank, usually because no offered tool does what was asked.
+            let schema = tool.parameters.pointer(&format!("/properties/{key}"));
+            if !given.gives(&value, schema.unwrap_or(&Value::Null)) {
+                return not_given(&call.name, key);
             }
         } else if !is_required {
             match keep_mentioned(&said, key, value, &req.inventory) {
@@ -570,6 +590,19 @@ fn not_destructive(tool: &str) -> ProposedCall {
                 "I won't use {tool}: it deletes data, and you did not ask for anything to be \
                  removed. To stop a service for now, say \"stop <name>\"; to remove it for \
                  good, say so explicitly."
+            )
+        }),
+    }
+}
+
+/// The answer when a required value of another project's tool was not given.
+fn not_given(tool: &str, key: &str) -> ProposedCall {
+    ProposedCall {
+        name: RESPOND.into(),
+        arguments: serde_json::json!({
+            "text": format!(
+                "I can't do that as asked: {tool} would need a {key}, and your request does \
+                 not give one. If {tool} is what you want, tell me the {key}."
             )
         }),
     }
@@ -1183,6 +1216,49 @@ mod tests {
             &r,
         );
         assert_eq!(from_data.name, "delete_file");
+    }
+
+    #[test]
+    fn another_projects_call_needs_its_required_values_given() {
+        let tool = |name: &str, props: Value, required: &[&str]| ToolDef {
+            name: name.into(),
+            description: String::new(),
+            parameters: json!({"type": "object", "properties": props, "required": required}),
+            effect: None,
+        };
+        let mut r = req(vec![user("What's the mass of an electron?")]);
+        r.tools = vec![tool(
+            "calculate_current",
+            json!({"voltage": {"type": "number"}, "resistance": {"type": "number"}}),
+            &["voltage", "resistance"],
+        )];
+        let made_up = ground(
+            call(
+                "calculate_current",
+                json!({"voltage": 1, "resistance": 1e-6}),
+            ),
+            &r,
+        );
+        assert_eq!(made_up.name, RESPOND, "{made_up:?}");
+        assert!(made_up.arguments["text"]
+            .as_str()
+            .unwrap()
+            .contains("calculate_current"));
+        r.turns = vec![user("current through 12 V over 4 ohms")];
+        let given = ground(
+            call("calculate_current", json!({"voltage": 12, "resistance": 4})),
+            &r,
+        );
+        assert_eq!(given.name, "calculate_current");
+        // Another project's `service` or `target` is not an inventory name.
+        r.tools = vec![tool(
+            "ping_host",
+            json!({"target": {"type": "string"}}),
+            &["target"],
+        )];
+        r.turns = vec![user("ping example.org")];
+        let foreign = ground(call("ping_host", json!({"target": "example.org"})), &r);
+        assert_eq!(foreign.arguments, json!({"target": "example.org"}));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod draft;
 mod error;
 pub mod eval;
 pub mod fence;
+pub mod given;
 pub mod ground;
 pub mod intent;
 pub mod local;

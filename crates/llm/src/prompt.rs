@@ -15,6 +15,85 @@ use crate::plan::{Inventory, PlanRequest, ToolDef, Turn, UntrustedSource};
 /// The system prompt template; `{tools}` and `{inventory}` are filled in.
 pub const SYSTEM_TEMPLATE: &str = include_str!("../../../prompts/system.txt");
 
+/// The system prompt for a tool set that is not Steward's (no catalogue tool among them):
+/// no platform, inventory or examples of ours, and each parameter with its type and
+/// description, which such tool sets rely on for formats and units.
+pub const FOREIGN_TEMPLATE: &str = include_str!("../../../prompts/foreign_system.txt");
+
+/// Whether `tools` is another project's tool set: none of them is in Steward's catalogue.
+pub fn is_foreign(tools: &[ToolDef]) -> bool {
+    tools
+        .iter()
+        .filter(|t| t.name != crate::decode::RESPOND)
+        .all(|t| steward_tools::find(&t.name).is_none())
+}
+
+/// One block per tool: `- name(arg, opt?): description`, then a line per parameter with its
+/// type, allowed values and description.
+pub fn detailed_tool_lines(tools: &[ToolDef]) -> String {
+    tools
+        .iter()
+        .map(|t| {
+            let mut block = format!(
+                "- {}({}): {}",
+                t.name,
+                signature(&t.parameters),
+                t.description.trim()
+            );
+            for line in parameter_lines(&t.parameters) {
+                block.push_str("\n    ");
+                block.push_str(&line);
+            }
+            block
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `name: type, one of a|b. description` for each parameter of `schema`.
+fn parameter_lines(schema: &Value) -> Vec<String> {
+    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    props
+        .iter()
+        .map(|(name, p)| {
+            let mut line = name.clone();
+            let kind = match p.get("type") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+                _ => String::new(),
+            };
+            let items = p
+                .pointer("/items/type")
+                .and_then(Value::as_str)
+                .map(|i| format!(" of {i}"))
+                .unwrap_or_default();
+            if !kind.is_empty() {
+                line.push_str(&format!(": {kind}{items}"));
+            }
+            if let Some(options) = enum_options(p, schema) {
+                line.push_str(&format!(", one of {}", options.join("|")));
+            }
+            if let Some(d) = p.get("default").filter(|d| !d.is_null()) {
+                line.push_str(&format!(", default {d}"));
+            }
+            if let Some(d) = p.get("description").and_then(Value::as_str) {
+                let d = d.trim();
+                if !d.is_empty() {
+                    line.push_str(". ");
+                    line.push_str(d);
+                }
+            }
+            line
+        })
+        .collect()
+}
+
 /// A model's chat format, from the `[prompt]` table of its manifest. The defaults are
 /// ChatML with Hermes-style `<tool_call>` tags (Qwen2.5, SmolLM2).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -58,17 +137,18 @@ pub struct Prompt {
 
 impl ChatFormat {
     pub fn render(&self, req: &PlanRequest) -> Prompt {
-        let template = req.system.as_deref().unwrap_or(SYSTEM_TEMPLATE);
-        let system = template
-            .trim_end()
-            .replace("{tools}", &tool_lines(&req.tools))
-            .replace(
-                "{call_example}",
-                &format!(
-                    "{}{{\"name\": \"<tool name>\", \"arguments\": {{<argument>: <value>}}}}{}",
-                    self.call_open, self.call_close
-                ),
-            );
+        let (template, tools) = match req.system.as_deref() {
+            Some(own) => (own, tool_lines(&req.tools)),
+            None if is_foreign(&req.tools) => (FOREIGN_TEMPLATE, detailed_tool_lines(&req.tools)),
+            None => (SYSTEM_TEMPLATE, tool_lines(&req.tools)),
+        };
+        let system = template.trim_end().replace("{tools}", &tools).replace(
+            "{call_example}",
+            &format!(
+                "{}{{\"name\": \"<tool name>\", \"arguments\": {{<argument>: <value>}}}}{}",
+                self.call_open, self.call_close
+            ),
+        );
         // The system text is the same as with the inventory in place; only the cache
         // boundary moves to just before it.
         let (before, after) = system
@@ -294,6 +374,31 @@ mod tests {
         assert!(p
             .suffix
             .contains("<tool_call>\n{\"name\":\"service_logs\",\"arguments\":{\"service\":\"rentguy\"}}\n</tool_call>"));
+    }
+
+    #[test]
+    fn another_projects_tools_get_their_own_prompt_with_each_parameter() {
+        let mut r = req();
+        r.tools = vec![ToolDef {
+            name: "determine_body_mass_index".into(),
+            description: "Calculate body mass index given weight and height.".into(),
+            parameters: json!({"type": "object", "required": ["weight"], "properties": {
+                "weight": {"type": "number", "description": "Weight in kilograms."},
+                "unit": {"type": "string", "enum": ["metric", "imperial"], "default": "metric"}}}),
+            effect: None,
+        }];
+        assert!(is_foreign(&r.tools));
+        assert!(!is_foreign(&req().tools), "service_list is the catalogue's");
+        let p = ChatFormat::default().render(&r);
+        assert!(!p.prefix.contains("Steward"), "{}", p.prefix);
+        assert!(!p.prefix.contains("Inventory"));
+        assert!(p.prefix.contains(
+            "- determine_body_mass_index(weight, unit?: metric|imperial): Calculate body mass index given weight and height.\n    unit: string, one of metric|imperial, default \"metric\"\n    weight: number. Weight in kilograms."
+        ), "{}", p.prefix);
+        assert_eq!(
+            p.inventory, "<|im_end|>\n",
+            "no inventory for a tool set that is not ours"
+        );
     }
 
     #[test]
