@@ -392,9 +392,13 @@ mod tests {
         let p = ChatFormat::default().render(&r);
         assert!(!p.prefix.contains("Steward"), "{}", p.prefix);
         assert!(!p.prefix.contains("Inventory"));
-        assert!(p.prefix.contains(
-            "- determine_body_mass_index(weight, unit?: metric|imperial): Calculate body mass index given weight and height.\n    unit: string, one of metric|imperial, default \"metric\"\n    weight: number. Weight in kilograms."
-        ), "{}", p.prefix);
+        for line in [
+            "- determine_body_mass_index(weight, unit?: metric|imperial): Calculate body mass index given weight and height.\n",
+            "\n    unit: string, one of metric|imperial, default \"metric\"",
+            "\n    weight: number. Weight in kilograms.",
+        ] {
+            assert!(p.prefix.contains(line), "{line} in {}", p.prefix);
+        }
         assert_eq!(
             p.inventory, "<|im_end|>\n",
             "no inventory for a tool set that is not ours"
