@@ -51,15 +51,7 @@ impl Completions {
     /// numbers of every turn. Data the agent read counts, since that is where backup ids
     /// and release ids come from; a completion only finishes what the model chose to start.
     pub fn of(req: &PlanRequest) -> Completions {
-        let texts: Vec<String> = req
-            .turns
-            .iter()
-            .map(|t| match t {
-                Turn::User { text } => text.clone(),
-                Turn::Call { arguments, .. } => arguments.to_string(),
-                Turn::Untrusted { content, .. } => content.clone(),
-            })
-            .collect();
+        let texts = req.turn_texts();
         let mut completions = Completions::new(named_items(req), texts.iter().map(String::as_str));
         completions.free_text = req
             .tools

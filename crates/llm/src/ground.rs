@@ -430,16 +430,11 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
     // Another project's `target` or `image` is not a platform name: identifiers are
     // grounded in the inventory for the catalogue's tools only.
     let ours = steward_tools::find(&tool.name).is_some();
-    let conversation: Vec<String> = req
-        .turns
-        .iter()
-        .map(|t| match t {
-            Turn::User { text } => text.clone(),
-            Turn::Untrusted { content, .. } => content.clone(),
-            Turn::Call { arguments, .. } => arguments.to_string(),
-        })
-        .collect();
-    let given = crate::given::Given::of(conversation.iter().map(String::as_str));
+    // What the conversation gives, read once, for another project's required values.
+    let given = (!ours).then(|| {
+        let texts = req.turn_texts();
+        crate::given::Given::of(texts.iter().map(String::as_str))
+    });
     let mut kept = Map::new();
     for (key, value) in args {
         let is_required = required.contains(&key.as_str());
@@ -497,7 +492,7 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
                     return ask_which(key, &req.inventory);
                 }
             }
-        } else if is_required && !ours {
+        } else if let Some(given) = given.as_ref().filter(|_| is_required) {
             // Another project's tool: a required value nobody wrote is the model filling a
             // blank, usually because no offered tool does what was asked.
             let schema = tool.parameters.pointer(&format!("/properties/{key}"));

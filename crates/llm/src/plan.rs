@@ -233,6 +233,19 @@ impl PlanRequest {
         Ok(())
     }
 
+    /// The text of every turn: the person's words, the arguments of calls made, and the
+    /// data the agent read (where backup ids and other literals come from).
+    pub fn turn_texts(&self) -> Vec<String> {
+        self.turns
+            .iter()
+            .map(|t| match t {
+                Turn::User { text } => text.clone(),
+                Turn::Call { arguments, .. } => arguments.to_string(),
+                Turn::Untrusted { content, .. } => content.clone(),
+            })
+            .collect()
+    }
+
     /// The person's newest words: the last user turn, or "" when there is none.
     pub fn latest_user_text(&self) -> &str {
         self.turns
