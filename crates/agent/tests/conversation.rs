@@ -133,7 +133,8 @@ async fn a_command_naming_its_own_target_after_an_investigation_runs_and_is_reme
             content,
         }) => {
             assert_eq!(label, "service_restart");
-            assert!(content.starts_with("restarted\n{"), "{content}");
+            // The summary line, then one line per fact of the output.
+            assert_eq!(content, "restarted\nservice: psra");
         }
         other => panic!("last turn {other:?}"),
     }

@@ -319,7 +319,11 @@ fn show(e: &Event, verbose: bool) {
             ..
         } if !verbose => {
             println!("{}", done.summary);
-            for line in crate::facts::lines(&done.output) {
+            for line in steward_llm::facts::beyond(
+                &done.summary,
+                &done.output,
+                steward_llm::facts::FOR_PEOPLE,
+            ) {
                 println!("  {line}");
             }
         }

@@ -10,7 +10,6 @@ pub mod demo;
 pub mod doctor;
 pub mod draft;
 pub mod eval;
-pub mod facts;
 pub mod hooks;
 pub mod incidents;
 pub mod init;

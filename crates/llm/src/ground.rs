@@ -461,6 +461,19 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
                     || resolved
                         .as_deref()
                         .is_some_and(|r| named(&said, r, false, &req.inventory));
+                // "it" after an exchange about two items ("check billing and auth", then
+                // "restart it") could be either: the person says which.
+                if inventoried && is_required && is_named {
+                    let item = resolved.as_deref().unwrap_or(s);
+                    let latest_said = Said::of_text(latest, Vec::new());
+                    let recent = items_of_last_exchange(req);
+                    if recent.len() > 1
+                        && recent.iter().any(|r| r == item)
+                        && !named(&latest_said, item, false, &req.inventory)
+                    {
+                        return ask_between(key, &recent);
+                    }
+                }
                 if echo || !is_named {
                     if is_required {
                         return ask_which(key, &req.inventory);
@@ -712,6 +725,51 @@ fn ask_which(key: &str, inventory: &Inventory) -> ProposedCall {
     }
 }
 
+/// The inventory items the calls since the person's previous words acted on, each once:
+/// after "check billing and auth" and its two calls, `billing` and `auth`.
+fn items_of_last_exchange(req: &PlanRequest) -> Vec<String> {
+    let mut items: Vec<String> = Vec::new();
+    let mut user_turns = 0;
+    for turn in req.turns.iter().rev() {
+        match turn {
+            Turn::User { .. } => {
+                user_turns += 1;
+                if user_turns == 2 {
+                    break;
+                }
+            }
+            Turn::Call { arguments, .. } => {
+                let names = INVENTORIED
+                    .iter()
+                    .filter_map(|k| arguments.get(*k).and_then(Value::as_str))
+                    .filter_map(|v| resolve(v, &req.inventory));
+                for name in names {
+                    if !items.contains(&name) {
+                        items.push(name);
+                    }
+                }
+            }
+            Turn::Untrusted { .. } => {}
+        }
+    }
+    items.reverse();
+    items
+}
+
+/// Asks which of `items` the person means.
+fn ask_between(key: &str, items: &[String]) -> ProposedCall {
+    let text = match items.split_last() {
+        Some((last, rest)) if !rest.is_empty() => {
+            format!("Which {key} do you mean: {} or {last}?", rest.join(", "))
+        }
+        _ => format!("Which {key} do you mean?"),
+    };
+    ProposedCall {
+        name: RESPOND.into(),
+        arguments: serde_json::json!({ "text": text }),
+    }
+}
+
 /// Wraps a backend so every proposal is grounded.
 #[derive(Debug)]
 pub struct Grounding<B: Backend> {
@@ -936,6 +994,37 @@ mod tests {
             user("restart it"),
         ]);
         let c = ground(call("service_restart", json!({"service":"psra"})), &r);
+        assert_eq!(c.name, "service_restart");
+    }
+
+    #[test]
+    fn it_after_an_exchange_about_two_items_is_asked_about() {
+        let status = |service: &str| Turn::Call {
+            name: "service_status".into(),
+            arguments: json!({ "service": service }),
+        };
+        let r = req(vec![
+            user("check rentguy and psra"),
+            status("rentguy"),
+            status("psra"),
+            user("restart it"),
+        ]);
+        let c = ground(call("service_restart", json!({"service":"psra"})), &r);
+        assert_eq!(
+            c.arguments["text"],
+            "Which service do you mean: rentguy or psra?"
+        );
+        // Naming one settles it.
+        let mut named = r.clone();
+        named.turns[3] = user("restart psra");
+        let c = ground(call("service_restart", json!({"service":"psra"})), &named);
+        assert_eq!(c.name, "service_restart");
+        // Two items in an earlier exchange, one in the last: "it" is that one.
+        let mut later = r.clone();
+        later
+            .turns
+            .splice(3..3, [user("how's psra"), status("psra")]);
+        let c = ground(call("service_restart", json!({"service":"psra"})), &later);
         assert_eq!(c.name, "service_restart");
     }
 

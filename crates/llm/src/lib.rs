@@ -10,6 +10,7 @@ pub mod decode;
 pub mod draft;
 mod error;
 pub mod eval;
+pub mod facts;
 pub mod fence;
 pub mod given;
 pub mod ground;

@@ -140,11 +140,17 @@ pub enum Turn {
 pub const MAX_RESULT_CHARS: usize = 1200;
 
 impl Turn {
-    /// A tool's result as the planner reads it: the executor's one-line summary, then its
-    /// output as compact JSON, cut at [`MAX_RESULT_CHARS`]. `steward chat` feeds results
-    /// back this way, and the evals' multi-turn cases hold results in the same form.
+    /// A tool's result as the planner reads it: the executor's one-line summary, then the
+    /// facts of its output the summary does not state, one per line ([`crate::facts`]), cut
+    /// at [`MAX_RESULT_CHARS`]. The conversation feeds results back this way, and the evals'
+    /// multi-turn cases (`{"role":"result",...}`) are rendered by this same function.
     pub fn tool_result(tool: &str, summary: &str, output: &Value) -> Turn {
-        Turn::tool_text(tool, format!("{summary}\n{output}"))
+        let facts = crate::facts::beyond(summary, output, crate::facts::FOR_PLANNER);
+        let content = std::iter::once(summary.to_string())
+            .chain(facts)
+            .collect::<Vec<_>>()
+            .join("\n");
+        Turn::tool_text(tool, content)
     }
 
     /// A tool's failure as the planner reads it.

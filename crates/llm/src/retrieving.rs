@@ -135,26 +135,50 @@ impl Retrieving {
                 && (!data_last || reads_only(name))
                 && allowed_loss(name)
         };
-        let mut names: Vec<String> = if unmatched && !names_an_item(query, &req.inventory) {
-            Vec::new()
-        } else {
-            // A word that only one tool's vocabulary has settles the tool.
-            match crate::intent::named_tool(query, &candidates, &self.verbs) {
-                Some(named) if allowed(&named) => {
-                    tracing::debug!(%named, "a word of the request names one tool");
-                    vec![named]
-                }
-                _ => ranked
+        let matched = !unmatched || names_an_item(query, &req.inventory);
+        // A word that only one tool's vocabulary has settles the tool.
+        let named = matched
+            .then(|| crate::intent::named_tool(query, &candidates, &self.verbs))
+            .flatten()
+            .filter(|named| allowed(named));
+        let mut names: Vec<String> = match named {
+            Some(named) => {
+                tracing::debug!(%named, "a word of the request names one tool");
+                vec![named]
+            }
+            None => {
+                let mut names: Vec<String> = ranked
                     .into_iter()
-                    .take(self.k)
+                    .take(if matched { self.k } else { 0 })
                     .filter(|(name, _)| allowed(name))
                     .map(|(name, _)| name)
-                    .collect(),
+                    .collect();
+                // What this conversation already did stays on offer: "do the same for
+                // stark", "again but over 30s" and "now the pemberton one" name no tool.
+                for name in earlier_calls(&req.turns) {
+                    if allowed(name) && !names.iter().any(|n| n == name) {
+                        names.push(name.to_string());
+                    }
+                }
+                names
             }
         };
         names.push(RESPOND.to_string());
         Ok(Some(names))
     }
+}
+
+/// The tools this conversation called, newest first, each once.
+fn earlier_calls(turns: &[Turn]) -> Vec<&str> {
+    let mut names: Vec<&str> = Vec::new();
+    for turn in turns.iter().rev() {
+        if let Turn::Call { name, .. } = turn {
+            if name != RESPOND && !names.contains(&name.as_str()) {
+                names.push(name);
+            }
+        }
+    }
+    names
 }
 
 /// Whether `text` names an inventory item, whole ("psra -> steward-demo:v3") or word by

@@ -215,8 +215,9 @@ struct RawCase {
     id: String,
     category: String,
     text: String,
+    /// [`Turn`]s, or tool results as executors return them (see [`turn`]).
     #[serde(default)]
-    turns: Vec<Turn>,
+    turns: Vec<Value>,
     #[serde(default)]
     text_first: bool,
     #[serde(default)]
@@ -237,6 +238,31 @@ struct RawCase {
     #[serde(default)]
     #[allow(dead_code)]
     note: Option<String>,
+}
+
+/// A tool's result as its executor returned it:
+/// `{"role":"result","tool":"service_status","summary":"...","output":{...}}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawResult {
+    #[allow(dead_code)]
+    role: String,
+    tool: String,
+    summary: String,
+    output: Value,
+}
+
+/// One earlier turn of a case. A tool result is rendered by [`Turn::tool_result`], the
+/// function the conversation feeds results back with, so a case replays what `chat` shows
+/// the model, however that rendering changes.
+fn turn(raw: Value, at: &str) -> Result<Turn> {
+    let parsed = if raw.get("role").and_then(Value::as_str) == Some("result") {
+        serde_json::from_value::<RawResult>(raw)
+            .map(|r| Turn::tool_result(&r.tool, &r.summary, &r.output))
+    } else {
+        serde_json::from_value(raw)
+    };
+    parsed.map_err(|e| Error::Data(format!("{at}: {e}")))
 }
 
 #[derive(Debug, Deserialize)]
@@ -429,7 +455,12 @@ fn convert(raw: RawCase, at: &str, shared: Shared<'_>) -> Result<Case> {
         id: raw.id,
         category: raw.category,
         text: raw.text,
-        turns: raw.turns,
+        turns: raw
+            .turns
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| turn(t, &format!("{at}: turns[{i}]")))
+            .collect::<Result<_>>()?,
         text_first: raw.text_first,
         inventory,
         tools,
