@@ -245,8 +245,9 @@ struct RawCase {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawResult {
-    #[allow(dead_code)]
-    role: String,
+    /// Always "result": [`turn`] chose this shape by it.
+    #[serde(rename = "role")]
+    _role: String,
     tool: String,
     summary: String,
     output: Value,

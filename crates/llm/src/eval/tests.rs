@@ -44,6 +44,22 @@ fn loads_a_case_with_defaults() {
 }
 
 #[test]
+fn a_raw_result_is_rendered_as_the_conversation_renders_it() {
+    let line = r#"{"id":"r","category":"c","text":"restart it","turns":[{"role":"result","tool":"service_status","summary":"psra: running (unhealthy)","output":{"service":"psra","live":{"health":"unhealthy","restart_count":3}}}],"expect":[{"tool":"respond"}]}"#;
+    let case = &parse_cases(line, "f").unwrap()[0];
+    let output =
+        serde_json::json!({"service":"psra","live":{"health":"unhealthy","restart_count":3}});
+    assert_eq!(
+        case.turns,
+        vec![Turn::tool_result(
+            "service_status",
+            "psra: running (unhealthy)",
+            &output
+        )]
+    );
+}
+
+#[test]
 fn load_errors_name_file_line_and_field() {
     let text = format!("{ROLLBACK}\n\n{{\"id\":\"x\",\"category\":\"c\",\"text\":\"t\"}}\n");
     let err = parse_cases(&text, "evals/cases/a.jsonl")
@@ -61,6 +77,13 @@ fn load_errors_name_file_line_and_field() {
     let err = parse_cases(bad_field, "f").unwrap_err().to_string();
     assert!(
         err.contains("f:1 (case y)") && err.contains("injected"),
+        "{err}"
+    );
+
+    let no_output = r#"{"id":"r","category":"c","text":"t","turns":[{"role":"user","text":"hi"},{"role":"result","tool":"service_status","summary":"s"}],"expect":[{"tool":"respond"}]}"#;
+    let err = parse_cases(no_output, "f").unwrap_err().to_string();
+    assert!(
+        err.contains("f:1 (case r): turns[1]") && err.contains("output"),
         "{err}"
     );
 
