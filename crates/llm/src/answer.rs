@@ -66,7 +66,7 @@ pub fn finding(tool: &str, content: &str) -> String {
 }
 
 /// How many of the log lines in a result's facts ([`Turn::tool_result`]: `lines: 3`, then
-/// one `  - text=…` line each) mention an error; `None` unless every line is there, so a
+/// one [`crate::facts::ITEM`] line each) mention an error; `None` unless every line is there, so a
 /// result cut at [`crate::plan::MAX_RESULT_CHARS`] is never miscounted.
 fn error_lines(facts: &str) -> Option<usize> {
     let total: usize = facts
@@ -76,7 +76,7 @@ fn error_lines(facts: &str) -> Option<usize> {
         .ok()?;
     let items: Vec<String> = facts
         .lines()
-        .filter(|l| l.starts_with("  - "))
+        .filter(|l| l.starts_with(crate::facts::ITEM))
         .map(str::to_lowercase)
         .collect();
     (items.len() == total && !facts.ends_with('…')).then(|| {
@@ -100,8 +100,9 @@ fn wants_another_read(req: &PlanRequest, answer: &str) -> bool {
         .any(|t| t.name == tool && t.changes_nothing())
 }
 
-/// Question words: an answer that still has one asks rather than answers.
-const QUESTION_WORDS: [&str; 7] = ["who", "what", "which", "why", "how", "when", "where"];
+/// Words that ask (not the question openers of `crate::retrieving`, which include "is"
+/// and "did": most answers have those): an answer that still has one asks back.
+const ASKING_WORDS: [&str; 7] = ["who", "what", "which", "why", "how", "when", "where"];
 
 /// Whether `answer` only reads the question back ("Why is rentguy slow?"). An answer to
 /// "who stopped the scheduler" shares most of its words too ("Mark stopped the
@@ -114,7 +115,7 @@ fn echoes(answer: &str, question: &str) -> bool {
     }
     let shared = a.iter().filter(|w| q.contains(w)).count();
     let says_nothing_new = shared == a.len();
-    let still_asks = a.iter().any(|w| QUESTION_WORDS.contains(&w.as_str()));
+    let still_asks = a.iter().any(|w| ASKING_WORDS.contains(&w.as_str()));
     shared * 10 >= a.len() * 7 && a.len() <= q.len() + 3 && (says_nothing_new || still_asks)
 }
 

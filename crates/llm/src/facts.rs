@@ -31,6 +31,9 @@ pub const FOR_PLANNER: Budget = Budget {
     items: usize::MAX,
 };
 
+/// How a line holding one item of a list starts.
+pub const ITEM: &str = "  - ";
+
 /// Hex strings at least this long are ids (container ids, hashes); only their head is shown.
 const LONG_HEX: usize = 32;
 /// Characters of such an id that are shown, as `docker ps` does.
@@ -67,12 +70,7 @@ fn collect(path: &str, value: &Value, said: &HashSet<&str>, budget: Budget, out:
         Value::String(s) if s.is_empty() || said.contains(s.as_str()) => {}
         Value::Object(map) => {
             for (key, v) in map {
-                let at = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                collect(&at, v, said, budget, out);
+                collect(&child(path, key), v, said, budget, out);
             }
         }
         Value::Array(items) if items.is_empty() => {}
@@ -87,7 +85,7 @@ fn collect(path: &str, value: &Value, said: &HashSet<&str>, budget: Budget, out:
         Value::Array(items) => {
             out.push(format!("{path}: {}", items.len()));
             for item in items.iter().take(budget.items) {
-                out.push(format!("  - {}", one_line(item)));
+                out.push(format!("{ITEM}{}", one_line(item)));
             }
             if items.len() > budget.items {
                 out.push(format!("  … {} more", items.len() - budget.items));
@@ -102,6 +100,15 @@ fn rest(items: &[Value], budget: Budget) -> String {
     match items.len().saturating_sub(budget.items) {
         0 => String::new(),
         n => format!(" and {n} more"),
+    }
+}
+
+/// The dotted path of `key` under `path`: `live.health`.
+fn child(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
     }
 }
 
@@ -141,12 +148,7 @@ fn pairs(path: &str, value: &Value, out: &mut Vec<String>) {
         Value::Null => {}
         Value::Object(map) => {
             for (key, v) in map {
-                let at = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                pairs(&at, v, out);
+                pairs(&child(path, key), v, out);
             }
         }
         Value::Array(items) if items.is_empty() => {}

@@ -147,17 +147,21 @@ impl Retrieving {
                 vec![named]
             }
             None => {
-                let mut names: Vec<String> = ranked
-                    .into_iter()
-                    .take(if matched { self.k } else { 0 })
-                    .filter(|(name, _)| allowed(name))
-                    .map(|(name, _)| name)
-                    .collect();
+                let best: Vec<String> = if matched {
+                    ranked
+                        .into_iter()
+                        .take(self.k)
+                        .map(|(name, _)| name)
+                        .collect()
+                } else {
+                    Vec::new()
+                };
                 // What this conversation already did stays on offer: "do the same for
                 // stark", "again but over 30s" and "now the pemberton one" name no tool.
-                for name in earlier_calls(&req.turns) {
-                    if allowed(name) && !names.iter().any(|n| n == name) {
-                        names.push(name.to_string());
+                let mut names: Vec<String> = Vec::new();
+                for name in best.into_iter().chain(earlier_calls(&req.turns)) {
+                    if allowed(&name) && !names.contains(&name) {
+                        names.push(name);
                     }
                 }
                 names
@@ -168,17 +172,12 @@ impl Retrieving {
     }
 }
 
-/// The tools this conversation called, newest first, each once.
-fn earlier_calls(turns: &[Turn]) -> Vec<&str> {
-    let mut names: Vec<&str> = Vec::new();
-    for turn in turns.iter().rev() {
-        if let Turn::Call { name, .. } = turn {
-            if name != RESPOND && !names.contains(&name.as_str()) {
-                names.push(name);
-            }
-        }
-    }
-    names
+/// The tools this conversation called, newest first.
+fn earlier_calls(turns: &[Turn]) -> impl Iterator<Item = String> + '_ {
+    turns.iter().rev().filter_map(|t| match t {
+        Turn::Call { name, .. } if name != RESPOND => Some(name.clone()),
+        _ => None,
+    })
 }
 
 /// Whether `text` names an inventory item, whole ("psra -> steward-demo:v3") or word by

@@ -41,23 +41,10 @@ fn retrieving() -> Retrieving {
     Retrieving::load(Arc::new(NeverAsked), &models, hints, DEFAULT_TOP_K).unwrap()
 }
 
-/// The person asked for `first`, Steward called `tool` on `service` and read its result;
-/// then the person wrote `next`.
-fn follow_up(first: &str, tool: &str, service: &str, next: &str) -> PlanRequest {
-    PlanRequest {
-        turns: vec![
-            Turn::User { text: first.into() },
-            Turn::Call {
-                name: tool.into(),
-                arguments: json!({"service": service}),
-            },
-            Turn::tool_result(
-                tool,
-                &format!("{service}: done"),
-                &json!({"service": service}),
-            ),
-            Turn::User { text: next.into() },
-        ],
+/// What retrieval offers after `turns`, on a catalogue platform of three tenants.
+fn offer(turns: Vec<Turn>) -> Vec<String> {
+    let req = PlanRequest {
+        turns,
         tools: ToolSet::catalogue().with_respond().defs,
         inventory: Inventory {
             services: ["stark-ind", "umbrella-bio", "acme-research"]
@@ -71,54 +58,62 @@ fn follow_up(first: &str, tool: &str, service: &str, next: &str) -> PlanRequest 
                 .collect(),
         },
         ..Default::default()
-    }
+    };
+    retrieving().offer(&req).unwrap().unwrap()
+}
+
+/// The offer for `next`, after the person asked `first` and Steward called `tool` on
+/// stark-ind and read its result.
+fn offer_after(first: &str, tool: &str, next: &str) -> Vec<String> {
+    let service = json!({"service": "stark-ind"});
+    offer(vec![
+        Turn::User { text: first.into() },
+        Turn::Call {
+            name: tool.into(),
+            arguments: service.clone(),
+        },
+        Turn::tool_result(tool, "stark-ind: done", &service),
+        Turn::User { text: next.into() },
+    ])
 }
 
 #[test]
 fn what_the_conversation_did_stays_on_offer_for_a_follow_up_naming_no_tool() {
-    let r = retrieving();
-    let req = follow_up(
-        "restart stark-ind",
-        "service_restart",
-        "stark-ind",
-        "do the same for umbrella",
+    let next = "do the same for umbrella";
+    let offered = offer_after("restart stark-ind", "service_restart", next);
+    assert!(
+        offered.contains(&"service_restart".to_string()),
+        "{offered:?}"
     );
-    let offer = r.offer(&req).unwrap().unwrap();
-    assert!(offer.contains(&"service_restart".to_string()), "{offer:?}");
-    assert_eq!(offer.last().unwrap(), "respond");
-
+    assert_eq!(offered.last().unwrap(), "respond");
     // On its own, the same words match no tool of the platform: only an answer is offered.
-    let alone = PlanRequest {
-        turns: vec![req.turns[3].clone()],
-        ..req.clone()
-    };
-    assert_eq!(r.offer(&alone).unwrap().unwrap(), vec!["respond"]);
+    assert_eq!(
+        offer(vec![Turn::User { text: next.into() }]),
+        vec!["respond"]
+    );
 }
 
 #[test]
 fn an_earlier_destructive_call_is_offered_again_only_when_the_words_ask_for_loss() {
-    let r = retrieving();
-    let req = follow_up(
+    let offered = offer_after(
         "destroy the stark-ind tenant",
         "tenant_destroy",
-        "stark-ind",
         "now the same for umbrella",
     );
-    let offer = r.offer(&req).unwrap().unwrap();
-    assert!(!offer.contains(&"tenant_destroy".to_string()), "{offer:?}");
+    assert!(
+        !offered.contains(&"tenant_destroy".to_string()),
+        "{offered:?}"
+    );
 }
 
 #[test]
 fn a_word_that_names_one_tool_still_settles_the_offer() {
-    let r = retrieving();
-    let req = follow_up(
-        "logs of stark-ind",
-        "service_logs",
-        "stark-ind",
-        "ok, restart acme-research",
-    );
     assert_eq!(
-        r.offer(&req).unwrap().unwrap(),
+        offer_after(
+            "logs of stark-ind",
+            "service_logs",
+            "ok, restart acme-research"
+        ),
         vec!["service_restart", "respond"]
     );
 }
