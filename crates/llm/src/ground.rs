@@ -158,6 +158,11 @@ impl Said {
             .any(|&x| x != 0.0 && (x * factor - v).abs() < 1e-9)
     }
 
+    /// Whether the person said `words` one after the other.
+    fn has_phrase(&self, words: &[&str]) -> bool {
+        self.words.windows(words.len()).any(|w| w == words)
+    }
+
     fn has_word(&self, w: &str) -> bool {
         self.words.iter().any(|x| x == w)
     }
@@ -292,11 +297,32 @@ fn named(said: &Said, value: &str, is_image: bool, inventory: &Inventory) -> boo
                     .any(|o| o.name != item.name && o.description.to_lowercase().contains(w))
             })
             .any(|w| said.has_word(w));
-        if distinctive {
+        if distinctive || said_distinctive_pair(said, item, inventory) {
             return true;
         }
     }
     false
+}
+
+/// Whether the person said two neighbouring words of `item`'s description that, together,
+/// no other item's description has: names are often short words ("Van Dijk Logistics" is
+/// named by "the van dijk tenant"), too short to count one by one.
+fn said_distinctive_pair(said: &Said, item: &InventoryItem, inventory: &Inventory) -> bool {
+    const JOINING: [&str; 8] = ["of", "the", "and", "for", "in", "on", "to", "a"];
+    let description = item.description.to_lowercase();
+    let words: Vec<&str> = description
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.windows(2).any(|pair| {
+        let phrase = pair.join(" ");
+        pair.iter().all(|w| w.len() >= 2 && !JOINING.contains(w))
+            && phrase.len() >= 7
+            && said.has_phrase(pair)
+            && !inventory.services.iter().any(|other| {
+                other.name != item.name && other.description.to_lowercase().contains(&phrase)
+            })
+    })
 }
 
 fn name_has_part(name: &str, part: &str) -> bool {
@@ -465,11 +491,10 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
                 // "restart it") could be either: the person says which.
                 if inventoried && is_required && is_named {
                     let item = resolved.as_deref().unwrap_or(s);
-                    let latest_said = Said::of_text(latest, Vec::new());
                     let recent = items_of_last_exchange(req);
                     if recent.len() > 1
                         && recent.iter().any(|r| r == item)
-                        && !named(&latest_said, item, false, &req.inventory)
+                        && !names(latest, item, &req.inventory)
                     {
                         return ask_between(key, &recent);
                     }
@@ -481,9 +506,19 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
                     continue;
                 }
                 if inventoried {
+                    // The one item the newest words name, when the model took another from
+                    // earlier in the conversation: "restart ws-push", then "do the same for
+                    // the van dijk tenant" acts on the van dijk tenant.
+                    let newest = only_item_named_in(latest, &req.inventory);
+                    let resolved = match (resolved, newest.clone()) {
+                        (Some(r), Some(n)) if is_required && r != n && !names(latest, &r, &req.inventory) => {
+                            Some(n)
+                        }
+                        (resolved, _) => resolved,
+                    };
                     // A word that is no item ("fresco", the product the tenants run) when
                     // the person's words name exactly one item: that item.
-                    match resolved.or_else(|| only_item_named_in(latest, &req.inventory)) {
+                    match resolved.or(newest) {
                         Some(name) => value = Value::String(name),
                         None => return unknown(key, s, &req.inventory),
                     }
@@ -551,6 +586,11 @@ pub fn from_persons_words(turns: &[Turn], arguments: &Value, inventory: &Invento
 }
 
 /// The one inventory item `text` names, if it names exactly one.
+/// Whether `text` names the item `name`.
+fn names(text: &str, name: &str, inventory: &Inventory) -> bool {
+    named(&Said::of_text(text, Vec::new()), name, false, inventory)
+}
+
 fn only_item_named_in(text: &str, inventory: &Inventory) -> Option<String> {
     let said = Said::of_text(text, Vec::new());
     let named: Vec<&InventoryItem> = inventory
@@ -946,6 +986,58 @@ mod tests {
             "destroy the fresco instance of acme research",
         );
         assert_eq!(c.name, "tenant_destroy");
+    }
+
+    #[test]
+    fn two_short_words_of_a_description_name_its_item() {
+        let tenant = |name: &str, description: &str| InventoryItem {
+            name: name.into(),
+            kind: "tenant".into(),
+            description: description.into(),
+            image: String::new(),
+        };
+        let mut r = req(Vec::new());
+        r.inventory.services = vec![
+            tenant("cust-017", "Fresco tenant, Van Dijk Logistics"),
+            tenant("cust-031", "Fresco tenant, Bakker Dental"),
+            tenant("cust-040", "Fresco tenant, De Vries Dijk Bouw"),
+        ];
+        let grounded = |text: &str, service: &str| {
+            let mut r = r.clone();
+            r.turns = vec![user(text)];
+            ground(call("service_restart", json!({ "service": service })), &r)
+        };
+        let c = grounded("restart the van dijk tenant", "van-dijk");
+        assert_eq!(c.arguments, json!({"service": "cust-017"}));
+        // "dijk" alone is in two descriptions; "fresco tenant" in all of them.
+        assert_eq!(grounded("restart dijk", "dijk").name, RESPOND);
+        assert_eq!(grounded("restart the fresco tenant", "cust-017").name, RESPOND);
+    }
+
+    #[test]
+    fn the_item_the_newest_words_name_wins_over_an_earlier_one() {
+        let earlier = vec![
+            user("restart rentguy"),
+            Turn::Call {
+                name: "service_restart".into(),
+                arguments: json!({"service": "rentguy"}),
+            },
+        ];
+        let then = |text: &str| {
+            let mut turns = earlier.clone();
+            turns.push(user(text));
+            ground(
+                call("service_restart", json!({"service": "rentguy"})),
+                &req(turns),
+            )
+        };
+        let c = then("now do the same for the compliance service");
+        assert_eq!(c.arguments, json!({"service": "psra"}));
+        // Words that name the earlier item too, or none, leave the model's choice.
+        let c = then("again for rentguy, psra can wait");
+        assert_eq!(c.arguments, json!({"service": "rentguy"}));
+        let c = then("once more");
+        assert_eq!(c.arguments, json!({"service": "rentguy"}));
     }
 
     #[test]

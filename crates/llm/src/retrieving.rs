@@ -110,7 +110,9 @@ impl Retrieving {
         }) else {
             return Ok(None);
         };
-        let ranked = self.index(&candidates)?.rank(&self.embedder, query)?;
+        // "back it up first, then we upgrade": this turn's step is the backup.
+        let step = step_now(query);
+        let ranked = self.index(&candidates)?.rank(&self.embedder, step)?;
         let data_last = matches!(req.turns.last(), Some(Turn::Untrusted { .. }));
         let def = |name: &str| candidates.iter().find(|t| t.name == name);
         let reads_only = |name: &str| def(name).is_some_and(ToolDef::changes_nothing);
@@ -138,7 +140,10 @@ impl Retrieving {
         let matched = !unmatched || names_an_item(query, &req.inventory);
         // A word that only one tool's vocabulary has settles the tool.
         let named = matched
-            .then(|| crate::intent::named_tool(query, &candidates, &self.verbs))
+            .then(|| {
+                let acts = without_item_names(step, &req.inventory);
+                crate::intent::named_tool(&acts, &candidates, &self.verbs)
+            })
             .flatten()
             .filter(|named| allowed(named));
         let mut names: Vec<String> = match named {
@@ -194,6 +199,59 @@ fn names_an_item(text: &str, inventory: &Inventory) -> bool {
         let parts: Vec<&str> = name.split(['-', '_']).filter(|p| p.len() >= 2).collect();
         text.contains(&name) || (!parts.is_empty() && parts.iter().all(|p| words.contains(p)))
     })
+}
+
+/// The part of `text` to act on now: of several clauses ("ok back it up first, then we
+/// upgrade"), the one that ends in "first"; otherwise all of it. A later step is the
+/// person's next request, once they have seen this one done.
+fn step_now(text: &str) -> &str {
+    let clauses: Vec<&str> = text
+        .split([',', ';', '.', '?', '!'])
+        .flat_map(|clause| clause.split(" then "))
+        .map(|clause| {
+            let clause = clause.trim();
+            let clause = clause.strip_prefix("then ").unwrap_or(clause);
+            clause.strip_suffix(" then").unwrap_or(clause)
+        })
+        .filter(|clause| !clause.is_empty())
+        .collect();
+    let ends_in_first = |clause: &&&str| {
+        clause
+            .rsplit(|c: char| !c.is_alphanumeric())
+            .find(|w| !w.is_empty())
+            .is_some_and(|w| w.eq_ignore_ascii_case("first"))
+    };
+    match clauses.iter().filter(ends_in_first).collect::<Vec<_>>().as_slice() {
+        [one] if clauses.len() > 1 => one,
+        _ => text,
+    }
+}
+
+/// `text` without the inventory's names in it, so that a service called "search" or
+/// "backup-agent" is not read as the act: "do the same for search" names no tool.
+fn without_item_names(text: &str, inventory: &Inventory) -> String {
+    let mut lower = text.to_lowercase();
+    let mut names: Vec<String> = inventory
+        .services
+        .iter()
+        .map(|item| item.name.to_lowercase())
+        .collect();
+    // The longest first: "search-api" goes whole before "search" could split it.
+    names.sort_by_key(|name| std::cmp::Reverse(name.len()));
+    for name in names {
+        let mut from = 0;
+        while let Some(at) = lower[from..].find(&name).map(|i| i + from) {
+            let end = at + name.len();
+            let bounded = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric());
+            if bounded(lower[..at].chars().next_back()) && bounded(lower[end..].chars().next()) {
+                lower.replace_range(at..end, " ");
+                from = at + 1;
+            } else {
+                from = end;
+            }
+        }
+    }
+    lower
 }
 
 /// Words that open a question.
@@ -286,6 +344,41 @@ mod tests {
         ] {
             assert!(!is_question(r), "{r}");
         }
+    }
+
+    #[test]
+    fn the_step_to_take_now_is_the_one_said_to_come_first() {
+        assert_eq!(step_now("ok back it up first, then we upgrade"), "ok back it up first");
+        assert_eq!(step_now("upgrade it, but back it up first"), "but back it up first");
+        assert_eq!(step_now("nothing from today? back it up first then"), "back it up first");
+        // One clause, or "first" as a word of the thing: the whole request.
+        assert_eq!(step_now("back it up first"), "back it up first");
+        assert_eq!(
+            step_now("take the first suggestion, medium plan"),
+            "take the first suggestion, medium plan"
+        );
+        let rule = "when ServiceDown fires for wpcs restart it, then roll back if still down";
+        assert_eq!(step_now(rule), rule);
+    }
+
+    #[test]
+    fn item_names_are_not_read_as_acts() {
+        let mut inv = inventory();
+        for name in ["search", "backup-agent"] {
+            inv.services.push(InventoryItem {
+                name: name.into(),
+                kind: "platform".into(),
+                description: String::new(),
+                image: String::new(),
+            });
+        }
+        assert_eq!(without_item_names("Do the same for Search", &inv).trim(), "do the same for");
+        assert_eq!(
+            without_item_names("backup backup-agent", &inv).trim(),
+            "backup"
+        );
+        // Only whole names: "research" and "psrab" keep their letters.
+        assert_eq!(without_item_names("research psrab", &inv), "research psrab");
     }
 
     #[test]
