@@ -117,6 +117,30 @@ impl Said {
         Said::of_text(&text, seen_numbers)
     }
 
+    /// What the person said about `tool`'s options: the words of the request under way (their
+    /// turns since the last call made for them) and the arguments of their earlier calls of
+    /// `tool`. "restart erasmus-mc", then "show its logs": "restart" is no log filter.
+    fn of_options(req: &PlanRequest, tool: &str) -> Said {
+        let since_last_call = req
+            .turns
+            .iter()
+            .rposition(|t| matches!(t, Turn::Call { name, .. } if name != RESPOND))
+            .map_or(0, |i| i + 1);
+        let mut text = String::new();
+        for (i, t) in req.turns.iter().enumerate() {
+            match t {
+                Turn::User { text: s } if i >= since_last_call => text.push_str(s),
+                Turn::Call { name, arguments } if name == tool => {
+                    text.push_str(&arguments.to_string())
+                }
+                _ => continue,
+            }
+            text.push(' ');
+        }
+        let seen = Said::of(req).seen_numbers;
+        Said::of_text(&text, seen)
+    }
+
     /// What one piece of the person's text says.
     fn of_text(text: &str, seen_numbers: Vec<f64>) -> Said {
         let lower = text.to_lowercase();
@@ -443,6 +467,7 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
         return not_destructive(&call.name);
     }
     let said = Said::of(req);
+    let said_options = Said::of_options(req, &call.name);
     let Some(args) = call.arguments.as_object() else {
         return call;
     };
@@ -548,7 +573,7 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
                 return not_given(&call.name, key);
             }
         } else if !is_required {
-            match keep_mentioned(&said, key, value, &req.inventory) {
+            match keep_mentioned(&said_options, key, value, &req.inventory) {
                 Some(v) => value = v,
                 None => continue,
             }
@@ -1038,6 +1063,31 @@ mod tests {
         assert_eq!(c.arguments, json!({"service": "rentguy"}));
         let c = then("once more");
         assert_eq!(c.arguments, json!({"service": "rentguy"}));
+    }
+
+    #[test]
+    fn options_come_from_the_request_under_way_or_the_same_tools_earlier_call() {
+        let turns = vec![
+            user("restart rentguy"),
+            Turn::Call {
+                name: "service_restart".into(),
+                arguments: json!({"service": "rentguy"}),
+            },
+            user("logs of psra since 2h with error"),
+            Turn::Call {
+                name: "service_logs".into(),
+                arguments: json!({"service": "psra", "since": "2h", "grep": "error"}),
+            },
+            user("now its logs"),
+        ];
+        let logs = |args: Value| ground(call("service_logs", args), &req(turns.clone()));
+        // "restart" was said for another tool, before the last call: no filter.
+        let c = logs(json!({"service": "psra", "grep": "restart"}));
+        assert_eq!(c.arguments, json!({"service": "psra"}));
+        // The same tool's earlier options carry over.
+        let c = logs(json!({"service": "psra", "since": "2h", "grep": "error"}));
+        assert_eq!(c.arguments["grep"], json!("error"));
+        assert_eq!(c.arguments["since"], json!("2h"));
     }
 
     #[test]
