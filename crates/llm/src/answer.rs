@@ -5,11 +5,11 @@
 //! No answer is ever empty.
 
 use crate::decode::RESPOND;
-use crate::plan::{Backend, PlanRequest, Proposal, Turn, UntrustedSource};
+use crate::plan::{Backend, Inventory, PlanRequest, Proposal, Turn, UntrustedSource};
 use crate::Result;
 
 /// Sentences an answer may have, the finding included.
-const MAX_SENTENCES: usize = 3;
+pub(crate) const MAX_SENTENCES: usize = 3;
 
 /// Words in log lines that mark an error.
 const ERROR_MARKS: [&str; 6] = [
@@ -30,6 +30,8 @@ pub fn compose(req: &PlanRequest, model_text: &str) -> String {
         && !wants_another_read(req, model_text))
     .then_some(model_text);
     tracing::debug!(model_text, kept = reading.is_some(), "the model's reading");
+    let reading = reading.map(|r| with_names(whole_sentences(r), &req.inventory));
+    let reading = reading.as_deref();
     let finding = match req.turns.last() {
         Some(Turn::Untrusted {
             source: UntrustedSource::ToolResult,
@@ -52,39 +54,116 @@ pub fn compose(req: &PlanRequest, model_text: &str) -> String {
 }
 
 /// One line for a person on what a tool result says: the executor's summary (its first
-/// line), with the number of error lines for logs. Log lines themselves are untrusted and
-/// never quoted.
+/// line), with what the facts under it show that the summary does not: for logs, how many
+/// lines mention errors; for a status, an out-of-memory kill and the restart count; for
+/// audit records, who acted. Log lines themselves are untrusted and never quoted.
 pub fn finding(tool: &str, content: &str) -> String {
     let (summary, facts) = content.split_once('\n').unwrap_or((content, ""));
     let mut line = summary.trim().trim_end_matches('.').to_string();
-    if tool == "service_logs" {
-        if let Some(errors) = error_lines(facts) {
-            line.push_str(&format!("; {errors} of them mention errors"));
+    match tool {
+        "service_logs" => {
+            if let Some(errors) = error_lines(facts) {
+                line.push_str(&format!("; {errors} of them mention errors"));
+            }
         }
+        "service_status" => {
+            if fact(facts, "live.oom_killed") == Some("true") {
+                line.push_str("; it was killed for running out of memory (OOM)");
+            }
+            let restarts = fact(facts, "live.restart_count").and_then(|n| n.parse::<u64>().ok());
+            if let Some(n) = restarts.filter(|n| *n > 0) {
+                line.push_str(&format!("; restarted {n} times"));
+            }
+        }
+        "audit_search" => {
+            if let Some(actors) = actors(facts) {
+                line.push_str(&format!("; by {}", actors.join(", ")));
+            }
+        }
+        _ => {}
     }
     line
 }
 
-/// How many of the log lines in a result's facts ([`Turn::tool_result`]: `lines: 3`, then
-/// one [`crate::facts::ITEM`] line each) mention an error; `None` unless every line is there, so a
-/// result cut at [`crate::plan::MAX_RESULT_CHARS`] is never miscounted.
-fn error_lines(facts: &str) -> Option<usize> {
-    let total: usize = facts
+/// The value of the fact `key` (a `key: value` line of [`Turn::tool_result`]).
+fn fact<'a>(facts: &'a str, key: &str) -> Option<&'a str> {
+    facts
         .lines()
-        .find_map(|l| l.strip_prefix("lines: "))?
-        .parse()
-        .ok()?;
-    let items: Vec<String> = facts
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(": "))
+        .map(str::trim)
+}
+
+/// The items of the list `key` in a result's facts (`lines: 3`, then one
+/// [`crate::facts::ITEM`] line each); `None` unless every item is there, so a result cut
+/// at [`crate::plan::MAX_RESULT_CHARS`] is never miscounted.
+fn list_items<'a>(facts: &'a str, key: &str) -> Option<Vec<&'a str>> {
+    let total: usize = fact(facts, key)?.parse().ok()?;
+    let items: Vec<&str> = facts
         .lines()
-        .filter(|l| l.starts_with(crate::facts::ITEM))
-        .map(str::to_lowercase)
+        .filter_map(|l| l.strip_prefix(crate::facts::ITEM))
         .collect();
-    (items.len() == total && !facts.ends_with('…')).then(|| {
+    (items.len() == total && !facts.ends_with('…')).then_some(items)
+}
+
+/// How many of the log lines in a result's facts mention an error.
+fn error_lines(facts: &str) -> Option<usize> {
+    let items = list_items(facts, "lines")?;
+    Some(
         items
             .iter()
+            .map(|t| t.to_lowercase())
             .filter(|t| ERROR_MARKS.iter().any(|m| t.contains(m)))
-            .count()
-    })
+            .count(),
+    )
+}
+
+/// Who acted in the audit records of a result's facts (`actor.name=priya, ...`), each
+/// once, in the records' order; `None` unless every record is there and names an actor.
+fn actors(facts: &str) -> Option<Vec<String>> {
+    const MAX_NAMED: usize = 3;
+    let mut names: Vec<String> = Vec::new();
+    for item in list_items(facts, "records")? {
+        let name = item
+            .split(", ")
+            .find_map(|field| field.strip_prefix("actor.name="))?;
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
+    (!names.is_empty() && names.len() <= MAX_NAMED).then_some(names)
+}
+
+/// `reading` without a last sentence cut off by the token limit ("... memory 2048 MiB,
+/// cpus"), when a whole one comes before it.
+fn whole_sentences(reading: &str) -> &str {
+    if reading.ends_with(['.', '!', '?']) {
+        return reading;
+    }
+    let bytes = reading.as_bytes();
+    let last_end = (1..bytes.len())
+        .rev()
+        .find(|&i| matches!(bytes[i - 1], b'.' | b'!' | b'?') && bytes[i].is_ascii_whitespace());
+    last_end.map_or(reading, |i| &reading[..i])
+}
+
+/// `reading` with the name of each inventory item it calls by its whole description
+/// ("Keycloak SSO is not responding" gives "Keycloak SSO (kc-auth) is not responding"):
+/// the name is what a person types to act on it.
+fn with_names(reading: &str, inventory: &Inventory) -> String {
+    let mut out = reading.to_string();
+    for item in &inventory.services {
+        let description = item.description.trim();
+        if description.is_empty() || out.to_lowercase().contains(&item.name.to_lowercase()) {
+            continue;
+        }
+        if let Some(at) = out.to_lowercase().find(&description.to_lowercase()) {
+            let end = at + description.len();
+            if out.is_char_boundary(end) {
+                out.insert_str(end, &format!(" ({})", item.name));
+            }
+        }
+    }
+    out
 }
 
 /// Whether `answer` is the decoder's note on a call written as text (`crate::decode`) for
@@ -302,6 +381,78 @@ mod tests {
         };
         let req = after_result("any errors in rentguy?", "service_logs", &content);
         assert_eq!(compose(&req, ""), format!("{summary}."));
+    }
+
+    /// What the planner reads of `output` under `summary`.
+    fn rendered(tool: &str, summary: &str, output: &serde_json::Value) -> String {
+        let Turn::Untrusted { content, .. } = Turn::tool_result(tool, summary, output) else {
+            unreachable!("a tool result is untrusted text")
+        };
+        content
+    }
+
+    #[test]
+    fn a_status_finding_names_an_out_of_memory_kill_and_the_restarts() {
+        let summary = "helpdesk: restarting (starting), release r9; limits memory 2048 MiB";
+        let output = json!({"live": {"oom_killed": true, "restart_count": 14, "state": "restarting"}});
+        assert_eq!(
+            finding("service_status", &rendered("service_status", summary, &output)),
+            format!("{summary}; it was killed for running out of memory (OOM); restarted 14 times")
+        );
+        let calm = json!({"live": {"oom_killed": false, "restart_count": 0}});
+        assert_eq!(
+            finding("service_status", &rendered("service_status", summary, &calm)),
+            summary
+        );
+    }
+
+    #[test]
+    fn an_audit_finding_names_who_acted() {
+        let summary = "2 audit record(s) match \"service_deploy langgraph\"";
+        let record = |name: &str| json!({"actor": {"kind": "user", "name": name}, "tool": "service_deploy"});
+        let output = json!({"records": [record("priya"), record("mark"), record("priya")]});
+        assert_eq!(
+            finding("audit_search", &rendered("audit_search", summary, &output)),
+            format!("{summary}; by priya, mark")
+        );
+        // A record without an actor names nobody.
+        let output = json!({"records": [record("priya"), {"tool": "service_deploy"}]});
+        assert_eq!(
+            finding("audit_search", &rendered("audit_search", summary, &output)),
+            summary
+        );
+    }
+
+    #[test]
+    fn a_sentence_cut_by_the_token_limit_is_left_out() {
+        assert_eq!(
+            whole_sentences("It restarts since r9. The limits are memory 2048 MiB, cpus"),
+            "It restarts since r9."
+        );
+        // Nothing whole before it, or nothing cut: as written.
+        assert_eq!(whole_sentences("It runs v1.2 on rentguy"), "It runs v1.2 on rentguy");
+        assert_eq!(whole_sentences("It is up. Fine!"), "It is up. Fine!");
+    }
+
+    #[test]
+    fn an_item_called_by_its_description_is_named() {
+        let item = |name: &str, description: &str| crate::plan::InventoryItem {
+            name: name.into(),
+            kind: "platform".into(),
+            description: description.into(),
+            image: String::new(),
+        };
+        let inventory = Inventory {
+            services: vec![item("kc-auth", "Keycloak SSO"), item("mq-1", "")],
+        };
+        assert_eq!(
+            with_names("The upstream keycloak SSO is not responding.", &inventory),
+            "The upstream keycloak SSO (kc-auth) is not responding."
+        );
+        // Named already, or not by the whole description: as written.
+        let named = "kc-auth (Keycloak SSO) is down.";
+        assert_eq!(with_names(named, &inventory), named);
+        assert_eq!(with_names("Keycloak is down.", &inventory), "Keycloak is down.");
     }
 
     #[test]

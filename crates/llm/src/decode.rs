@@ -330,6 +330,11 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             if live.wrote(n, &bytes) {
                 break;
             }
+            // After data the answer opens with what was found, and the model's reading
+            // fills the rest of its sentences: more would be cut off unread.
+            if after == After::Data && sentence_ends(&text) >= crate::answer::MAX_SENTENCES - 1 {
+                break;
+            }
         }
         let echoed = echo.as_ref().and_then(Echo::tool).map(str::to_string);
         let text = match echo {
@@ -819,6 +824,15 @@ impl Echo {
     }
 }
 
+/// How many sentences of `text` have ended: a full stop, question or exclamation mark
+/// followed by a space ("v1.2" and "rentguy.localhost" end none).
+pub(crate) fn sentence_ends(text: &str) -> usize {
+    text.as_bytes()
+        .windows(2)
+        .filter(|w| matches!(w[0], b'.' | b'!' | b'?') && w[1].is_ascii_whitespace())
+        .count()
+}
+
 /// The answer that replaces a call the model wrote as text (see `text_answer`). After
 /// untrusted data the call follows from that data, often from an instruction injected into
 /// it, so it is reported and not made.
@@ -963,6 +977,21 @@ mod tests {
             sink.lock().unwrap().push(p.to_string());
         }));
         (stream, pieces)
+    }
+
+    #[test]
+    fn after_data_the_reading_stops_at_the_sentences_the_answer_keeps() {
+        // Short enough that half the token limit (one character a token here) is not reached.
+        let reading = "OOM. Raise it. Then watch.";
+        let tools = [("service_logs", limits()), ("respond", respond())];
+        let text = |after| decode(reading, &tools, after)["arguments"]["text"].clone();
+        assert_eq!(
+            text(After::Data),
+            "OOM. Raise it."
+        );
+        // Nothing was found before a reply to the person: their answer is left whole.
+        assert_eq!(text(After::Person), reading);
+        assert_eq!(sentence_ends("v1.2 on rentguy.localhost"), 0);
     }
 
     #[test]
