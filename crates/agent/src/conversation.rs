@@ -205,6 +205,7 @@ impl Conversation {
                 tools: means.tools.to_vec(),
                 inventory: means.inventory.clone(),
                 stream: means.stream.cloned(),
+                today: Some(chrono::Utc::now().date_naive()),
                 ..Default::default()
             })
             .await

@@ -556,6 +556,15 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
                 if !data_mentions(req, s) {
                     return ask_which(key, &req.inventory);
                 }
+                match by_day(latest, s, req) {
+                    Some(Ok(chosen)) => value = Value::String(chosen),
+                    Some(Err(())) => return ask_which(key, &req.inventory),
+                    None => {
+                        if let Some(chosen) = by_order(latest, s, req) {
+                            value = Value::String(chosen);
+                        }
+                    }
+                }
             }
         } else if is_required && tool.is_destructive() {
             // A destructive call acts only on what the person or the data named: a path
@@ -699,6 +708,94 @@ fn data_mentions(req: &PlanRequest, value: &str) -> bool {
         Turn::Call { arguments, .. } => arguments.to_string().contains(value),
         Turn::User { text } => text.contains(value),
     })
+}
+
+/// The id of the day the person's words name ("the one from yesterday", "today's"), among
+/// the ids the data shows that are written like `value` with a date in them
+/// (`nordlicht-20261123T114502113Z`): `Ok` with the newest of that day, `Err` when none is
+/// of that day or there is no clock to tell which day it is, `None` when the words name
+/// no day.
+fn by_day(words: &str, value: &str, req: &PlanRequest) -> Option<std::result::Result<String, ()>> {
+    let lower = words.to_lowercase();
+    let days_back = if lower.contains("day before yesterday") {
+        2
+    } else if lower.contains("yesterday") {
+        1
+    } else if lower.contains("today") {
+        0
+    } else {
+        return None;
+    };
+    let Some(day) = req.today.map(|t| t - chrono::Days::new(days_back)) else {
+        return Some(Err(()));
+    };
+    let stamp = day.format("%Y%m%d").to_string();
+    let of_that_day: Vec<&str> = ids_like(value, req)
+        .into_iter()
+        .chain(std::iter::once(value))
+        .filter(|id| date_in(id).as_deref() == Some(stamp.as_str()))
+        .collect();
+    Some(of_that_day.into_iter().max().map(str::to_string).ok_or(()))
+}
+
+/// The first run of eight digits in `id` that reads as a date (`20261123`).
+fn date_in(id: &str) -> Option<String> {
+    let digits: Vec<char> = id.chars().collect();
+    digits.windows(8).find_map(|w| {
+        let s: String = w.iter().collect();
+        chrono::NaiveDate::parse_from_str(&s, "%Y%m%d")
+            .ok()
+            .map(|_| s)
+    })
+}
+
+/// The ids in the data written like `value`: the same letters, digits in the same places
+/// (`leiden-bio-20261121T030000000Z` and `leiden-bio-20261123T030000000Z`), sorted, so
+/// by the time in them.
+fn ids_like<'a>(value: &str, req: &'a PlanRequest) -> Vec<&'a str> {
+    let shape = |id: &str| -> String {
+        id.chars()
+            .map(|c| if c.is_ascii_digit() { '0' } else { c })
+            .collect()
+    };
+    let wanted = shape(value);
+    if !wanted.contains('0') {
+        return Vec::new();
+    }
+    let mut ids: Vec<&str> = req
+        .turns
+        .iter()
+        .filter_map(|t| match t {
+            Turn::Untrusted { content, .. } => Some(content.as_str()),
+            _ => None,
+        })
+        .flat_map(|content| {
+            content.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
+        })
+        .filter(|id| shape(id) == wanted)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// The id the person chose by age ("the oldest one of those", "verify the latest") among
+/// the ids the data shows that are written like `value` ([`ids_like`]); `None` when the
+/// words say no age, or the data holds no such list.
+fn by_order(words: &str, value: &str, req: &PlanRequest) -> Option<String> {
+    let lower = words.to_lowercase();
+    let said = |w: &[&str]| w.iter().any(|w| lower.contains(w));
+    let oldest = said(&["oldest", "earliest"]);
+    let newest = said(&["newest", "latest", "most recent"]);
+    if oldest == newest {
+        return None;
+    }
+    let ids = ids_like(value, req);
+    if ids.len() < 2 {
+        return None;
+    }
+    let chosen = if oldest { ids.first() } else { ids.last() };
+    chosen.map(|id| id.to_string())
 }
 
 /// The inventory item `value` stands for: itself, or the one item it abbreviates or
@@ -1088,6 +1185,61 @@ mod tests {
         let c = logs(json!({"service": "psra", "since": "2h", "grep": "error"}));
         assert_eq!(c.arguments["grep"], json!("error"));
         assert_eq!(c.arguments["since"], json!("2h"));
+    }
+
+    #[test]
+    fn a_backup_chosen_by_age_is_the_one_of_that_age_in_the_data() {
+        let listing = "3 backup(s) of acme-research\nbackups: 3\n  - backup=acme-research-20261123T030000000Z\n  - backup=acme-research-20261121T030000000Z\n  - backup=acme-research-20261122T030000000Z";
+        let after_listing = |text: &str, backup: &str| {
+            let r = req(vec![
+                user("backups of acme"),
+                Turn::Call {
+                    name: "db_backups_list".into(),
+                    arguments: json!({"target": "acme-research"}),
+                },
+                Turn::Untrusted {
+                    source: UntrustedSource::ToolResult,
+                    label: "db_backups_list".into(),
+                    content: listing.into(),
+                },
+                user(text),
+            ]);
+            let args = json!({"target": "acme-research", "backup": backup});
+            ground(call("db_restore", args), &r).arguments["backup"].clone()
+        };
+        let newest = "acme-research-20261123T030000000Z";
+        let oldest = "acme-research-20261121T030000000Z";
+        assert_eq!(after_listing("restore the oldest one of those", newest), oldest);
+        assert_eq!(after_listing("restore the most recent", oldest), newest);
+        // No age in the words: the model's choice stands.
+        let middle = "acme-research-20261122T030000000Z";
+        assert_eq!(after_listing("restore the one from the 22nd", middle), middle);
+    }
+
+    #[test]
+    fn a_backup_chosen_by_day_is_of_that_day_or_asked_about() {
+        let listing = "2 backup(s) of acme-research\nbackups: 2\n  - backup=acme-research-20261123T114502113Z\n  - backup=acme-research-20261122T030000000Z";
+        let restore = |text: &str, today: Option<&str>| {
+            let mut r = req(vec![
+                user("backups of acme"),
+                Turn::Untrusted {
+                    source: UntrustedSource::ToolResult,
+                    label: "db_backups_list".into(),
+                    content: listing.into(),
+                },
+                user(text),
+            ]);
+            r.today = today.map(|d| d.parse().unwrap());
+            let args = json!({"target": "acme-research", "backup": "acme-research-20261123T114502113Z"});
+            ground(call("db_restore", args), &r)
+        };
+        let c = restore("restore the one from yesterday", Some("2026-11-23"));
+        assert_eq!(c.arguments["backup"], "acme-research-20261122T030000000Z");
+        let c = restore("restore today's", Some("2026-11-23"));
+        assert_eq!(c.arguments["backup"], "acme-research-20261123T114502113Z");
+        // No backup of that day, or no clock to tell the day: asked, never guessed.
+        assert_eq!(restore("restore the one from yesterday", Some("2026-11-25")).name, RESPOND);
+        assert_eq!(restore("restore the one from yesterday", None).name, RESPOND);
     }
 
     #[test]

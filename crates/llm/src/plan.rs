@@ -199,6 +199,10 @@ pub struct PlanRequest {
     /// A system prompt of its own, in place of the planner's (`prompts/system.txt`): a task
     /// that is not picking the next tool, such as drafting a rule ([`crate::draft`]).
     pub system: Option<String>,
+    /// The day it is (UTC), for words that choose by day ("restore the one from
+    /// yesterday"); `None` without a clock (a replayed case), and then such a choice is
+    /// asked about, never guessed.
+    pub today: Option<chrono::NaiveDate>,
 }
 
 /// Longest request text accepted, in characters.
