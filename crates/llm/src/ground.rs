@@ -525,6 +525,16 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
                     }
                 }
                 if echo || !is_named {
+                    // An item the person did not name, while their newest words name exactly
+                    // one: a call that deletes nothing acts on the one they named. A
+                    // destructive call on a misread target is asked about instead.
+                    let theirs = (inventoried && is_required && !tool.is_destructive())
+                        .then(|| only_item_named_in(latest, &req.inventory))
+                        .flatten();
+                    if let Some(theirs) = theirs {
+                        kept.insert(key.clone(), Value::String(theirs));
+                        continue;
+                    }
                     if is_required {
                         return ask_which(key, &req.inventory);
                     }
@@ -1059,6 +1069,13 @@ mod tests {
             "remove tenant globex labs",
         );
         assert_eq!(c.arguments, json!({"tenant": "globex-labs"}));
+        // An item they did not name gives way to the one they did, unless the call deletes.
+        let c = ground_one(
+            "service_restart",
+            json!({"service": "psra"}),
+            "restart the globex labs tenant",
+        );
+        assert_eq!(c.arguments, json!({"service": "globex-labs"}));
         // Not when the person named something else.
         let c = ground_one(
             "tenant_destroy",
@@ -1552,8 +1569,18 @@ mod tests {
             &r,
         );
         assert_eq!(c.arguments["service"], "rentguy-onboarding");
-        // "rentguy" alone is a part of two names, so it names neither of them by parts.
+        // "rentguy" alone is a part of two names, so it names neither of them by parts: it
+        // names the item called rentguy, which the call then acts on.
         r.turns = vec![user("undo the rentguy release")];
+        let c = ground(
+            call(
+                "service_rollback",
+                json!({"service": "rentguy-onboarding", "to": "previous"}),
+            ),
+            &r,
+        );
+        assert_eq!(c.arguments["service"], "rentguy");
+        r.inventory = with_items(&[("rentguy-api", ""), ("rentguy-onboarding", "")]);
         let c = ground(
             call(
                 "service_rollback",
