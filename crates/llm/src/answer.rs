@@ -156,7 +156,12 @@ fn with_names(reading: &str, inventory: &Inventory) -> String {
         if description.is_empty() || out.to_lowercase().contains(&item.name.to_lowercase()) {
             continue;
         }
-        if let Some(at) = out.to_lowercase().find(&description.to_lowercase()) {
+        let lower = out.to_lowercase();
+        // Lowercasing may change a byte length outside ASCII; positions must match.
+        if lower.len() != out.len() {
+            continue;
+        }
+        if let Some(at) = lower.find(&description.to_lowercase()) {
             let end = at + description.len();
             if out.is_char_boundary(end) {
                 out.insert_str(end, &format!(" ({})", item.name));
@@ -394,14 +399,21 @@ mod tests {
     #[test]
     fn a_status_finding_names_an_out_of_memory_kill_and_the_restarts() {
         let summary = "helpdesk: restarting (starting), release r9; limits memory 2048 MiB";
-        let output = json!({"live": {"oom_killed": true, "restart_count": 14, "state": "restarting"}});
+        let output =
+            json!({"live": {"oom_killed": true, "restart_count": 14, "state": "restarting"}});
         assert_eq!(
-            finding("service_status", &rendered("service_status", summary, &output)),
+            finding(
+                "service_status",
+                &rendered("service_status", summary, &output)
+            ),
             format!("{summary}; it was killed for running out of memory (OOM); restarted 14 times")
         );
         let calm = json!({"live": {"oom_killed": false, "restart_count": 0}});
         assert_eq!(
-            finding("service_status", &rendered("service_status", summary, &calm)),
+            finding(
+                "service_status",
+                &rendered("service_status", summary, &calm)
+            ),
             summary
         );
     }
@@ -409,7 +421,8 @@ mod tests {
     #[test]
     fn an_audit_finding_names_who_acted() {
         let summary = "2 audit record(s) match \"service_deploy langgraph\"";
-        let record = |name: &str| json!({"actor": {"kind": "user", "name": name}, "tool": "service_deploy"});
+        let record =
+            |name: &str| json!({"actor": {"kind": "user", "name": name}, "tool": "service_deploy"});
         let output = json!({"records": [record("priya"), record("mark"), record("priya")]});
         assert_eq!(
             finding("audit_search", &rendered("audit_search", summary, &output)),
@@ -430,7 +443,10 @@ mod tests {
             "It restarts since r9."
         );
         // Nothing whole before it, or nothing cut: as written.
-        assert_eq!(whole_sentences("It runs v1.2 on rentguy"), "It runs v1.2 on rentguy");
+        assert_eq!(
+            whole_sentences("It runs v1.2 on rentguy"),
+            "It runs v1.2 on rentguy"
+        );
         assert_eq!(whole_sentences("It is up. Fine!"), "It is up. Fine!");
     }
 
@@ -452,7 +468,10 @@ mod tests {
         // Named already, or not by the whole description: as written.
         let named = "kc-auth (Keycloak SSO) is down.";
         assert_eq!(with_names(named, &inventory), named);
-        assert_eq!(with_names("Keycloak is down.", &inventory), "Keycloak is down.");
+        assert_eq!(
+            with_names("Keycloak is down.", &inventory),
+            "Keycloak is down."
+        );
     }
 
     #[test]

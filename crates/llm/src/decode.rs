@@ -985,10 +985,7 @@ mod tests {
         let reading = "OOM. Raise it. Then watch.";
         let tools = [("service_logs", limits()), ("respond", respond())];
         let text = |after| decode(reading, &tools, after)["arguments"]["text"].clone();
-        assert_eq!(
-            text(After::Data),
-            "OOM. Raise it."
-        );
+        assert_eq!(text(After::Data), "OOM. Raise it.");
         // Nothing was found before a reply to the person: their answer is left whole.
         assert_eq!(text(After::Person), reading);
         assert_eq!(sentence_ends("v1.2 on rentguy.localhost"), 0);

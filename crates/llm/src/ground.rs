@@ -546,7 +546,9 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
                     // the van dijk tenant" acts on the van dijk tenant.
                     let newest = only_item_named_in(latest, &req.inventory);
                     let resolved = match (resolved, newest.clone()) {
-                        (Some(r), Some(n)) if is_required && r != n && !names(latest, &r, &req.inventory) => {
+                        (Some(r), Some(n))
+                            if is_required && r != n && !names(latest, &r, &req.inventory) =>
+                        {
                             Some(n)
                         }
                         (resolved, _) => resolved,
@@ -779,9 +781,7 @@ fn ids_like<'a>(value: &str, req: &'a PlanRequest) -> Vec<&'a str> {
             Turn::Untrusted { content, .. } => Some(content.as_str()),
             _ => None,
         })
-        .flat_map(|content| {
-            content.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
-        })
+        .flat_map(|content| content.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_')))
         .filter(|id| shape(id) == wanted)
         .collect();
     ids.sort_unstable();
@@ -1150,7 +1150,10 @@ mod tests {
         assert_eq!(c.arguments, json!({"service": "cust-017"}));
         // "dijk" alone is in two descriptions; "fresco tenant" in all of them.
         assert_eq!(grounded("restart dijk", "dijk").name, RESPOND);
-        assert_eq!(grounded("restart the fresco tenant", "cust-017").name, RESPOND);
+        assert_eq!(
+            grounded("restart the fresco tenant", "cust-017").name,
+            RESPOND
+        );
     }
 
     #[test]
@@ -1226,11 +1229,17 @@ mod tests {
         };
         let newest = "acme-research-20261123T030000000Z";
         let oldest = "acme-research-20261121T030000000Z";
-        assert_eq!(after_listing("restore the oldest one of those", newest), oldest);
+        assert_eq!(
+            after_listing("restore the oldest one of those", newest),
+            oldest
+        );
         assert_eq!(after_listing("restore the most recent", oldest), newest);
         // No age in the words: the model's choice stands.
         let middle = "acme-research-20261122T030000000Z";
-        assert_eq!(after_listing("restore the one from the 22nd", middle), middle);
+        assert_eq!(
+            after_listing("restore the one from the 22nd", middle),
+            middle
+        );
     }
 
     #[test]
@@ -1247,7 +1256,8 @@ mod tests {
                 user(text),
             ]);
             r.today = today.map(|d| d.parse().unwrap());
-            let args = json!({"target": "acme-research", "backup": "acme-research-20261123T114502113Z"});
+            let args =
+                json!({"target": "acme-research", "backup": "acme-research-20261123T114502113Z"});
             ground(call("db_restore", args), &r)
         };
         let c = restore("restore the one from yesterday", Some("2026-11-23"));
@@ -1255,8 +1265,14 @@ mod tests {
         let c = restore("restore today's", Some("2026-11-23"));
         assert_eq!(c.arguments["backup"], "acme-research-20261123T114502113Z");
         // No backup of that day, or no clock to tell the day: asked, never guessed.
-        assert_eq!(restore("restore the one from yesterday", Some("2026-11-25")).name, RESPOND);
-        assert_eq!(restore("restore the one from yesterday", None).name, RESPOND);
+        assert_eq!(
+            restore("restore the one from yesterday", Some("2026-11-25")).name,
+            RESPOND
+        );
+        assert_eq!(
+            restore("restore the one from yesterday", None).name,
+            RESPOND
+        );
     }
 
     #[test]

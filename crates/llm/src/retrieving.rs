@@ -221,7 +221,12 @@ fn step_now(text: &str) -> &str {
             .find(|w| !w.is_empty())
             .is_some_and(|w| w.eq_ignore_ascii_case("first"))
     };
-    match clauses.iter().filter(ends_in_first).collect::<Vec<_>>().as_slice() {
+    match clauses
+        .iter()
+        .filter(ends_in_first)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         [one] if clauses.len() > 1 => one,
         _ => text,
     }
@@ -348,9 +353,18 @@ mod tests {
 
     #[test]
     fn the_step_to_take_now_is_the_one_said_to_come_first() {
-        assert_eq!(step_now("ok back it up first, then we upgrade"), "ok back it up first");
-        assert_eq!(step_now("upgrade it, but back it up first"), "but back it up first");
-        assert_eq!(step_now("nothing from today? back it up first then"), "back it up first");
+        assert_eq!(
+            step_now("ok back it up first, then we upgrade"),
+            "ok back it up first"
+        );
+        assert_eq!(
+            step_now("upgrade it, but back it up first"),
+            "but back it up first"
+        );
+        assert_eq!(
+            step_now("nothing from today? back it up first then"),
+            "back it up first"
+        );
         // One clause, or "first" as a word of the thing: the whole request.
         assert_eq!(step_now("back it up first"), "back it up first");
         assert_eq!(
@@ -372,7 +386,10 @@ mod tests {
                 image: String::new(),
             });
         }
-        assert_eq!(without_item_names("Do the same for Search", &inv).trim(), "do the same for");
+        assert_eq!(
+            without_item_names("Do the same for Search", &inv).trim(),
+            "do the same for"
+        );
         assert_eq!(
             without_item_names("backup backup-agent", &inv).trim(),
             "backup"
