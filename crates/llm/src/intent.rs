@@ -142,10 +142,19 @@ pub fn named_tool(
             .collect()
     };
     let lower = text.to_lowercase();
-    let mut named: Vec<&str> = lower
+    let words: Vec<&str> = lower
         .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.len() >= 3)
-        .filter_map(|w| match owners(w).as_slice() {
+        .filter(|w| !w.is_empty())
+        .collect();
+    let reads = |name: &str| tools.iter().any(|t| t.name == name && t.changes_nothing());
+    let mut named: Vec<&str> = words
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.len() >= 3)
+        .filter_map(|(i, w)| match owners(w).as_slice() {
+            // "the psra deploy broke it" and "a restart loop" speak of an act, and do not
+            // ask for it; a read is asked for by its noun ("the status of n8n").
+            [one] if is_event_noun(&words, i) && !reads(one) => None,
             [one] => Some(*one),
             _ => None,
         })
@@ -155,6 +164,31 @@ pub fn named_tool(
         [one] => Some(one.to_string()),
         _ => None,
     }
+}
+
+/// Words that make the word after them a noun: articles, possessives (the "s" of
+/// "yesterday's"), and words that pick one of several ("the last deploy", "last deploy").
+const DETERMINERS: [&str; 17] = [
+    "the", "a", "an", "this", "that", "its", "their", "our", "my", "your", "his", "her", "s",
+    "last", "latest", "previous", "recent",
+];
+/// Verbs that ask for the act their noun names: "take a backup", "give it a restart".
+const LIGHT_VERBS: [&str; 14] = [
+    "take", "make", "do", "run", "trigger", "start", "kick", "off", "give", "perform", "need",
+    "want", "schedule", "queue",
+];
+
+/// Whether `words[i]` is a noun for an event (after a determiner, or after a determiner and
+/// one more word: "the nightly backup") that no light verb asks to have done.
+fn is_event_noun(words: &[&str], i: usize) -> bool {
+    let at = |k: usize| i.checked_sub(k).map(|j| words[j]);
+    let determiner = |k: usize| at(k).is_some_and(|w| DETERMINERS.contains(&w));
+    let Some(det) = [1, 2].into_iter().find(|&k| determiner(k)) else {
+        return false;
+    };
+    // The verb before the determiner, perhaps with "it" or "them" between.
+    let asked = (det + 1..=det + 2).any(|k| at(k).is_some_and(|w| LIGHT_VERBS.contains(&w)));
+    !asked
 }
 
 /// The lowercase words of a tool name: `tenant_destroy`, `cancelOrder`, `delete-file`.
@@ -282,6 +316,16 @@ mod tests {
             Some("service_set_limits")
         );
         assert_eq!(named_tool("give n8n 2gb ram", &limits, &verbs), None);
+        // An act spoken of as a noun is not asked for; one a light verb asks for is.
+        assert_eq!(named("psra has been in a restart loop since noon"), None);
+        assert_eq!(
+            named("give it a quick restart").as_deref(),
+            Some("service_restart")
+        );
+        assert_eq!(
+            named("since the last restart psra is slow, stop it").as_deref(),
+            Some("service_stop")
+        );
         // General words of names settle nothing: "check psra" is no subdomain check.
         assert_eq!(named("check psra"), None);
     }
