@@ -569,9 +569,9 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
                     return ask_which(key, &req.inventory);
                 }
                 match by_day(latest, s, req) {
-                    Some(Ok(chosen)) => value = Value::String(chosen),
-                    Some(Err(())) => return ask_which(key, &req.inventory),
-                    None => {
+                    ByDay::Chosen(chosen) => value = Value::String(chosen),
+                    ByDay::CannotTell => return ask_which(key, &req.inventory),
+                    ByDay::NoDay => {
                         if let Some(chosen) = by_order(latest, s, req) {
                             value = Value::String(chosen);
                         }
@@ -631,12 +631,12 @@ pub fn from_persons_words(turns: &[Turn], arguments: &Value, inventory: &Invento
     })
 }
 
-/// The one inventory item `text` names, if it names exactly one.
 /// Whether `text` names the item `name`.
 fn names(text: &str, name: &str, inventory: &Inventory) -> bool {
     named(&Said::of_text(text, Vec::new()), name, false, inventory)
 }
 
+/// The one inventory item `text` names, if it names exactly one.
 fn only_item_named_in(text: &str, inventory: &Inventory) -> Option<String> {
     let said = Said::of_text(text, Vec::new());
     let named: Vec<&InventoryItem> = inventory
@@ -722,12 +722,20 @@ fn data_mentions(req: &PlanRequest, value: &str) -> bool {
     })
 }
 
+/// What the person's words say of the day of the id they want.
+enum ByDay {
+    /// They name no day.
+    NoDay,
+    /// The newest id of the day they name.
+    Chosen(String),
+    /// No id is of that day, or there is no clock to tell which day it is.
+    CannotTell,
+}
+
 /// The id of the day the person's words name ("the one from yesterday", "today's"), among
 /// the ids the data shows that are written like `value` with a date in them
-/// (`nordlicht-20261123T114502113Z`): `Ok` with the newest of that day, `Err` when none is
-/// of that day or there is no clock to tell which day it is, `None` when the words name
-/// no day.
-fn by_day(words: &str, value: &str, req: &PlanRequest) -> Option<std::result::Result<String, ()>> {
+/// (`nordlicht-20261123T114502113Z`).
+fn by_day(words: &str, value: &str, req: &PlanRequest) -> ByDay {
     let lower = words.to_lowercase();
     let days_back = if lower.contains("day before yesterday") {
         2
@@ -736,10 +744,10 @@ fn by_day(words: &str, value: &str, req: &PlanRequest) -> Option<std::result::Re
     } else if lower.contains("today") {
         0
     } else {
-        return None;
+        return ByDay::NoDay;
     };
     let Some(day) = req.today.map(|t| t - chrono::Days::new(days_back)) else {
-        return Some(Err(()));
+        return ByDay::CannotTell;
     };
     let stamp = day.format("%Y%m%d").to_string();
     let of_that_day: Vec<&str> = ids_like(value, req)
@@ -747,7 +755,10 @@ fn by_day(words: &str, value: &str, req: &PlanRequest) -> Option<std::result::Re
         .chain(std::iter::once(value))
         .filter(|id| date_in(id).as_deref() == Some(stamp.as_str()))
         .collect();
-    Some(of_that_day.into_iter().max().map(str::to_string).ok_or(()))
+    match of_that_day.into_iter().max() {
+        Some(id) => ByDay::Chosen(id.to_string()),
+        None => ByDay::CannotTell,
+    }
 }
 
 /// The first run of eight digits in `id` that reads as a date (`20261123`).
