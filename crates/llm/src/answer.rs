@@ -148,11 +148,9 @@ fn whole_sentences(reading: &str) -> &str {
     if reading.ends_with(['.', '!', '?']) {
         return reading;
     }
-    let bytes = reading.as_bytes();
-    let last_end = (1..bytes.len())
-        .rev()
-        .find(|&i| matches!(bytes[i - 1], b'.' | b'!' | b'?') && bytes[i].is_ascii_whitespace());
-    last_end.map_or(reading, |i| &reading[..i])
+    sentence_ends(reading)
+        .last()
+        .map_or(reading, |end| &reading[..end])
 }
 
 /// `reading` with the name of each inventory item it calls by its whole description
@@ -240,21 +238,22 @@ fn sentence(text: &str) -> String {
     s
 }
 
-/// The first `n` sentences of `text`. A full stop inside a number or a name ("v3.1.0",
-/// "psra.example.com") does not end one.
+/// The first `n` sentences of `text`.
 fn first_sentences(text: &str, n: usize) -> String {
-    let mut count = 0;
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    for (i, &(at, c)) in chars.iter().enumerate() {
-        let next = chars.get(i + 1).map(|&(_, c)| c);
-        if matches!(c, '.' | '!' | '?') && next.is_none_or(char::is_whitespace) {
-            count += 1;
-            if count == n {
-                return text[..at + c.len_utf8()].to_string();
-            }
-        }
+    match n.checked_sub(1).and_then(|k| sentence_ends(text).nth(k)) {
+        Some(end) => text[..end].to_string(),
+        None => text.to_string(),
     }
-    text.to_string()
+}
+
+/// Where each sentence of `text` ends: just past a full stop, question or exclamation mark
+/// that whitespace follows, so one inside a number or a name ("v3.1.0",
+/// "psra.example.com") ends none. The last sentence, with nothing after it, is not counted.
+pub(crate) fn sentence_ends(text: &str) -> impl Iterator<Item = usize> + '_ {
+    text.char_indices()
+        .zip(text.chars().skip(1))
+        .filter(|((_, c), next)| matches!(c, '.' | '!' | '?') && next.is_whitespace())
+        .map(|((at, c), _)| at + c.len_utf8())
 }
 
 /// Wraps a backend so every plain answer goes through [`compose`].

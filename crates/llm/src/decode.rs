@@ -332,7 +332,9 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             }
             // After data the answer opens with what was found, and the model's reading
             // fills the rest of its sentences: more would be cut off unread.
-            if after == After::Data && sentence_ends(&text) >= crate::answer::MAX_SENTENCES - 1 {
+            if after == After::Data
+                && crate::answer::sentence_ends(&text).count() >= crate::answer::MAX_SENTENCES - 1
+            {
                 break;
             }
         }
@@ -824,15 +826,6 @@ impl Echo {
     }
 }
 
-/// How many sentences of `text` have ended: a full stop, question or exclamation mark
-/// followed by a space ("v1.2" and "rentguy.localhost" end none).
-pub(crate) fn sentence_ends(text: &str) -> usize {
-    text.as_bytes()
-        .windows(2)
-        .filter(|w| matches!(w[0], b'.' | b'!' | b'?') && w[1].is_ascii_whitespace())
-        .count()
-}
-
 /// The answer that replaces a call the model wrote as text (see `text_answer`). After
 /// untrusted data the call follows from that data, often from an instruction injected into
 /// it, so it is reported and not made.
@@ -988,7 +981,10 @@ mod tests {
         assert_eq!(text(After::Data), "OOM. Raise it.");
         // Nothing was found before a reply to the person: their answer is left whole.
         assert_eq!(text(After::Person), reading);
-        assert_eq!(sentence_ends("v1.2 on rentguy.localhost"), 0);
+        assert_eq!(
+            crate::answer::sentence_ends("v1.2 on rentguy.localhost").count(),
+            0
+        );
     }
 
     #[test]

@@ -119,8 +119,9 @@ impl Said {
 
     /// What the person said about `tool`'s options: the words of the request under way (their
     /// turns since the last call made for them) and the arguments of their earlier calls of
-    /// `tool`. "restart erasmus-mc", then "show its logs": "restart" is no log filter.
-    fn of_options(req: &PlanRequest, tool: &str) -> Said {
+    /// `tool`. "restart erasmus-mc", then "show its logs": "restart" is no log filter. The
+    /// numbers seen are the whole conversation's, as [`Said::of`] read them.
+    fn of_options(&self, req: &PlanRequest, tool: &str) -> Said {
         let since_last_call = req
             .turns
             .iter()
@@ -137,8 +138,7 @@ impl Said {
             }
             text.push(' ');
         }
-        let seen = Said::of(req).seen_numbers;
-        Said::of_text(&text, seen)
+        Said::of_text(&text, self.seen_numbers.clone())
     }
 
     /// What one piece of the person's text says.
@@ -467,7 +467,7 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
         return not_destructive(&call.name);
     }
     let said = Said::of(req);
-    let said_options = Said::of_options(req, &call.name);
+    let said_options = said.of_options(req, &call.name);
     let Some(args) = call.arguments.as_object() else {
         return call;
     };
@@ -1065,6 +1065,14 @@ mod tests {
         Turn::User { text: t.into() }
     }
 
+    /// A call made earlier in the conversation.
+    fn called(name: &str, arguments: Value) -> Turn {
+        Turn::Call {
+            name: name.into(),
+            arguments,
+        }
+    }
+
     fn call(name: &str, args: Value) -> ProposedCall {
         ProposedCall {
             name: name.into(),
@@ -1171,10 +1179,7 @@ mod tests {
     fn the_item_the_newest_words_name_wins_over_an_earlier_one() {
         let earlier = vec![
             user("restart rentguy"),
-            Turn::Call {
-                name: "service_restart".into(),
-                arguments: json!({"service": "rentguy"}),
-            },
+            called("service_restart", json!({"service": "rentguy"})),
         ];
         let then = |text: &str| {
             let mut turns = earlier.clone();
@@ -1197,15 +1202,12 @@ mod tests {
     fn options_come_from_the_request_under_way_or_the_same_tools_earlier_call() {
         let turns = vec![
             user("restart rentguy"),
-            Turn::Call {
-                name: "service_restart".into(),
-                arguments: json!({"service": "rentguy"}),
-            },
+            called("service_restart", json!({"service": "rentguy"})),
             user("logs of psra since 2h with error"),
-            Turn::Call {
-                name: "service_logs".into(),
-                arguments: json!({"service": "psra", "since": "2h", "grep": "error"}),
-            },
+            called(
+                "service_logs",
+                json!({"service": "psra", "since": "2h", "grep": "error"}),
+            ),
             user("now its logs"),
         ];
         let logs = |args: Value| ground(call("service_logs", args), &req(turns.clone()));
@@ -1224,10 +1226,7 @@ mod tests {
         let after_listing = |text: &str, backup: &str| {
             let r = req(vec![
                 user("backups of acme"),
-                Turn::Call {
-                    name: "db_backups_list".into(),
-                    arguments: json!({"target": "acme-research"}),
-                },
+                called("db_backups_list", json!({"target": "acme-research"})),
                 Turn::Untrusted {
                     source: UntrustedSource::ToolResult,
                     label: "db_backups_list".into(),
@@ -1325,10 +1324,7 @@ mod tests {
     fn context_from_earlier_calls_grounds_a_follow_up() {
         let r = req(vec![
             user("status of psra"),
-            Turn::Call {
-                name: "service_status".into(),
-                arguments: json!({"service":"psra"}),
-            },
+            called("service_status", json!({"service":"psra"})),
             user("restart it"),
         ]);
         let c = ground(call("service_restart", json!({"service":"psra"})), &r);
@@ -1337,10 +1333,7 @@ mod tests {
 
     #[test]
     fn it_after_an_exchange_about_two_items_is_asked_about() {
-        let status = |service: &str| Turn::Call {
-            name: "service_status".into(),
-            arguments: json!({ "service": service }),
-        };
+        let status = |service: &str| called("service_status", json!({ "service": service }));
         let r = req(vec![
             user("check rentguy and psra"),
             status("rentguy"),
@@ -1420,10 +1413,7 @@ mod tests {
         let after_metrics = |text: &str| {
             req(vec![
                 user("why is psra slow"),
-                Turn::Call {
-                    name: "service_metrics".into(),
-                    arguments: json!({"service":"psra"}),
-                },
+                called("service_metrics", json!({"service":"psra"})),
                 Turn::Untrusted {
                     source: UntrustedSource::ToolResult,
                     label: "service_metrics".into(),

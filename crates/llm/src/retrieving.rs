@@ -317,13 +317,16 @@ mod tests {
     use super::*;
     use crate::plan::InventoryItem;
 
-    fn inventory() -> Inventory {
-        let item = |name: &str| InventoryItem {
+    fn item(name: &str) -> InventoryItem {
+        InventoryItem {
             name: name.into(),
             kind: "platform".into(),
             description: String::new(),
             image: String::new(),
-        };
+        }
+    }
+
+    fn inventory() -> Inventory {
         Inventory {
             services: vec![item("psra"), item("wayne-foundation"), item("x-1")],
         }
@@ -378,14 +381,7 @@ mod tests {
     #[test]
     fn item_names_are_not_read_as_acts() {
         let mut inv = inventory();
-        for name in ["search", "backup-agent"] {
-            inv.services.push(InventoryItem {
-                name: name.into(),
-                kind: "platform".into(),
-                description: String::new(),
-                image: String::new(),
-            });
-        }
+        inv.services.extend([item("search"), item("backup-agent")]);
         assert_eq!(
             without_item_names("Do the same for Search", &inv).trim(),
             "do the same for"
