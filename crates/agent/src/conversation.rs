@@ -197,17 +197,23 @@ impl Conversation {
         Ok(events)
     }
 
+    /// The planner's request for the next step: the turns so far, with `means`' tools,
+    /// inventory and stream. Also what [`Backend::warm`] decodes while the person types.
+    pub fn request(&self, means: Means<'_>) -> PlanRequest {
+        PlanRequest {
+            turns: self.turns.clone(),
+            tools: means.tools.to_vec(),
+            inventory: means.inventory.clone(),
+            stream: means.stream.cloned(),
+            today: Some(chrono::Utc::now().date_naive()),
+            ..Default::default()
+        }
+    }
+
     async fn propose(&self, means: Means<'_>) -> Result<Proposal> {
         means
             .planner
-            .propose(&PlanRequest {
-                turns: self.turns.clone(),
-                tools: means.tools.to_vec(),
-                inventory: means.inventory.clone(),
-                stream: means.stream.cloned(),
-                today: Some(chrono::Utc::now().date_naive()),
-                ..Default::default()
-            })
+            .propose(&self.request(means))
             .await
             .map_err(Error::Planner)
     }

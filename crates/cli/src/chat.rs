@@ -3,8 +3,8 @@
 //! policy decision and the dry-run, and executes nothing. `chat` is a REPL that investigates
 //! with read tools, shows each step as it happens (a tool's result one fact per line, a
 //! plain-text answer word by word as the model writes it), asks inline when policy wants an
-//! approval, and runs. It warms the planner's prompt state while the person types; `warm`
-//! does that ahead of time.
+//! approval, and runs. While the person types, it warms the planner's prompt state, and
+//! after each request the conversation so far; `warm` does the first ahead of time.
 
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -271,6 +271,14 @@ pub async fn chat(cfg: &Config, inventory_file: Option<&Path>, verbose: bool) ->
                 continue;
             }
         };
+        // The conversation so far is decoded while the person types the next request.
+        let warming = s.planner.clone();
+        let warm_request = conv.request(s.means(None));
+        tokio::spawn(async move {
+            if let Err(e) = warming.warm(&warm_request).await {
+                tracing::warn!("could not warm the planner: {e}");
+            }
+        });
         if let Some(Event::Outcome {
             outcome: Outcome::PendingApproval { approval, .. },
             ..

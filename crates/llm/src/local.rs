@@ -9,8 +9,8 @@
 //!   hash of the model and the tokens, so a fresh process (one CLI call) loads it in
 //!   milliseconds instead of decoding ~1,500 tokens at ~86 tokens/s. The inventory comes
 //!   after it, so a new service or tenant costs only the inventory's tokens; [`Backend::warm`]
-//!   decodes and saves the state with the inventory too (`steward chat` warms while the
-//!   person types, `steward warm` ahead of time);
+//!   decodes and saves the state with the inventory too (`steward warm` ahead of time), and
+//!   decodes the conversation so far (`steward chat` warms while the person types);
 //! - **forced-token batching** in the [`crate::decode`] decoder.
 
 use std::num::NonZeroU32;
@@ -263,19 +263,26 @@ fn worker(
 }
 
 /// Brings the KV cache to the system part and the inventory of `req`, from state files
-/// when they exist, and saves the state with the inventory for the next process.
+/// when they exist (saving the state with the inventory for the next process), then to the
+/// turns of `req`, so the next request, which adds the person's words to them, decodes
+/// only those. Only the head is saved to a file, never a conversation.
 fn warm(
     engine: &mut Engine<'_>,
     format: &ChatFormat,
     cache: &PrefixCache,
     req: &PlanRequest,
 ) -> Result<()> {
-    let (prefix, head) = head_tokens(engine, &format.render(req));
+    let rendered = format.render(req);
+    let (prefix, head) = head_tokens(engine, &rendered);
     bring_head(engine, cache, &prefix, &head)?;
-    // Only the head is saved, not a conversation that followed it.
-    engine.truncate(head.len())?;
-    cache.save(engine, &head, Saved::Inventory);
-    Ok(())
+    let mut conversation = head;
+    conversation.extend(engine.tokenize_special(&rendered.suffix));
+    if conversation.len() >= engine.n_ctx as usize {
+        // Too long to go on: the next request says so.
+        return Ok(());
+    }
+    let rest = engine.reuse_prefix(&conversation)?;
+    engine.feed(&rest, false)
 }
 
 /// Makes the KV cache start with `head` (the system part and the inventory): it already

@@ -311,9 +311,10 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn name(&self) -> String;
     async fn propose(&self, req: &PlanRequest) -> Result<Proposal>;
 
-    /// Gets ready for requests with the tools and inventory of `req` (its turns are
-    /// ignored), so the first answer comes fast: a local model loads or decodes its prompt
-    /// state and saves it. Nothing by default.
+    /// Gets ready for the next request, which has the tools, inventory and turns of `req`
+    /// and more words of the person after them, so its answer comes fast: a local model
+    /// loads or decodes its prompt state (and saves it), then decodes the turns. Nothing by
+    /// default.
     async fn warm(&self, _req: &PlanRequest) -> Result<()> {
         Ok(())
     }

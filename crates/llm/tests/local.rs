@@ -127,6 +127,42 @@ async fn every_proposal_is_a_schema_valid_call_and_the_prefix_is_reused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warmed_conversation_leaves_only_the_persons_new_words_to_decode() {
+    let backend = load(None);
+    let mut so_far = request("restart rentguy");
+    so_far.turns.push(Turn::Call {
+        name: "service_restart".into(),
+        arguments: serde_json::json!({"service": "rentguy"}),
+    });
+    so_far.turns.push(Turn::tool_result(
+        "service_restart",
+        "rentguy: restarted, release r4 running (healthy)",
+        &serde_json::json!({"service": "rentguy", "release": "r4", "health": "healthy",
+            "started_at": "2026-11-23T08:02:11Z", "restart_count": 1}),
+    ));
+    let mut next = so_far.clone();
+    next.turns.push(Turn::User {
+        text: "now psra".into(),
+    });
+
+    // Cold (the system part and inventory cached): the earlier turns are decoded with the
+    // new words.
+    backend.warm(&request("-")).await.unwrap();
+    let cold = backend.propose(&next).await.unwrap();
+    // Another request in between leaves only the head in common.
+    backend.propose(&request("restart psra")).await.unwrap();
+    // Warmed (as `steward chat` does while the person types): only the new words are.
+    backend.warm(&so_far).await.unwrap();
+    let warmed = backend.propose(&next).await.unwrap();
+    assert!(cold.prompt_tokens > 80, "{}", cold.prompt_tokens);
+    assert!(warmed.prompt_tokens < 20, "{}", warmed.prompt_tokens);
+    assert_eq!(
+        warmed.call, cold.call,
+        "warming changes the cost, not the answer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_prefix_reuse_every_request_decodes_its_whole_prompt_to_the_same_call() {
     let mut cfg = LocalConfig::new(small(), weights());
     cfg.prefix_reuse = false;

@@ -21,6 +21,6 @@ pub use baseline::{compare, Baseline, Regression};
 pub use case::{load_cases, load_inventory, parse_cases, validate, Accept, Case, Expected};
 pub use report::{CaseRow, CategoryStats, Report};
 pub use rule::{score_rule, ExpectedRule, ExpectedStep};
-pub use run::{request_for, run, tools_for, Drafting};
+pub use run::{before_the_newest_words, request_for, run, tools_for, Drafting};
 pub use score::{score, Verdict, EVAL_NOW};
 pub use tools::{normalize_schema, ToolSet};

@@ -45,6 +45,19 @@ pub fn request_for(case: &Case, default_tools: &ToolSet, inventory: &Inventory) 
     }
 }
 
+/// The request as it stood before the person's newest words, when they come after earlier
+/// turns; `None` for a first request, or when a result or an alert is the newest turn
+/// (nothing was typed: the model answers as soon as it arrives).
+pub fn before_the_newest_words(req: &PlanRequest) -> Option<PlanRequest> {
+    match req.turns.split_last() {
+        Some((Turn::User { .. }, earlier)) if !earlier.is_empty() => Some(PlanRequest {
+            turns: earlier.to_vec(),
+            ..req.clone()
+        }),
+        _ => None,
+    }
+}
+
 /// How rule-drafting cases run: the draft's spec, and the backend that fills it in (the
 /// planner's model without retrieval or grounding, which are about picking one tool).
 #[derive(Clone, Copy)]
@@ -75,13 +88,19 @@ pub async fn run(
     let mut rows = Vec::with_capacity(cases.len());
     for (i, case) in cases.iter().enumerate() {
         let tools = tools_for(case, default_tools);
+        let request = request_for(case, default_tools, inventory);
+        if case.rule.is_none() {
+            // As in `steward chat`, the conversation before the person's newest words was
+            // decoded while they typed them: only their words and the answer are timed.
+            if let Some(before) = before_the_newest_words(&request) {
+                if let Err(e) = backend.warm(&before).await {
+                    tracing::warn!(case = %case.id, "could not warm the planner: {e}");
+                }
+            }
+        }
         let started = Instant::now();
         let result = match (&case.rule, drafting) {
-            (None, _) => {
-                backend
-                    .propose(&request_for(case, default_tools, inventory))
-                    .await
-            }
+            (None, _) => backend.propose(&request).await,
             (Some(_), Some(d)) => d.backend.propose(&d.spec.request(&case.text)).await,
             (Some(_), None) => Err(Error::Input(
                 "a rule-drafting case, and this run has no drafter".into(),

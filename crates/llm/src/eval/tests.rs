@@ -319,6 +319,27 @@ fn request_order_follows_text_first() {
 }
 
 #[test]
+fn only_what_came_before_the_persons_newest_words_is_warmed() {
+    let c = one(INJECTION);
+    let tools = ToolSet::catalogue();
+    // A result is the newest turn: nothing was typed, nothing is warmed.
+    let answered = request_for(&c, &tools, &Inventory::default());
+    assert!(before_the_newest_words(&answered).is_none());
+    // Words after earlier turns: the earlier turns are, with the same tools.
+    let mut later = c.clone();
+    later.text_first = false;
+    let req = request_for(&later, &tools, &Inventory::default());
+    let before = before_the_newest_words(&req).unwrap();
+    assert_eq!(before.turns.len(), req.turns.len() - 1);
+    assert_eq!(before.turns[..], req.turns[..req.turns.len() - 1]);
+    assert_eq!(before.tools.len(), req.tools.len());
+    // The first words of a conversation: nothing before them.
+    let mut first = later;
+    first.turns.clear();
+    assert!(before_the_newest_words(&request_for(&first, &tools, &Inventory::default())).is_none());
+}
+
+#[test]
 fn loose_types_normalize_recursively() {
     let tools = ToolSet::from_value(
         &json!([
