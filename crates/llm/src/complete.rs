@@ -155,15 +155,24 @@ fn words_in(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_string)
 }
 
-/// Digit runs with at most one decimal point each: "1.4.2" gives "1.4" and "2".
+/// Digit runs with at most one decimal point each: "1.4.2" gives "1.4" and "2". A minus
+/// that stands before a run as a sign ("b=-3", "to -2") is kept; one inside a word or a
+/// date ("r3-2", "2026-11-23") is not.
 fn numbers_in(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
     let mut seen_point = false;
+    let mut before: [Option<char>; 2] = [None, None];
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         let next_is_digit = chars.peek().is_some_and(char::is_ascii_digit);
         if c.is_ascii_digit() {
+            let sign = current.is_empty()
+                && before[1] == Some('-')
+                && !before[0].is_some_and(|b| b.is_ascii_alphanumeric());
+            if sign {
+                current.push('-');
+            }
             current.push(c);
         } else if c == '.' && !seen_point && !current.is_empty() && next_is_digit {
             current.push(c);
@@ -172,6 +181,7 @@ fn numbers_in(text: &str) -> Vec<String> {
             out.push(std::mem::take(&mut current));
             seen_point = false;
         }
+        before = [before[1], Some(c)];
     }
     if !current.is_empty() {
         out.push(current);
@@ -300,5 +310,16 @@ mod tests {
             numbers_in("image 1.4.2 and 768MB."),
             vec!["1.4", "2", "768"]
         );
+    }
+
+    #[test]
+    fn a_minus_sign_is_kept_and_a_hyphen_is_not() {
+        assert_eq!(
+            numbers_in("b=-3, c = -4.5 on 2026-11-23 for r3-2"),
+            vec!["-3", "-4.5", "2026", "11", "23", "3", "2"]
+        );
+        let c = of(&["coefficients 5, 20 and -25"]);
+        assert_eq!(c.number_rest("-", false), Some("25"));
+        assert_eq!(c.number_rest("2", false), Some("0"), "-25 is not 25");
     }
 }

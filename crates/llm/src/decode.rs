@@ -55,6 +55,9 @@ impl After {
 /// The tool that carries answers, questions and refusals.
 pub const RESPOND: &str = "respond";
 
+/// Tokens a number may take (digits are single tokens): `-1.23456789e-10` fits.
+const MAX_NUMBER_TOKENS: usize = 16;
+
 /// What the decoder needs from a language model.
 pub trait TokenModel {
     /// Tokens of `text` as plain text (no special tokens).
@@ -647,33 +650,40 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
         Ok(())
     }
 
-    /// Digits (and for numbers one decimal point), at least one on each side of the point,
-    /// until the model ends it. A number the model begins to copy is completed like a
-    /// string (see [`Completions`]).
+    /// A JSON number: an optional minus, digits, and for numbers (`fraction`) one decimal
+    /// point and an exponent (`1e-9`), a digit after each of them, until the model ends it.
+    /// A number the model begins to copy is completed like a string (see [`Completions`]).
     fn number(&mut self, fraction: bool) -> Result<()> {
         let point = self.single_token(".").filter(|_| fraction);
+        let exponent = self.single_token("e").filter(|_| fraction);
+        let minus = self.single_token("-");
         let mut written = String::new();
         let mut completed = false;
         let mut need_digit = true;
-        for _ in 0..12 {
+        for _ in 0..MAX_NUMBER_TOKENS {
             let logits = self.logits()?;
             let classes = self.classes;
-            let seen_point = written.contains('.');
+            let seen_exponent = written.contains('e');
+            let seen_point = written.contains('.') || seen_exponent;
+            let signed = written.is_empty() || written.ends_with('e');
             let allowed = (0..logits.len())
                 .filter(|&t| classes.digits[t] || (!need_digit && classes.ends_value[t]))
                 .map(|t| t as i32)
-                .chain(point.filter(|_| !need_digit && !seen_point));
+                .chain(point.filter(|_| !need_digit && !seen_point))
+                .chain(exponent.filter(|_| !need_digit && !seen_exponent))
+                .chain(minus.filter(|_| signed));
             let tok = argmax(&logits, allowed);
             if classes.ends_value[tok as usize] {
                 return Ok(());
             }
             self.push(tok);
-            let piece = if Some(tok) == point {
-                ".".to_string()
-            } else {
-                String::from_utf8_lossy(self.model.piece(tok)).into_owned()
+            let piece = match Some(tok) {
+                t if t == point => ".".to_string(),
+                t if t == exponent => "e".to_string(),
+                t if t == minus => "-".to_string(),
+                _ => String::from_utf8_lossy(self.model.piece(tok)).into_owned(),
             };
-            need_digit = Some(tok) == point;
+            need_digit = !piece.bytes().all(|b| b.is_ascii_digit());
             self.out.push_str(&piece);
             written.push_str(&piece);
             if let (Some(c), false) = (self.completions, completed) {
@@ -970,6 +980,28 @@ mod tests {
             sink.lock().unwrap().push(p.to_string());
         }));
         (stream, pieces)
+    }
+
+    #[test]
+    fn numbers_keep_their_sign_and_exponent_and_integers_take_no_exponent() {
+        let schema = json!({"type": "object", "required": ["a", "b", "c"], "properties": {
+            "a": {"type": "integer"}, "b": {"type": "integer"}, "c": {"type": "number"}}});
+        let tools = [("solve", schema)];
+        let args = |target: &str| decode(target, &tools, After::Person)["arguments"].clone();
+        let signed = args(
+            "<tool_call>\n{\"name\":\"solve\",\"arguments\":{\"a\":-1,\"b\":-30,\"c\":-2.5e-9}}",
+        );
+        assert_eq!(signed, json!({"a": -1, "b": -30, "c": -2.5e-9}));
+        // An integer ends where an exponent would begin; a minus stands only in front.
+        let one = json!({"type": "object", "required": ["n"], "properties": {
+            "n": {"type": "integer"}}});
+        let n = |value: &str| {
+            let target =
+                format!("<tool_call>\n{{\"name\":\"count\",\"arguments\":{{\"n\":{value}}}}}");
+            decode(&target, &[("count", one.clone())], After::Person)["arguments"]["n"].clone()
+        };
+        assert_eq!(n("1e5"), 1);
+        assert_eq!(n("2-3"), 2);
     }
 
     #[test]
