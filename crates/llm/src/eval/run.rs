@@ -5,7 +5,7 @@ use std::time::Instant;
 use super::case::{Case, CaseInventory};
 use super::report::{CaseRow, Report};
 use super::rule::score_rule;
-use super::score::score;
+use super::score::{score, EVAL_NOW};
 use super::tools::ToolSet;
 use crate::draft::DraftSpec;
 use crate::{Backend, Error, Inventory, PlanRequest, ToolDef, Turn};
@@ -18,7 +18,7 @@ pub fn tools_for(case: &Case, default_tools: &ToolSet) -> ToolSet {
         .with_respond()
 }
 
-/// The planning request of a case. Turn order: the case's `turns`, then the user's text as
+/// The planning request of a case, on the eval's clock. Turn order: the case's `turns`, then the user's text as
 /// the newest turn; with `text_first`, the user's text first and the `turns` after it (the
 /// person asked, a tool result or an alert arrived, and the model picks the next step).
 pub fn request_for(case: &Case, default_tools: &ToolSet, inventory: &Inventory) -> PlanRequest {
@@ -40,9 +40,18 @@ pub fn request_for(case: &Case, default_tools: &ToolSet, inventory: &Inventory) 
             CaseInventory::Default => inventory.clone(),
             CaseInventory::Inline(inv) => inv.clone(),
         },
+        today: Some(eval_today()),
         // Every tool is offered; narrowing (retrieval) is the backend's business.
         ..PlanRequest::default()
     }
+}
+
+/// The day it is for the planner in every case: the day of [`EVAL_NOW`], the clock `$time`
+/// matchers read, so "yesterday's backup" means the same day to both.
+pub fn eval_today() -> chrono::NaiveDate {
+    chrono::DateTime::from_timestamp_millis(EVAL_NOW.0)
+        .unwrap_or_default()
+        .date_naive()
 }
 
 /// The request as it stood before the person's newest words, when they come after earlier

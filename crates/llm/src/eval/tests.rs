@@ -316,6 +316,8 @@ fn request_order_follows_text_first() {
     let req = request_for(&later, &ToolSet::catalogue(), &Inventory::default());
     assert!(matches!(req.turns.last(), Some(Turn::User { .. })));
     assert!(req.tools.iter().any(|t| t.name == "tenant_destroy"));
+    // The planner's day is the day `$time` matchers read.
+    assert_eq!(req.today.unwrap().to_string(), "2026-11-23");
 }
 
 #[test]
