@@ -657,6 +657,9 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
         let point = self.single_token(".").filter(|_| fraction);
         let exponent = self.single_token("e").filter(|_| fraction);
         let minus = self.single_token("-");
+        // After a list's "," a model writes " -" (one token) as readily as "-": JSON allows
+        // the space before a value.
+        let spaced_minus = self.single_token(" -");
         let mut written = String::new();
         let mut completed = false;
         let mut need_digit = true;
@@ -671,7 +674,8 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
                 .map(|t| t as i32)
                 .chain(point.filter(|_| !need_digit && !seen_point))
                 .chain(exponent.filter(|_| !need_digit && !seen_exponent))
-                .chain(minus.filter(|_| signed));
+                .chain(minus.filter(|_| signed))
+                .chain(spaced_minus.filter(|_| written.is_empty()));
             let tok = argmax(&logits, allowed);
             if classes.ends_value[tok as usize] {
                 return Ok(());
@@ -681,11 +685,12 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
                 t if t == point => ".".to_string(),
                 t if t == exponent => "e".to_string(),
                 t if t == minus => "-".to_string(),
+                t if t == spaced_minus => " -".to_string(),
                 _ => String::from_utf8_lossy(self.model.piece(tok)).into_owned(),
             };
             need_digit = !piece.bytes().all(|b| b.is_ascii_digit());
             self.out.push_str(&piece);
-            written.push_str(&piece);
+            written.push_str(piece.trim_start());
             if let (Some(c), false) = (self.completions, completed) {
                 if let Some(rest) = c.number_rest(&written, fraction) {
                     self.force(rest);
@@ -886,6 +891,7 @@ mod tests {
 
     const OPEN: i32 = 256;
     const END: i32 = 257;
+    const SPACED_MINUS: i32 = 258;
 
     /// A byte-level model that wants to write `target` after the prompt: every token that
     /// continues it scores 5 plus its length, everything else 0. It lets the decoder's own choices
@@ -901,6 +907,7 @@ mod tests {
             let mut pieces: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
             pieces.push(b"<tool_call>\n".to_vec());
             pieces.push(Vec::new());
+            pieces.push(b" -".to_vec());
             Teacher {
                 target: target.as_bytes().to_vec(),
                 written: Vec::new(),
@@ -911,7 +918,11 @@ mod tests {
 
     impl TokenModel for Teacher {
         fn tokenize(&self, text: &str) -> Vec<i32> {
-            text.bytes().map(i32::from).collect()
+            // Bytes, but " -" is one token, as in real vocabularies.
+            match text {
+                " -" => vec![SPACED_MINUS],
+                _ => text.bytes().map(i32::from).collect(),
+            }
         }
         fn tokenize_special(&self, text: &str) -> Vec<i32> {
             match text.strip_prefix("<tool_call>\n") {
@@ -1002,6 +1013,12 @@ mod tests {
         };
         assert_eq!(n("1e5"), 1);
         assert_eq!(n("2-3"), 2);
+        // In a list, after ",", the model may write its minus with a space before it.
+        let list = json!({"type": "object", "required": ["xs"], "properties": {
+            "xs": {"type": "array", "items": {"type": "number"}}}});
+        let target = "<tool_call>\n{\"name\":\"plot\",\"arguments\":{\"xs\":[1.5, -112.07]}}";
+        let args = decode(target, &[("plot", list)], After::Person)["arguments"].clone();
+        assert_eq!(args["xs"], json!([1.5, -112.07]));
     }
 
     #[test]
