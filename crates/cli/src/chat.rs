@@ -217,18 +217,22 @@ pub async fn warm(cfg: &Config, inventory_file: Option<&Path>) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
+/// Warms the planner for `req` in the background; a request that comes first waits for it.
+fn warm_while_typing(planner: &Arc<dyn Backend>, req: PlanRequest) {
+    let planner = planner.clone();
+    tokio::spawn(async move {
+        if let Err(e) = planner.warm(&req).await {
+            tracing::warn!("could not warm the planner: {e}");
+        }
+    });
+}
+
 /// `steward chat`: one line per request; `/json` shows the last tool's raw output, `/reset`
 /// starts over, `/quit` or end of input leaves.
 pub async fn chat(cfg: &Config, inventory_file: Option<&Path>, verbose: bool) -> Result<ExitCode> {
     let s = session(cfg, inventory_file).await?;
     // The prompt state is loaded or decoded while the person types their first request.
-    let warming = s.planner.clone();
-    let warm_request = s.warm_request();
-    tokio::spawn(async move {
-        if let Err(e) = warming.warm(&warm_request).await {
-            tracing::warn!("could not warm the planner: {e}");
-        }
-    });
+    warm_while_typing(&s.planner, s.warm_request());
     let mut conv = Conversation::new(s.principal.clone(), Origin::Chat);
     let live = LiveAnswer {
         verbose,
@@ -272,13 +276,7 @@ pub async fn chat(cfg: &Config, inventory_file: Option<&Path>, verbose: bool) ->
             }
         };
         // The conversation so far is decoded while the person types the next request.
-        let warming = s.planner.clone();
-        let warm_request = conv.request(s.means(None));
-        tokio::spawn(async move {
-            if let Err(e) = warming.warm(&warm_request).await {
-                tracing::warn!("could not warm the planner: {e}");
-            }
-        });
+        warm_while_typing(&s.planner, conv.request(s.means(None)));
         if let Some(Event::Outcome {
             outcome: Outcome::PendingApproval { approval, .. },
             ..

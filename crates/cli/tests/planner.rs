@@ -93,3 +93,28 @@ fn chat_answers_line_by_line_and_leaves_on_quit() {
     // Streamed as it is written, or printed whole: either way shown once, not repeated.
     assert_eq!(text.matches("steward> ").count(), 1, "{text}");
 }
+
+#[test]
+fn chat_answers_a_follow_up_after_the_conversation_so_far_is_warmed() {
+    let h = TestHome::with_guards(None);
+    let mut child = steward(&h)
+        .args(["chat", "--inventory", "evals/inventory.json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Piped at once: the second request waits for the warm that the first one started.
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"write me a poem about the sea\nand one about the moon\n/quit\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = stdout(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}\n{err}");
+    assert_eq!(text.matches("steward> ").count(), 2, "{text}");
+    assert!(!err.contains("could not warm"), "{err}");
+}

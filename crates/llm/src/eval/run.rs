@@ -18,9 +18,10 @@ pub fn tools_for(case: &Case, default_tools: &ToolSet) -> ToolSet {
         .with_respond()
 }
 
-/// The planning request of a case, on the eval's clock. Turn order: the case's `turns`, then the user's text as
-/// the newest turn; with `text_first`, the user's text first and the `turns` after it (the
-/// person asked, a tool result or an alert arrived, and the model picks the next step).
+/// The planning request of a case, on the eval's clock. Turn order: the case's `turns`,
+/// then the user's text as the newest turn; with `text_first`, the user's text first and
+/// the `turns` after it (the person asked, a tool result or an alert arrived, and the model
+/// picks the next step).
 pub fn request_for(case: &Case, default_tools: &ToolSet, inventory: &Inventory) -> PlanRequest {
     let user = Turn::User {
         text: case.text.clone(),
