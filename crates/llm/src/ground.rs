@@ -11,7 +11,8 @@
 //!   person mentioned are kept. Two indirect mentions count: a
 //!   `kind` the person described by the words its items share ("fresco instances" are the
 //!   tenants), and a number the person asked to double or halve ("double its cpu" after
-//!   reading a limit of 0.5 cores gives 1).
+//!   reading a limit of 0.5 cores gives 1); when the model leaves such a number out, it is
+//!   computed from the limit the data states ([`crate::scale`]).
 
 use serde_json::{Map, Value};
 
@@ -89,6 +90,8 @@ struct Said {
     words: Vec<String>,
     /// Letters and digits only.
     compact: String,
+    /// Words joined by `-` or `_`, written the way item names are ("dispatch-worker").
+    compounds: Vec<String>,
     /// Every number in the conversation, data the agent read included: what "double it"
     /// and "halve it" may apply to.
     seen_numbers: Vec<f64>,
@@ -149,9 +152,16 @@ impl Said {
             .map(|w| w.trim_matches(|c| c == '.' || c == ':').to_string())
             .filter(|w| !w.is_empty())
             .collect();
+        let compounds = lower
+            .split(|c: char| !c.is_alphanumeric() && c != '-' && c != '_')
+            .map(|w| w.trim_matches(['-', '_']))
+            .filter(|w| w.contains(['-', '_']))
+            .map(str::to_string)
+            .collect();
         Said {
             words,
             compact: lower.chars().filter(|c| c.is_alphanumeric()).collect(),
+            compounds,
             seen_numbers,
         }
     }
@@ -289,11 +299,16 @@ fn named(said: &Said, value: &str, is_image: bool, inventory: &Inventory) -> boo
         return true;
     }
     // A part of its name that no other item's name has ("the onboarding release" is
-    // rentguy-onboarding when that is the only item with "onboarding" in its name).
+    // rentguy-onboarding when that is the only item with "onboarding" in its name), unless
+    // the person wrote it in another name ("dispatch-worker" is not dispatch-api).
     if parts.len() > 1
         && parts.iter().any(|p| {
             p.len() >= 4
                 && said.has_word(p)
+                && !said
+                    .compounds
+                    .iter()
+                    .any(|c| *c != v && name_has_part(c, p))
                 && inventory
                     .services
                     .iter()
@@ -309,18 +324,25 @@ fn named(said: &Said, value: &str, is_image: bool, inventory: &Inventory) -> boo
     }
     // A word of its description that no other item's description shares ("the rental app").
     if let Some(item) = inventory.services.iter().find(|i| i.name == v) {
+        // Long words, and acronyms ("SSO", "CMR"), which are names however short.
         let distinctive = item
             .description
-            .to_lowercase()
             .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| w.len() >= 5)
+            .filter(|w| w.len() >= 5 || (w.len() >= 3 && w.chars().all(|c| c.is_ascii_uppercase())))
+            .map(str::to_lowercase)
             .filter(|w| {
                 !inventory
                     .services
                     .iter()
                     .any(|o| o.name != item.name && o.description.to_lowercase().contains(w))
             })
-            .any(|w| said.has_word(w));
+            .any(|w| {
+                said.has_word(&w)
+                    && !said
+                        .compounds
+                        .iter()
+                        .any(|c| *c != v && name_has_part(c, &w))
+            });
         if distinctive || said_distinctive_pair(said, item, inventory) {
             return true;
         }
@@ -379,7 +401,7 @@ fn size_synonyms(option: &str) -> &'static [&'static str] {
 }
 
 /// Whether an optional argument's value was mentioned.
-fn mentioned(said: &Said, key: &str, value: &Value, inventory: &Inventory) -> bool {
+fn mentioned(said: &Said, tool: &ToolDef, key: &str, value: &Value, inventory: &Inventory) -> bool {
     match value {
         Value::Number(n) => {
             // A count or a size, never a number the person gave as a duration.
@@ -389,6 +411,7 @@ fn mentioned(said: &Said, key: &str, value: &Value, inventory: &Inventory) -> bo
             said.scaled(key, v)
                 || said.numbers_with_units().iter().any(|&(x, ref unit)| {
                     (!is_time_unit(unit) || (sizes_in_m && unit == "m"))
+                        && !unit_names_another(tool, key, unit)
                         && [x, x * 1024.0, x * 1000.0, x / 100.0]
                             .iter()
                             .any(|c| (c - v).abs() < 1e-9)
@@ -431,7 +454,7 @@ fn mentioned(said: &Said, key: &str, value: &Value, inventory: &Inventory) -> bo
                     .any(|w| said.has_word(w) || said.misspells(w))
         }
         Value::Null => false,
-        Value::Array(a) => a.iter().any(|v| mentioned(said, key, v, inventory)),
+        Value::Array(a) => a.iter().any(|v| mentioned(said, tool, key, v, inventory)),
         Value::Object(_) => true,
     }
 }
@@ -440,17 +463,55 @@ fn mentioned(said: &Said, key: &str, value: &Value, inventory: &Inventory) -> bo
 /// out: a list keeps the items they mentioned ("compare under uk-eu-tca and uk-japan-cepa"
 /// keeps two of the three agreements the model listed), and is dropped when none is left;
 /// any other value is kept whole or dropped.
-fn keep_mentioned(said: &Said, key: &str, value: Value, inventory: &Inventory) -> Option<Value> {
+fn keep_mentioned(
+    said: &Said,
+    tool: &ToolDef,
+    key: &str,
+    value: Value,
+    inventory: &Inventory,
+) -> Option<Value> {
     match value {
         Value::Array(items) => {
             let kept: Vec<Value> = items
                 .into_iter()
-                .filter(|v| mentioned(said, key, v, inventory))
+                .filter(|v| mentioned(said, tool, key, v, inventory))
                 .collect();
             (!kept.is_empty()).then_some(Value::Array(kept))
         }
-        v => mentioned(said, key, &v, inventory).then_some(v),
+        v => mentioned(said, tool, key, &v, inventory).then_some(v),
     }
+}
+
+/// Whether `unit`, the word written after a number ("max 150 procs"), names an argument of
+/// `tool` other than `key`, by its name or a word of its description, and does not name
+/// `key`: the number is that other argument's, so "150 procs" gives `pids` and not `cpus`.
+fn unit_names_another(tool: &ToolDef, key: &str, unit: &str) -> bool {
+    if unit.chars().count() < 3 || !unit.chars().all(char::is_alphabetic) {
+        return false;
+    }
+    let stem: String = unit.chars().take(4).collect();
+    let Some(props) = tool.parameters.get("properties").and_then(Value::as_object) else {
+        return false;
+    };
+    let names = |k: &str| {
+        let description = props
+            .get(k)
+            .and_then(|p| p.get("description"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_lowercase();
+        let name_parts = k.split('_').filter(|w| w.len() >= 3);
+        let described = description
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.len() >= 4)
+            .map(str::to_string)
+            .collect::<Vec<_>>();
+        name_parts
+            .map(str::to_string)
+            .chain(described)
+            .any(|w| w.starts_with(&stem) || unit.starts_with(&w))
+    };
+    !names(key) && props.keys().any(|k| k != key && names(k))
 }
 
 /// Applies the grounding rules to `call`, proposed for `req`.
@@ -463,7 +524,10 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
     };
     tracing::debug!(name = %call.name, arguments = %call.arguments, "grounding");
     let latest = req.latest_user_text();
-    if tool.is_destructive() && !crate::intent::asks_for_loss(latest, tool, &req.tools) {
+    // "destory tenant x" asks for what "destroy" does: the words as retrieval read them.
+    let unswapped = crate::typos::unswap(latest, &req.tools);
+    let asked = unswapped.as_deref().unwrap_or(latest);
+    if tool.is_destructive() && !crate::intent::asks_for_loss(asked, tool, &req.tools) {
         return not_destructive(&call.name);
     }
     let said = Said::of(req);
@@ -593,13 +657,33 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
             if !given.gives(&value, schema.unwrap_or(&Value::Null)) {
                 return not_given(&call.name, key);
             }
+        } else if ours && is_required && TIMES.contains(&key.as_str()) {
+            // A point to go back to that the person did not give ("go back one"), such as a
+            // time the model copied from a listing, is the tool's word for the one before.
+            let previous = tool
+                .parameters
+                .pointer(&format!("/properties/{key}/description"))
+                .and_then(Value::as_str)
+                .is_some_and(|d| d.contains("`previous`"));
+            let written = value.as_str().is_some_and(|s| said.mentions(s));
+            if previous
+                && value != "previous"
+                && !written
+                && !mentioned(&said, tool, key, &value, &req.inventory)
+            {
+                value = Value::String("previous".into());
+            }
         } else if !is_required {
-            match keep_mentioned(&said_options, key, value, &req.inventory) {
+            match keep_mentioned(&said_options, tool, key, value, &req.inventory) {
                 Some(v) => value = v,
                 None => continue,
             }
         }
         kept.insert(key.clone(), value);
+    }
+    // "double its memory": the figure is the current limit in the data, scaled.
+    if let Some((key, value)) = crate::scale::asked(req, tool) {
+        kept.insert(key, value);
     }
     ProposedCall {
         name: call.name,
@@ -1018,7 +1102,11 @@ mod tests {
             ),
             def(
                 "service_set_limits",
-                json!({"type":"object","properties":{"service":{"type":"string"},"memory_mb":{"type":"integer"},"cpus":{"type":"number"}},"required":["service"]}),
+                json!({"type":"object","properties":{"service":{"type":"string"},"memory_mb":{"type":"integer"},"cpus":{"type":"number","description":"CPU limit in cores"},"pids":{"type":"integer","description":"Maximum number of processes and threads."}},"required":["service"]}),
+            ),
+            def(
+                "service_rollback",
+                json!({"type":"object","properties":{"service":{"type":"string"},"to":{"type":"string","description":"`previous`, a release id such as `r3`, or a time"}},"required":["service","to"]}),
             ),
             def(
                 "db_restore",
@@ -1102,6 +1190,102 @@ mod tests {
             "remove tenant acme research",
         );
         assert_eq!(c.name, RESPOND);
+    }
+
+    #[test]
+    fn a_loss_verb_with_two_letters_swapped_still_asks_for_loss() {
+        let c = ground_one(
+            "tenant_destroy",
+            json!({"tenant": "globex-labs"}),
+            "destory tenant globex-labs",
+        );
+        assert_eq!(c.name, "tenant_destroy");
+        let c = ground_one(
+            "tenant_destroy",
+            json!({"tenant": "globex-labs"}),
+            "stop tenant globex-labs",
+        );
+        assert_eq!(c.name, RESPOND);
+    }
+
+    #[test]
+    fn a_number_whose_unit_names_another_argument_is_only_that_arguments() {
+        let c = ground_one(
+            "service_set_limits",
+            json!({"service": "psra", "cpus": 150, "pids": 150}),
+            "psra is forking like crazy, max 150 procs",
+        );
+        assert_eq!(c.arguments, json!({"service": "psra", "pids": 150}));
+        let c = ground_one(
+            "service_set_limits",
+            json!({"service": "psra", "cpus": 2, "pids": 300}),
+            "give psra 2 cores and 300 threads",
+        );
+        assert_eq!(
+            c.arguments,
+            json!({"service": "psra", "cpus": 2, "pids": 300})
+        );
+    }
+
+    #[test]
+    fn an_acronym_in_a_description_names_its_item_and_a_name_part_in_another_name_does_not() {
+        let item = |n: &str, d: &str| InventoryItem {
+            name: n.into(),
+            kind: "platform".into(),
+            description: d.into(),
+            image: String::new(),
+        };
+        let inventory = Inventory {
+            services: vec![
+                item("keycloak", "Keycloak SSO: single sign-on for staff"),
+                item("dispatch-api", "Dispatch API: assigns shipments to drivers"),
+                item("grafana", "dashboards"),
+            ],
+        };
+        let ground_in = |args: Value, text: &str| {
+            let mut r = req(vec![user(text)]);
+            r.inventory = inventory.clone();
+            ground(call("service_restart", args), &r)
+        };
+        let c = ground_in(json!({"service": "sso"}), "is the sso up?");
+        assert_eq!(c.arguments, json!({"service": "keycloak"}));
+        // Three lowercase letters of a description are no name ("for" is not keycloak).
+        let c = ground_in(json!({"service": "keycloak"}), "restart it for me");
+        assert_eq!(c.name, RESPOND);
+        let c = ground_in(
+            json!({"service": "dispatch-api"}),
+            "restart dispatch-worker",
+        );
+        assert_eq!(c.name, RESPOND, "{c:?}");
+        let c = ground_in(json!({"service": "dispatch-api"}), "restart dispatch");
+        assert_eq!(c.arguments, json!({"service": "dispatch-api"}));
+    }
+
+    #[test]
+    fn a_point_to_roll_back_to_that_nobody_gave_is_the_previous_release() {
+        let to = |model_wrote: &str, text: &str| {
+            ground_one(
+                "service_rollback",
+                json!({"service": "rentguy", "to": model_wrote}),
+                text,
+            )
+            .arguments["to"]
+                .clone()
+        };
+        assert_eq!(
+            to("2026-11-23T07:15:48Z", "rentguy broke, go back one"),
+            "previous"
+        );
+        assert_eq!(
+            to(
+                "2026-11-20T14:00:00Z",
+                "rollback rentguy to 2026-11-20T14:00:00Z"
+            ),
+            "2026-11-20T14:00:00Z"
+        );
+        assert_eq!(to("r3", "put rentguy back on r3"), "r3");
+        assert_eq!(to("3h ago", "rentguy as it was 3h ago"), "3h ago");
+        assert_eq!(to("yesterday", "rentguy to yesterday's state"), "yesterday");
     }
 
     #[test]

@@ -145,7 +145,8 @@ impl Retrieving {
                 crate::intent::named_tool(&acts, &candidates, &self.verbs)
             })
             .flatten()
-            .filter(|named| allowed(named));
+            .filter(|named| allowed(named))
+            .or_else(|| only_tool_that_scales(req, &candidates, &allowed));
         let mut names: Vec<String> = match named {
             Some(named) => {
                 tracing::debug!(%named, "a word of the request names one tool");
@@ -174,6 +175,28 @@ impl Retrieving {
         };
         names.push(RESPOND.to_string());
         Ok(Some(names))
+    }
+}
+
+/// The one allowed tool that can scale the quantity the person asks to scale ("double it"
+/// after reading a memory limit): a small model reads "double it" as another look at the
+/// data, while only the tool with that quantity as an argument can change it
+/// ([`crate::scale`]).
+fn only_tool_that_scales(
+    req: &PlanRequest,
+    candidates: &[ToolDef],
+    allowed: &dyn Fn(&str) -> bool,
+) -> Option<String> {
+    let scaling: Vec<&ToolDef> = candidates
+        .iter()
+        .filter(|t| allowed(&t.name) && crate::scale::asked(req, t).is_some())
+        .collect();
+    match scaling.as_slice() {
+        [one] => {
+            tracing::debug!(named = %one.name, "the one tool that scales what was asked");
+            Some(one.name.clone())
+        }
+        _ => None,
     }
 }
 

@@ -1,0 +1,320 @@
+//! A number asked for relative to the current one: "double its memory", "halve the cpu of
+//! psra", "double it" after reading a service's metrics. The person gives no number, so the
+//! model has none to copy and a small model leaves the argument out. The current value is in
+//! the tool results the agent read (a limit in a summary or a fact line); this reads it there
+//! and scales it, so the call carries the figure the person meant.
+
+use serde_json::Value;
+
+use crate::plan::{PlanRequest, ToolDef, Turn, UntrustedSource};
+
+/// The factor the person's words ask for, if any.
+fn factor(words: &[String]) -> Option<f64> {
+    words.iter().find_map(|w| match w.as_str() {
+        "double" | "twice" | "2x" | "x2" => Some(2.0),
+        "triple" | "thrice" | "3x" | "x3" => Some(3.0),
+        "quadruple" | "4x" | "x4" => Some(4.0),
+        "halve" | "half" => Some(0.5),
+        _ => None,
+    })
+}
+
+fn words_of(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The first three letters of an argument's name, which a word that names it starts with:
+/// "mem" for `memory_mb`, "cpu" for `cpus`.
+fn stem(key: &str) -> &str {
+    key.get(..3).unwrap_or(key)
+}
+
+/// The numeric arguments of `tool` that `words` name.
+fn named_numeric_keys<'a>(tool: &'a ToolDef, words: &[String]) -> Vec<&'a str> {
+    let Some(props) = tool.parameters.get("properties").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    props
+        .iter()
+        .filter(|(_, schema)| is_numeric(schema))
+        .map(|(key, _)| key.as_str())
+        .filter(|key| key.len() >= 3 && words.iter().any(|w| w.starts_with(stem(key))))
+        .collect()
+}
+
+fn is_numeric(schema: &Value) -> bool {
+    let is = |t: &Value| matches!(t.as_str(), Some("integer" | "number"));
+    match schema.get("type") {
+        Some(Value::Array(types)) => types.iter().any(is),
+        Some(t) => is(t),
+        None => false,
+    }
+}
+
+/// The argument and value the person's newest words ask for by scaling a current value,
+/// when the data the agent read holds that value. The argument is the one the newest words
+/// name, or for "double it" the one the person's earlier words named.
+pub fn asked(req: &PlanRequest, tool: &ToolDef) -> Option<(String, Value)> {
+    let newest = words_of(req.latest_user_text());
+    let factor = factor(&newest)?;
+    let user_turns = req.turns.iter().rev().filter_map(|t| match t {
+        Turn::User { text } => Some(words_of(text)),
+        _ => None,
+    });
+    let key = user_turns
+        .map(|words| named_numeric_keys(tool, &words))
+        .find(|keys| !keys.is_empty())
+        .filter(|keys| keys.len() == 1)?[0];
+    let current = req.turns.iter().rev().find_map(|t| match t {
+        Turn::Untrusted {
+            source: UntrustedSource::ToolResult,
+            content,
+            ..
+        } => current_limit(content, key),
+        _ => None,
+    })?;
+    let schema = tool.parameters.pointer(&format!("/properties/{key}"))?;
+    let wanted = current * factor;
+    let integer = match schema.get("type") {
+        Some(Value::Array(types)) => types.iter().any(|t| t == "integer"),
+        Some(t) => t == "integer",
+        None => false,
+    };
+    let in_range = schema
+        .get("minimum")
+        .and_then(Value::as_f64)
+        .is_none_or(|min| wanted >= min)
+        && schema
+            .get("maximum")
+            .and_then(Value::as_f64)
+            .is_none_or(|max| wanted <= max);
+    if !in_range {
+        return None;
+    }
+    let value = if integer {
+        Value::from(wanted.round() as u64)
+    } else {
+        serde_json::Number::from_f64(wanted).map(Value::Number)?
+    };
+    Some((key.to_string(), value))
+}
+
+/// A piece of a result line: a word (letters, digits after letters, `_`), a number, or `/`.
+#[derive(Debug, PartialEq)]
+enum Token {
+    Word(String),
+    Number(f64),
+    Slash,
+}
+
+fn tokens(clause: &str) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut chars = clause.char_indices().peekable();
+    while let Some(&(i, c)) = chars.peek() {
+        if c.is_ascii_digit() {
+            let mut end = i;
+            while let Some(&(j, d)) = chars.peek() {
+                if d.is_ascii_digit() || d == '.' {
+                    end = j + d.len_utf8();
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            if let Ok(n) = clause[i..end].trim_end_matches('.').parse() {
+                out.push(Token::Number(n));
+            }
+        } else if c.is_alphabetic() || c == '_' {
+            let mut end = i;
+            while let Some(&(j, d)) = chars.peek() {
+                if d.is_alphanumeric() || d == '_' {
+                    end = j + d.len_utf8();
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            out.push(Token::Word(clause[i..end].to_lowercase()));
+        } else {
+            if c == '/' {
+                out.push(Token::Slash);
+            }
+            chars.next();
+        }
+    }
+    out
+}
+
+/// The current limit of `key` that a tool result states, in `key`'s unit. A limit is a
+/// number after a word holding "limit" (`memory.limit_bytes: 1073741824`, "of limit 0.5
+/// cores", "limits memory 512 MiB, cpus 1"), or after `/` ("memory 301 / 512 MiB"), in a
+/// clause that names the key.
+fn current_limit(content: &str, key: &str) -> Option<f64> {
+    for line in content.lines() {
+        for part in line.split(';') {
+            // "limits memory 1024 MiB, cpus 1, pids 200": the clauses after one that opens
+            // with "limits" are limits too.
+            let mut in_list_of_limits = false;
+            for clause in part.split(',') {
+                let toks = tokens(clause);
+                let opens_list =
+                    matches!(toks.first(), Some(Token::Word(w)) if w.starts_with("limit"));
+                let names_key = toks
+                    .iter()
+                    .any(|t| matches!(t, Token::Word(w) if w.starts_with(stem(key))));
+                in_list_of_limits |= opens_list;
+                let mut limit_here = in_list_of_limits;
+                let mut found = None;
+                let mut bytes = false;
+                for (i, t) in toks.iter().enumerate() {
+                    match t {
+                        Token::Word(w) if w.contains("limit") => {
+                            limit_here = true;
+                            bytes |= w.contains("bytes");
+                        }
+                        Token::Word(w) if w.starts_with(stem(key)) => bytes |= w.contains("bytes"),
+                        Token::Slash => limit_here = true,
+                        Token::Number(n) if limit_here && found.is_none() => {
+                            let unit = match toks.get(i + 1) {
+                                Some(Token::Word(u)) => u.as_str(),
+                                _ => "",
+                            };
+                            found = Some((*n, unit.to_string()));
+                        }
+                        _ => {}
+                    }
+                }
+                if let (true, Some((n, unit))) = (names_key, found) {
+                    return Some(in_unit_of(key, n, &unit, bytes));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// `n`, written with `unit` (or as bytes), in the unit of `key`: MiB for a `_mb` key.
+fn in_unit_of(key: &str, n: f64, unit: &str, bytes: bool) -> f64 {
+    if !key.ends_with("_mb") {
+        return n;
+    }
+    match unit {
+        _ if bytes => n / 1_048_576.0,
+        "gib" | "gb" | "g" => n * 1024.0,
+        "b" | "bytes" => n / 1_048_576.0,
+        _ => n,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn set_limits() -> ToolDef {
+        ToolDef {
+            name: "service_set_limits".into(),
+            description: String::new(),
+            parameters: json!({"type": "object", "properties": {
+                "service": {"type": "string"},
+                "memory_mb": {"type": ["integer", "null"], "minimum": 16, "maximum": 65536},
+                "cpus": {"type": ["number", "null"], "minimum": 0.01, "maximum": 64.0},
+                "pids": {"type": ["integer", "null"], "minimum": 8, "maximum": 65536},
+            }, "required": ["service"]}),
+            effect: None,
+        }
+    }
+
+    fn req(turns: Vec<Turn>) -> PlanRequest {
+        PlanRequest {
+            turns,
+            ..PlanRequest::default()
+        }
+    }
+
+    fn user(t: &str) -> Turn {
+        Turn::User { text: t.into() }
+    }
+
+    fn result(summary: &str, output: Value) -> Turn {
+        Turn::tool_result("service_metrics", summary, &output)
+    }
+
+    #[test]
+    fn a_limit_is_read_from_summaries_and_fact_lines_in_the_arguments_unit() {
+        let metrics = "mq-1 (mq-1-r2) over 1.0s: CPU 22.7%, memory 985.55 / 1024 MiB, 112 pids";
+        assert_eq!(current_limit(metrics, "memory_mb"), Some(1024.0));
+        assert_eq!(
+            current_limit(metrics, "cpus"),
+            None,
+            "22.7% is a use, not a limit"
+        );
+        let status =
+            "billing: running (healthy), release r6; limits memory 2 GiB, cpus 0.5, pids 200";
+        assert_eq!(current_limit(status, "memory_mb"), Some(2048.0));
+        assert_eq!(current_limit(status, "cpus"), Some(0.5));
+        assert_eq!(current_limit(status, "pids"), Some(200.0));
+        let facts = "summary\npids.current: 112\npids.limit: 400\nmemory.limit_bytes: 1073741824";
+        assert_eq!(current_limit(facts, "pids"), Some(400.0));
+        assert_eq!(current_limit(facts, "memory_mb"), Some(1024.0));
+        assert_eq!(
+            current_limit("psra: cpu 99.2% of limit 0.5 cores", "cpus"),
+            Some(0.5)
+        );
+    }
+
+    #[test]
+    fn double_it_scales_the_quantity_the_person_named_earlier() {
+        let read = result(
+            "mq-1 (mq-1-r2) over 1.0s: CPU 22.7%, memory 985.55 / 1024 MiB, 112 pids",
+            json!({"pids": {"current": 112, "limit": 400}}),
+        );
+        let r = req(vec![user("mq-1 mem"), read.clone(), user("double it")]);
+        assert_eq!(
+            asked(&r, &set_limits()),
+            Some(("memory_mb".to_string(), json!(2048)))
+        );
+        let r = req(vec![
+            user("mq-1 stats"),
+            read.clone(),
+            user("halve its pids"),
+        ]);
+        assert_eq!(
+            asked(&r, &set_limits()),
+            Some(("pids".to_string(), json!(200)))
+        );
+    }
+
+    #[test]
+    fn nothing_is_scaled_without_a_factor_a_named_quantity_or_a_current_value() {
+        let read = result("psra: cpu 99.2% of limit 0.5 cores", json!({}));
+        let tool = set_limits();
+        let none = |turns| asked(&req(turns), &tool);
+        assert_eq!(none(vec![read.clone(), user("raise its cpu")]), None);
+        assert_eq!(none(vec![read.clone(), user("double it")]), None);
+        assert_eq!(none(vec![user("double psra's cpu")]), None);
+        assert_eq!(
+            none(vec![user("why is psra slow"), read, user("double its cpu")]),
+            Some(("cpus".to_string(), json!(1.0)))
+        );
+        // Text the person typed is no tool result, so no current value is read from it.
+        assert_eq!(
+            none(vec![
+                user("psra: cpu 99% of limit 0.5 cores"),
+                user("double its cpu")
+            ]),
+            None
+        );
+    }
+
+    #[test]
+    fn a_scaled_value_outside_the_schemas_range_is_not_proposed() {
+        let read = result("big: limits memory 40000 MiB", json!({}));
+        let r = req(vec![read, user("double its memory")]);
+        assert_eq!(asked(&r, &set_limits()), None);
+    }
+}
