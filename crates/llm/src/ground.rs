@@ -270,13 +270,17 @@ fn describes_kind(said: &Said, kind: &str, inventory: &Inventory) -> bool {
             .map(str::to_string)
             .collect()
     };
-    let (of_kind, others): (Vec<_>, Vec<_>) =
-        inventory.services.iter().partition(|i| i.kind == kind);
-    let Some(first) = of_kind.first() else {
+    // Items with no description say nothing either way.
+    let (of_kind, others): (Vec<_>, Vec<_>) = inventory
+        .services
+        .iter()
+        .filter(|i| !i.description.is_empty())
+        .partition(|i| i.kind == kind);
+    let [first, _, ..] = of_kind.as_slice() else {
         return false;
     };
     words(&first.description).iter().any(|w| {
-        said.has_word(w)
+        (said.has_word(w) || said.has_word(&format!("{w}s")))
             && of_kind.iter().all(|i| words(&i.description).contains(w))
             && !others.iter().any(|i| words(&i.description).contains(w))
     })
@@ -482,6 +486,47 @@ fn keep_mentioned(
     }
 }
 
+/// The optional arguments with a set of values that the model left out of `kept` although
+/// the person named exactly one of the values: "warn everyone that…" is a `warning`, "list
+/// the tenants" lists `tenant`s. A word of four letters or more that a value starts with
+/// names it ("warn", "crit"), as do the ways [`mentioned`] accepts.
+fn options_named_but_left_out(
+    said: &Said,
+    tool: &ToolDef,
+    kept: &Map<String, Value>,
+    inventory: &Inventory,
+) -> Vec<(String, Value)> {
+    let crate::shape::Shape::Object(props) = crate::shape::Shape::of(&tool.parameters) else {
+        return Vec::new();
+    };
+    props
+        .into_iter()
+        .filter(|p| !p.required && !kept.contains_key(&p.name))
+        .filter_map(|p| {
+            let crate::shape::Shape::Str {
+                options: Some(options),
+            } = p.shape
+            else {
+                return None;
+            };
+            let named: Vec<String> = options
+                .into_iter()
+                .filter(|o| {
+                    mentioned(said, tool, &p.name, &Value::String(o.clone()), inventory)
+                        || said
+                            .words
+                            .iter()
+                            .any(|w| w.len() >= 4 && o.starts_with(w.as_str()))
+                })
+                .collect();
+            match named.as_slice() {
+                [one] => Some((p.name, Value::String(one.clone()))),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 /// Whether `unit`, the word written after a number ("max 150 procs"), names an argument of
 /// `tool` other than `key`, by its name or a word of its description, and does not name
 /// `key`: the number is that other argument's, so "150 procs" gives `pids` and not `cpus`.
@@ -680,6 +725,9 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
             }
         }
         kept.insert(key.clone(), value);
+    }
+    for (key, value) in options_named_but_left_out(&said_options, tool, &kept, &req.inventory) {
+        kept.insert(key, value);
     }
     // "double its memory": the figure is the current limit in the data, scaled.
     if let Some((key, value)) = crate::scale::asked(req, tool) {
@@ -1289,6 +1337,27 @@ mod tests {
     }
 
     #[test]
+    fn an_option_the_person_named_and_the_model_left_out_is_filled_in() {
+        let list = |text: &str| ground_one("service_list", json!({}), text).arguments;
+        assert_eq!(list("list the tenants"), json!({"kind": "tenant"}));
+        assert_eq!(
+            list("which fresco instances do we host"),
+            json!({"kind": "tenant"})
+        );
+        assert_eq!(list("list tenants and platform services"), json!({}));
+        assert_eq!(list("list everything"), json!({}));
+        let mut r = req(vec![user("warn everyone the gps feed lags")]);
+        r.tools.push(ToolDef {
+            name: "notify".into(),
+            description: String::new(),
+            parameters: json!({"type":"object","properties":{"message":{"type":"string"},"severity":{"anyOf":[{"$ref":"#/$defs/S"},{"type":"null"}]}},"required":["message"],"$defs":{"S":{"type":"string","enum":["info","warning","critical"]}}}),
+            effect: None,
+        });
+        let c = ground(call("notify", json!({"message": "the gps feed lags"})), &r);
+        assert_eq!(c.arguments["severity"], "warning");
+    }
+
+    #[test]
     fn a_list_keeps_the_items_the_person_mentioned() {
         let all = json!({"product": "bike-frame-7", "agreements": ["uk-eu-tca", "uk-japan-cepa", "uk-canada"]});
         let two = ground_one(
@@ -1573,8 +1642,11 @@ mod tests {
             provision("large"),
             json!({"subdomain":"massive-dynamic","plan":"large"})
         );
-        // "big" is not small: the model's guess is dropped and the default applies.
-        assert_eq!(provision("small"), json!({"subdomain":"massive-dynamic"}));
+        // "big" is not small: the model's guess gives way to the plan the person named.
+        assert_eq!(
+            provision("small"),
+            json!({"subdomain":"massive-dynamic","plan":"large"})
+        );
     }
 
     #[test]

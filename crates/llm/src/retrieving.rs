@@ -137,7 +137,9 @@ impl Retrieving {
                 && (!data_last || reads_only(name))
                 && allowed_loss(name)
         };
-        let matched = !unmatched || names_an_item(query, &req.inventory);
+        let matched = !unmatched
+            || names_an_item(query, &req.inventory)
+            || (refers_back(query) && earlier_calls(&req.turns).next().is_some());
         // A word that only one tool's vocabulary has settles the tool.
         let named = matched
             .then(|| {
@@ -198,6 +200,16 @@ fn only_tool_that_scales(
         }
         _ => None,
     }
+}
+
+/// Words that point back at something in the conversation ("verify it", "the one from the
+/// 21st"): a follow-up with one of them is about what the conversation was about, however
+/// little its words resemble a tool's description.
+fn refers_back(text: &str) -> bool {
+    const REFERENTS: [&str; 7] = ["it", "its", "that", "them", "this", "those", "one"];
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .any(|w| REFERENTS.contains(&w))
 }
 
 /// The tools this conversation called, newest first.

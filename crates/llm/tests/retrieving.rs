@@ -117,3 +117,38 @@ fn a_word_that_names_one_tool_still_settles_the_offer() {
         vec!["service_restart", "respond"]
     );
 }
+
+#[test]
+fn a_follow_up_about_what_was_read_is_settled_by_its_tool_word_however_terse() {
+    // "is the one from the 21st any good? verify it" resembles no tool's description
+    // enough to match, but "it" points at the backups just listed, and "verify" names a tool.
+    let next = "is the one from the 21st any good? verify it";
+    assert_eq!(
+        offer_after("stark-ind backups", "db_backups_list", next),
+        vec!["db_verify_backup", "respond"]
+    );
+    // Without a conversation to point back at, nothing is there to verify.
+    assert_eq!(
+        offer(vec![Turn::User { text: next.into() }]),
+        vec!["respond"]
+    );
+}
+
+#[test]
+fn double_it_after_reading_a_limit_offers_only_the_tool_that_sets_it() {
+    let read = "mq (mq-r2) over 1.0s: CPU 22.7%, memory 985.55 / 1024 MiB, 112 pids";
+    let offered = offer(vec![
+        Turn::User {
+            text: "stark-ind mem".into(),
+        },
+        Turn::Call {
+            name: "service_metrics".into(),
+            arguments: json!({"service": "stark-ind"}),
+        },
+        Turn::tool_result("service_metrics", read, &json!({})),
+        Turn::User {
+            text: "double it".into(),
+        },
+    ]);
+    assert_eq!(offered, vec!["service_set_limits", "respond"]);
+}
