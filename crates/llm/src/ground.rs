@@ -224,12 +224,12 @@ impl Said {
     fn numbers(&self) -> Vec<(f64, bool)> {
         self.numbers_with_units()
             .into_iter()
-            .map(|(x, unit)| (x, is_time_unit(&unit)))
+            .map(|n| (n.value, is_time_unit(&n.unit)))
             .collect()
     }
 
-    /// The numbers said, each with the unit written after it ("" when none).
-    fn numbers_with_units(&self) -> Vec<(f64, String)> {
+    /// The numbers said, each with the words around it.
+    fn numbers_with_units(&self) -> Vec<SaidNumber> {
         let mut out = Vec::new();
         for (i, w) in self.words.iter().enumerate() {
             let digits: String = w
@@ -247,10 +247,28 @@ impl Said {
                 "" => self.words.get(i + 1).map_or("", String::as_str),
                 rest => rest,
             };
-            out.push((value, unit.to_string()));
+            let label = match i.checked_sub(1) {
+                Some(j) => self.words[j].clone(),
+                None => String::new(),
+            };
+            out.push(SaidNumber {
+                value,
+                unit: unit.to_string(),
+                label,
+            });
         }
         out
     }
+}
+
+/// A number the person wrote: "cpus 2 pids 100" has 2 labelled `cpus`, "max 150 procs" has
+/// 150 in `procs`.
+struct SaidNumber {
+    value: f64,
+    /// The word written after it, or the letters joined to it ("256m"); "" when none.
+    unit: String,
+    /// The word written before it; "" when none.
+    label: String,
 }
 
 /// The decimal numbers written in `text` ("cpu 99.2% of limit 0.5 cores" gives 99.2, 0.5).
@@ -413,9 +431,10 @@ fn mentioned(said: &Said, tool: &ToolDef, key: &str, value: &Value, inventory: &
             // "256m" is a duration in "logs for 256m" but megabytes for a memory size.
             let sizes_in_m = key.starts_with("memory");
             said.scaled(key, v)
-                || said.numbers_with_units().iter().any(|&(x, ref unit)| {
+                || said.numbers_with_units().iter().any(|n| {
+                    let (x, unit) = (n.value, n.unit.as_str());
                     (!is_time_unit(unit) || (sizes_in_m && unit == "m"))
-                        && !unit_names_another(tool, key, unit)
+                        && !is_another_arguments(tool, key, n)
                         && [x, x * 1024.0, x * 1000.0, x / 100.0]
                             .iter()
                             .any(|c| (c - v).abs() < 1e-9)
@@ -527,18 +546,19 @@ fn options_named_but_left_out(
         .collect()
 }
 
-/// Whether `unit`, the word written after a number ("max 150 procs"), names an argument of
-/// `tool` other than `key`, by its name or a word of its description, and does not name
-/// `key`: the number is that other argument's, so "150 procs" gives `pids` and not `cpus`.
-fn unit_names_another(tool: &ToolDef, key: &str, unit: &str) -> bool {
-    if unit.chars().count() < 3 || !unit.chars().all(char::is_alphabetic) {
-        return false;
-    }
-    let stem: String = unit.chars().take(4).collect();
+/// Whether the number `n` is another argument's than `key`: the word after it names another
+/// argument of `tool` (by its name or a word of its description) and not `key`, and the word
+/// before it does not name `key`. "max 150 procs" gives `pids` and not `cpus`; in "cpus 2
+/// pids 100", 2 is labelled `cpus` whatever follows.
+fn is_another_arguments(tool: &ToolDef, key: &str, n: &SaidNumber) -> bool {
     let Some(props) = tool.parameters.get("properties").and_then(Value::as_object) else {
         return false;
     };
-    let names = |k: &str| {
+    let names = |word: &str, k: &str| {
+        if word.chars().count() < 3 || !word.chars().all(char::is_alphabetic) {
+            return false;
+        }
+        let stem: String = word.chars().take(4).collect();
         let description = props
             .get(k)
             .and_then(|p| p.get("description"))
@@ -554,9 +574,11 @@ fn unit_names_another(tool: &ToolDef, key: &str, unit: &str) -> bool {
         name_parts
             .map(str::to_string)
             .chain(described)
-            .any(|w| w.starts_with(&stem) || unit.starts_with(&w))
+            .any(|w| w.starts_with(&stem) || word.starts_with(&w))
     };
-    !names(key) && props.keys().any(|k| k != key && names(k))
+    !names(&n.label, key)
+        && !names(&n.unit, key)
+        && props.keys().any(|k| k != key && names(&n.unit, k))
 }
 
 /// Applies the grounding rules to `call`, proposed for `req`.
@@ -1273,6 +1295,14 @@ mod tests {
             c.arguments,
             json!({"service": "psra", "cpus": 2, "pids": 300})
         );
+        // A label before the number binds it, whatever word follows.
+        let all = json!({"service": "psra", "memory_mb": 256, "cpus": 2, "pids": 100});
+        let c = ground_one(
+            "service_set_limits",
+            all.clone(),
+            "psra limits: mem 256m cpus 2 pids 100",
+        );
+        assert_eq!(c.arguments, all);
     }
 
     #[test]
