@@ -105,9 +105,11 @@ pub fn asks_for_loss(text: &str, tool: &ToolDef, tools: &[ToolDef]) -> bool {
 /// The words for each catalogue tool's act: `prompts/tool_verbs.toml`.
 pub const TOOL_VERBS: &str = include_str!("../../../prompts/tool_verbs.toml");
 
-/// Words of tool names too general to tell tools apart ("check psra" is no subdomain check).
-const GENERAL_NAME_WORDS: [&str; 10] = [
-    "check", "show", "make", "find", "list", "update", "add", "create", "remove", "info",
+/// Words of tool names too general to tell tools apart ("check psra" is no subdomain check,
+/// "search the invoicing logs" no audit search).
+const GENERAL_NAME_WORDS: [&str; 11] = [
+    "check", "show", "make", "find", "search", "list", "update", "add", "create", "remove",
+    "info",
 ];
 
 /// The one tool of `tools` that a word of `text` names: each tool's vocabulary is the words
@@ -326,8 +328,22 @@ mod tests {
             named("since the last restart psra is slow, stop it").as_deref(),
             Some("service_stop")
         );
-        // General words of names settle nothing: "check psra" is no subdomain check.
+        // General words of names settle nothing: "check psra" is no subdomain check, and
+        // "search" is no audit search when the logs are what is searched.
         assert_eq!(named("check psra"), None);
+        let reads: Vec<ToolDef> = ["audit_search", "service_logs"]
+            .into_iter()
+            .map(plain)
+            .collect();
+        assert_eq!(
+            named_tool("search invoicing logs for 'vat mismatch'", &reads, &verbs).as_deref(),
+            Some("service_logs")
+        );
+        assert_eq!(
+            named_tool("search the audit log for denials", &reads, &verbs),
+            None,
+            "audit and log name two tools"
+        );
     }
 
     #[test]
