@@ -108,8 +108,7 @@ pub const TOOL_VERBS: &str = include_str!("../../../prompts/tool_verbs.toml");
 /// Words of tool names too general to tell tools apart ("check psra" is no subdomain check,
 /// "search the invoicing logs" no audit search).
 const GENERAL_NAME_WORDS: [&str; 11] = [
-    "check", "show", "make", "find", "search", "list", "update", "add", "create", "remove",
-    "info",
+    "check", "show", "make", "find", "search", "list", "update", "add", "create", "remove", "info",
 ];
 
 /// The one tool of `tools` that a word of `text` names: each tool's vocabulary is the words
