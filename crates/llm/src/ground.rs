@@ -166,10 +166,6 @@ impl Said {
         }
     }
 
-    fn has_any(&self, words: &[&str]) -> bool {
-        words.iter().any(|w| self.has_word(w))
-    }
-
     /// Whether `v`, for argument `key`, is a number of the conversation scaled the way the
     /// person asked: "double its cpu" scales `cpus`, and not `memory_mb`.
     fn scaled(&self, key: &str, v: f64) -> bool {
@@ -180,11 +176,7 @@ impl Said {
         if !names_key {
             return false;
         }
-        let factor = if self.has_any(&["double", "twice"]) {
-            2.0
-        } else if self.has_any(&["halve", "half"]) {
-            0.5
-        } else {
+        let Some(factor) = crate::scale::factor(&self.words) else {
             return false;
         };
         self.seen_numbers

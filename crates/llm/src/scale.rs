@@ -8,14 +8,28 @@ use serde_json::Value;
 
 use crate::plan::{PlanRequest, ToolDef, Turn, UntrustedSource};
 
-/// The factor the person's words ask for, if any.
-fn factor(words: &[String]) -> Option<f64> {
-    words.iter().find_map(|w| match w.as_str() {
-        "double" | "twice" | "2x" | "x2" => Some(2.0),
-        "triple" | "thrice" | "3x" | "x3" => Some(3.0),
-        "quadruple" | "4x" | "x4" => Some(4.0),
-        "halve" | "half" => Some(0.5),
-        _ => None,
+/// The factor the person's words ask for, if any. Not in the phrases where these words
+/// scale nothing: "double-check", "restarted twice", "half an hour".
+pub(crate) fn factor(words: &[String]) -> Option<f64> {
+    words.iter().enumerate().find_map(|(i, w)| {
+        let next = words.get(i + 1).map_or("", String::as_str);
+        match w.as_str() {
+            "double" if !next.starts_with("check") => Some(2.0),
+            // "twice the memory", "twice as much"; "restarted twice" counts times.
+            "twice" if matches!(next, "the" | "as" | "its" | "their") => Some(2.0),
+            "triple" => Some(3.0),
+            "quadruple" => Some(4.0),
+            "halve" => Some(0.5),
+            "half"
+                if !matches!(
+                    next,
+                    "a" | "an" | "past" | "hour" | "day" | "minute" | "week"
+                ) =>
+            {
+                Some(0.5)
+            }
+            _ => None,
+        }
     })
 }
 
@@ -295,6 +309,15 @@ mod tests {
         let tool = set_limits();
         let none = |turns| asked(&req(turns), &tool);
         assert_eq!(none(vec![read.clone(), user("raise its cpu")]), None);
+        // Words that scale nothing in these phrases.
+        for text in [
+            "double-check its cpu",
+            "its cpu restarted twice, why",
+            "its cpu over the last half hour",
+        ] {
+            let turns = vec![user("why is psra slow"), read.clone(), user(text)];
+            assert_eq!(none(turns), None, "{text}");
+        }
         assert_eq!(none(vec![read.clone(), user("double it")]), None);
         assert_eq!(none(vec![user("double psra's cpu")]), None);
         assert_eq!(
