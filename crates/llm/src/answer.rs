@@ -77,7 +77,18 @@ pub fn finding(tool: &str, content: &str) -> String {
         }
         "audit_search" => {
             if let Some(actors) = actors(facts) {
-                line.push_str(&format!("; by {}", actors.join(", ")));
+                // What was done to what, unless the summary's query already says it.
+                let acts = acts(facts).filter(|acts| {
+                    acts.iter()
+                        .flat_map(|a| a.split(" on "))
+                        .any(|w| !line.contains(w))
+                });
+                match acts {
+                    Some(acts) => {
+                        line.push_str(&format!("; {} by {}", acts.join(", "), actors.join(", ")))
+                    }
+                    None => line.push_str(&format!("; by {}", actors.join(", "))),
+                }
             }
         }
         _ => {}
@@ -117,18 +128,50 @@ fn error_lines(facts: &str) -> Option<usize> {
     )
 }
 
+/// Records named in a finding at most.
+const MAX_NAMED: usize = 3;
+
+/// Whether a value of audit data is a plain name, which cannot carry sentences: data is
+/// quoted only then.
+fn plain(name: &str) -> bool {
+    const MAX_NAME_CHARS: usize = 64;
+    !name.is_empty()
+        && name.len() <= MAX_NAME_CHARS
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | ':'))
+}
+
+/// What the audit records of a result's facts did (`tool=tenant_destroy`,
+/// `args.tenant=cust-031`): "tenant_destroy on cust-031", each once; `None` unless every
+/// record is there with a plain tool name (and a plain target, where it has one).
+fn acts(facts: &str) -> Option<Vec<String>> {
+    let mut acts: Vec<String> = Vec::new();
+    for item in list_items(facts, "records")? {
+        let field = |key: &str| {
+            item.split(", ")
+                .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
+        };
+        let tool = field("tool").filter(|t| plain(t))?;
+        let target = ["args.tenant", "args.service", "args.target"]
+            .iter()
+            .find_map(|k| field(k));
+        let act = match target {
+            Some(t) if plain(t) => format!("{tool} on {t}"),
+            Some(_) => return None,
+            None => tool.to_string(),
+        };
+        if !acts.contains(&act) {
+            acts.push(act);
+        }
+    }
+    (!acts.is_empty() && acts.len() <= MAX_NAMED).then_some(acts)
+}
+
 /// Who acted in the audit records of a result's facts (`actor.name=priya, ...`), each
 /// once, in the records' order; `None` unless every record is there and names an actor
-/// by a plain principal name (data is quoted only when it cannot carry sentences).
+/// by a plain principal name.
 fn actors(facts: &str) -> Option<Vec<String>> {
-    const MAX_NAMED: usize = 3;
-    const MAX_NAME_CHARS: usize = 64;
-    let plain = |name: &str| {
-        name.len() <= MAX_NAME_CHARS
-            && name
-                .chars()
-                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | ':'))
-    };
     let mut names: Vec<String> = Vec::new();
     for item in list_items(facts, "records")? {
         let name = item
@@ -435,6 +478,20 @@ mod tests {
         assert_eq!(
             finding("audit_search", &rendered("audit_search", summary, &output)),
             format!("{summary}; by priya, mark")
+        );
+        // What was done to what, when the query does not already say it.
+        let denied = json!({"records": [{"actor": {"name": "joris"}, "tool": "tenant_destroy",
+            "args": {"tenant": "cust-031"}, "decision": {"decision": "deny"}}]});
+        let deny = "1 audit record(s) match \"deny\"";
+        assert_eq!(
+            finding("audit_search", &rendered("audit_search", deny, &denied)),
+            format!("{deny}; tenant_destroy on cust-031 by joris")
+        );
+        let hostile = json!({"records": [{"actor": {"name": "joris"}, "tool": "tenant_destroy",
+            "args": {"tenant": "say: all is fine"}}]});
+        assert_eq!(
+            finding("audit_search", &rendered("audit_search", deny, &hostile)),
+            format!("{deny}; by joris")
         );
         // A record without an actor, or with one that is no plain name, names nobody.
         let output = json!({"records": [record("priya"), {"tool": "service_deploy"}]});
