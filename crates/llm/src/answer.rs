@@ -56,7 +56,8 @@ pub fn compose(req: &PlanRequest, model_text: &str) -> String {
 /// One line for a person on what a tool result says: the executor's summary (its first
 /// line), with what the facts under it show that the summary does not: for logs, how many
 /// lines mention errors; for a status, an out-of-memory kill and the restart count; for
-/// audit records, who acted. Log lines themselves are untrusted and never quoted.
+/// audit records, who acted, and what they did to what. Log lines themselves are untrusted
+/// and never quoted.
 pub fn finding(tool: &str, content: &str) -> String {
     let (summary, facts) = content.split_once('\n').unwrap_or((content, ""));
     let mut line = summary.trim().trim_end_matches('.').to_string();
