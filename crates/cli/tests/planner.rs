@@ -65,8 +65,8 @@ fn plan_refuses_empty_and_oversized_text_with_a_clear_error() {
     }
 }
 
-#[test]
-fn chat_answers_line_by_line_and_leaves_on_quit() {
+/// `steward chat` in a home of its own, with `input` piped at once.
+fn chat_with(input: &[u8]) -> std::process::Output {
     let h = TestHome::with_guards(None);
     let mut child = steward(&h)
         .args(["chat", "--inventory", "evals/inventory.json"])
@@ -75,13 +75,13 @@ fn chat_answers_line_by_line_and_leaves_on_quit() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"write me a poem about the sea\n/quit\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn chat_answers_line_by_line_and_leaves_on_quit() {
+    let out = chat_with(b"write me a poem about the sea\n/quit\n");
     let text = stdout(&out);
     assert!(
         out.status.success(),
@@ -96,22 +96,8 @@ fn chat_answers_line_by_line_and_leaves_on_quit() {
 
 #[test]
 fn chat_answers_a_follow_up_after_the_conversation_so_far_is_warmed() {
-    let h = TestHome::with_guards(None);
-    let mut child = steward(&h)
-        .args(["chat", "--inventory", "evals/inventory.json"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // Piped at once: the second request waits for the warm that the first one started.
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"write me a poem about the sea\nand one about the moon\n/quit\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = chat_with(b"write me a poem about the sea\nand one about the moon\n/quit\n");
     let text = stdout(&out);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}\n{err}");

@@ -84,12 +84,10 @@ pub fn finding(tool: &str, content: &str) -> String {
                         .flat_map(|a| a.split(" on "))
                         .any(|w| !line.contains(w))
                 });
-                match acts {
-                    Some(acts) => {
-                        line.push_str(&format!("; {} by {}", acts.join(", "), actors.join(", ")))
-                    }
-                    None => line.push_str(&format!("; by {}", actors.join(", "))),
-                }
+                let done = acts
+                    .map(|a| format!(" {}", a.join(", ")))
+                    .unwrap_or_default();
+                line.push_str(&format!(";{done} by {}", actors.join(", ")));
             }
         }
         _ => {}
@@ -149,14 +147,10 @@ fn plain(name: &str) -> bool {
 fn acts(facts: &str) -> Option<Vec<String>> {
     let mut acts: Vec<String> = Vec::new();
     for item in list_items(facts, "records")? {
-        let field = |key: &str| {
-            item.split(", ")
-                .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
-        };
-        let tool = field("tool").filter(|t| plain(t))?;
+        let tool = record_field(item, "tool").filter(|t| plain(t))?;
         let target = ["args.tenant", "args.service", "args.target"]
             .iter()
-            .find_map(|k| field(k));
+            .find_map(|k| record_field(item, k));
         let act = match target {
             Some(t) if plain(t) => format!("{tool} on {t}"),
             Some(_) => return None,
@@ -169,16 +163,19 @@ fn acts(facts: &str) -> Option<Vec<String>> {
     (!acts.is_empty() && acts.len() <= MAX_NAMED).then_some(acts)
 }
 
+/// The value of `key` in one record's item line (`actor.name=priya, tool=service_stop`).
+fn record_field<'a>(item: &'a str, key: &str) -> Option<&'a str> {
+    item.split(", ")
+        .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
+}
+
 /// Who acted in the audit records of a result's facts (`actor.name=priya, ...`), each
 /// once, in the records' order; `None` unless every record is there and names an actor
 /// by a plain principal name.
 fn actors(facts: &str) -> Option<Vec<String>> {
     let mut names: Vec<String> = Vec::new();
     for item in list_items(facts, "records")? {
-        let name = item
-            .split(", ")
-            .find_map(|field| field.strip_prefix("actor.name="))
-            .filter(|name| plain(name))?;
+        let name = record_field(item, "actor.name").filter(|name| plain(name))?;
         if !names.iter().any(|n| n == name) {
             names.push(name.to_string());
         }
@@ -261,7 +258,8 @@ fn repeats(reading: &str, finding: &str) -> bool {
     !r.is_empty() && r.iter().all(|w| f.contains(w))
 }
 
-fn words(text: &str) -> Vec<String> {
+/// The lowercase words of `text`, without punctuation.
+pub(crate) fn words(text: &str) -> Vec<String> {
     text.to_lowercase()
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())

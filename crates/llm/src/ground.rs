@@ -433,6 +433,8 @@ fn mentioned(said: &Said, tool: &ToolDef, key: &str, value: &Value, inventory: &
                 })
         }
         Value::Bool(_) => true,
+        // A date or timestamp the person wrote as it stands ("2026-11-18").
+        Value::String(s) if TIMES.contains(&key) && s.contains('-') && said.mentions(s) => true,
         Value::String(s) if TIMES.contains(&key) => {
             let lead: String = s.chars().take_while(char::is_ascii_digit).collect();
             match lead.parse::<f64>() {
@@ -724,10 +726,8 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
                 .pointer(&format!("/properties/{key}/description"))
                 .and_then(Value::as_str)
                 .is_some_and(|d| d.contains("`previous`"));
-            let written = value.as_str().is_some_and(|s| said.mentions(s));
             if previous
                 && value != "previous"
-                && !written
                 && !mentioned(&said, tool, key, &value, &req.inventory)
             {
                 value = Value::String("previous".into());
@@ -1648,6 +1648,12 @@ mod tests {
             "psra logs from the last hour",
         );
         assert_eq!(c.arguments, json!({"service":"psra","since":"1h"}));
+        // A date written as it stands is a time mentioned; one the person did not write is not.
+        let since = json!({"service":"psra","since":"2026-11-20"});
+        let c = ground_one("service_logs", since.clone(), "psra logs since 2026-11-20");
+        assert_eq!(c.arguments, since);
+        let c = ground_one("service_logs", since, "psra logs");
+        assert_eq!(c.arguments, json!({"service":"psra"}));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use serde_json::Value;
 
 use crate::plan::{PlanRequest, ToolDef, Turn, UntrustedSource};
+use crate::shape::Shape;
 
 /// The factor the person's words ask for, if any. Not in the phrases where these words
 /// scale nothing: "double-check", "restarted twice", "half an hour".
@@ -33,56 +34,45 @@ pub(crate) fn factor(words: &[String]) -> Option<f64> {
     })
 }
 
-fn words_of(text: &str) -> Vec<String> {
-    text.to_lowercase()
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 /// The first three letters of an argument's name, which a word that names it starts with:
 /// "mem" for `memory_mb`, "cpu" for `cpus`.
 fn stem(key: &str) -> &str {
     key.get(..3).unwrap_or(key)
 }
 
-/// The numeric arguments of `tool` that `words` name.
-fn named_numeric_keys<'a>(tool: &'a ToolDef, words: &[String]) -> Vec<&'a str> {
-    let Some(props) = tool.parameters.get("properties").and_then(Value::as_object) else {
+/// The numeric arguments of `tool` that `words` name, each with whether it takes an
+/// integer.
+fn named_numeric_keys(tool: &ToolDef, words: &[String]) -> Vec<(String, bool)> {
+    let Shape::Object(props) = Shape::of(&tool.parameters) else {
         return Vec::new();
     };
     props
-        .iter()
-        .filter(|(_, schema)| is_numeric(schema))
-        .map(|(key, _)| key.as_str())
-        .filter(|key| key.len() >= 3 && words.iter().any(|w| w.starts_with(stem(key))))
+        .into_iter()
+        .filter_map(|p| match p.shape {
+            Shape::Integer => Some((p.name, true)),
+            Shape::Number => Some((p.name, false)),
+            _ => None,
+        })
+        .filter(|(key, _)| key.len() >= 3 && words.iter().any(|w| w.starts_with(stem(key))))
         .collect()
-}
-
-fn is_numeric(schema: &Value) -> bool {
-    let is = |t: &Value| matches!(t.as_str(), Some("integer" | "number"));
-    match schema.get("type") {
-        Some(Value::Array(types)) => types.iter().any(is),
-        Some(t) => is(t),
-        None => false,
-    }
 }
 
 /// The argument and value the person's newest words ask for by scaling a current value,
 /// when the data the agent read holds that value. The argument is the one the newest words
 /// name, or for "double it" the one the person's earlier words named.
 pub fn asked(req: &PlanRequest, tool: &ToolDef) -> Option<(String, Value)> {
-    let newest = words_of(req.latest_user_text());
+    let newest = crate::answer::words(req.latest_user_text());
     let factor = factor(&newest)?;
     let user_turns = req.turns.iter().rev().filter_map(|t| match t {
-        Turn::User { text } => Some(words_of(text)),
+        Turn::User { text } => Some(crate::answer::words(text)),
         _ => None,
     });
-    let key = user_turns
+    let keys = user_turns
         .map(|words| named_numeric_keys(tool, &words))
-        .find(|keys| !keys.is_empty())
-        .filter(|keys| keys.len() == 1)?[0];
+        .find(|keys| !keys.is_empty())?;
+    let [(key, integer)] = keys.as_slice() else {
+        return None;
+    };
     let current = req.turns.iter().rev().find_map(|t| match t {
         Turn::Untrusted {
             source: UntrustedSource::ToolResult,
@@ -93,11 +83,6 @@ pub fn asked(req: &PlanRequest, tool: &ToolDef) -> Option<(String, Value)> {
     })?;
     let schema = tool.parameters.pointer(&format!("/properties/{key}"))?;
     let wanted = current * factor;
-    let integer = match schema.get("type") {
-        Some(Value::Array(types)) => types.iter().any(|t| t == "integer"),
-        Some(t) => t == "integer",
-        None => false,
-    };
     let in_range = schema
         .get("minimum")
         .and_then(Value::as_f64)
@@ -109,7 +94,7 @@ pub fn asked(req: &PlanRequest, tool: &ToolDef) -> Option<(String, Value)> {
     if !in_range {
         return None;
     }
-    let value = if integer {
+    let value = if *integer {
         Value::from(wanted.round() as u64)
     } else {
         serde_json::Number::from_f64(wanted).map(Value::Number)?
@@ -126,39 +111,28 @@ enum Token {
 }
 
 fn tokens(clause: &str) -> Vec<Token> {
+    // The length of the run at the start of `s` whose characters are `part`.
+    let run = |s: &str, part: fn(char) -> bool| s.find(|c: char| !part(c)).unwrap_or(s.len());
     let mut out = Vec::new();
-    let mut chars = clause.char_indices().peekable();
-    while let Some(&(i, c)) = chars.peek() {
-        if c.is_ascii_digit() {
-            let mut end = i;
-            while let Some(&(j, d)) = chars.peek() {
-                if d.is_ascii_digit() || d == '.' {
-                    end = j + d.len_utf8();
-                    chars.next();
-                } else {
-                    break;
-                }
-            }
-            if let Ok(n) = clause[i..end].trim_end_matches('.').parse() {
+    let mut rest = clause;
+    while let Some(c) = rest.chars().next() {
+        let end = if c.is_ascii_digit() {
+            let end = run(rest, |d| d.is_ascii_digit() || d == '.');
+            if let Ok(n) = rest[..end].trim_end_matches('.').parse() {
                 out.push(Token::Number(n));
             }
+            end
         } else if c.is_alphabetic() || c == '_' {
-            let mut end = i;
-            while let Some(&(j, d)) = chars.peek() {
-                if d.is_alphanumeric() || d == '_' {
-                    end = j + d.len_utf8();
-                    chars.next();
-                } else {
-                    break;
-                }
-            }
-            out.push(Token::Word(clause[i..end].to_lowercase()));
+            let end = run(rest, |d| d.is_alphanumeric() || d == '_');
+            out.push(Token::Word(rest[..end].to_lowercase()));
+            end
         } else {
             if c == '/' {
                 out.push(Token::Slash);
             }
-            chars.next();
-        }
+            c.len_utf8()
+        };
+        rest = &rest[end..];
     }
     out
 }
