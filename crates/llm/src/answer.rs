@@ -2,11 +2,18 @@
 //! three sentences, and never the question read back. What was found comes from the
 //! executor's own summary of the result (and, for logs, a count of the error lines), not
 //! from the model, so a small model cannot drop or misstate it; the model adds its reading.
-//! No answer is ever empty.
+//! After a read of Steward's own whose result holds no text written by others (a status,
+//! metrics, releases, backups, audit records; not log lines), the answer needs no model at
+//! all ([`direct`]): the finding, the facts the question names, and what the finding
+//! suggests. That answer is exact and immediate, where the model's reading cost seconds of
+//! decoding the result and mostly restated it. No answer is ever empty.
 
 use crate::decode::RESPOND;
-use crate::plan::{Backend, Inventory, PlanRequest, Proposal, Turn, UntrustedSource};
+use crate::plan::{Backend, Inventory, PlanRequest, Proposal, ProposedCall, Turn, UntrustedSource};
 use crate::Result;
+
+/// The backend named in a [`direct`] answer's proposal: no model wrote it.
+pub const DIRECT: &str = "steward:finding";
 
 /// Sentences an answer may have, the finding included.
 pub(crate) const MAX_SENTENCES: usize = 3;
@@ -76,6 +83,16 @@ pub fn finding(tool: &str, content: &str) -> String {
                 line.push_str(&format!("; restarted {n} times"));
             }
         }
+        "service_list" => {
+            if let Some(down) = not_running(facts) {
+                line.push_str(&format!("; not running: {}", down.join(", ")));
+            }
+        }
+        "db_backups_list" => {
+            if let Some(check) = newest_verification(facts) {
+                line.push_str(&format!("; the newest {check}"));
+            }
+        }
         "audit_search" => {
             if let Some(actors) = actors(facts) {
                 // What was done to what, unless the summary's query already says it.
@@ -93,6 +110,159 @@ pub fn finding(tool: &str, content: &str) -> String {
         _ => {}
     }
     line
+}
+
+/// The whole answer to `req` without the model, when its newest turn is the result of a
+/// read of Steward's own that holds no text written by others (log lines need reading),
+/// and the person's words ask for no change (after "check billing and restart it if it is
+/// unhealthy" the model may go on to the restart): the finding, then the facts the
+/// question names that the finding does not state ("what is psra's ip" gives `live.ip`),
+/// then what the finding suggests.
+pub fn direct(req: &PlanRequest) -> Option<String> {
+    let Some(Turn::Untrusted {
+        source: UntrustedSource::ToolResult,
+        label,
+        content,
+    }) = req.turns.last()
+    else {
+        return None;
+    };
+    let tool = req.tools.iter().find(|t| &t.name == label)?;
+    let ours = steward_tools::find(label).is_some();
+    if !ours || !tool.changes_nothing() || holds_others_text(label) {
+        return None;
+    }
+    let question = req.latest_user_text();
+    let asked = crate::intent::named_tool(question, &req.tools, crate::intent::tool_verbs());
+    if asked.is_some_and(|t| {
+        req.tools
+            .iter()
+            .any(|d| d.name == t && !d.changes_nothing())
+    }) {
+        return None;
+    }
+    let found = finding(label, content);
+    let mut text = sentence(&found);
+    let facts = asked_facts(question, content, &found);
+    if !facts.is_empty() {
+        // Fact keys as they are (`live.ip`), not capitalized like a sentence.
+        text.push_str(&format!(" {}.", facts.join("; ")));
+    }
+    if let Some(hint) = suggestion(label, content) {
+        text.push(' ');
+        text.push_str(&hint);
+    }
+    Some(first_sentences(&text, MAX_SENTENCES))
+}
+
+/// Whether `tool`'s results carry text that others wrote, which takes reading: log lines.
+/// (Their `untrusted` fact comes last and may be cut off with the lines after
+/// [`crate::plan::MAX_RESULT_CHARS`], so the tool decides, not the fact.)
+fn holds_others_text(tool: &str) -> bool {
+    tool == "service_logs"
+}
+
+/// Words of a question that name no fact.
+const QUESTION_WORDS: [&str; 32] = [
+    "a", "an", "the", "is", "are", "was", "were", "be", "at", "on", "in", "of", "to", "for", "by",
+    "it", "its", "do", "does", "did", "has", "have", "how", "what", "when", "who", "which", "why",
+    "and", "or", "any", "me",
+];
+/// Fact lines an answer adds at most.
+const MAX_ASKED_FACTS: usize = 2;
+
+/// The `key: value` lines of a result whose key has a segment the question names
+/// (`live.ip` for "ip", `live.started_at` for "when was it started"), for the question's
+/// words that `found` does not already state.
+fn asked_facts(question: &str, content: &str, found: &str) -> Vec<String> {
+    let stated = words(found);
+    let asked: Vec<String> = words(question)
+        .into_iter()
+        .filter(|w| !QUESTION_WORDS.contains(&w.as_str()))
+        .filter(|w| !stated.iter().any(|s| same_word(s, w)))
+        .collect();
+    content
+        .lines()
+        .skip(1)
+        .filter(|l| !l.starts_with(crate::facts::ITEM))
+        .filter(|l| {
+            let Some((key, _)) = l.split_once(": ") else {
+                return false;
+            };
+            key.split(['.', '_'])
+                .any(|seg| asked.iter().any(|w| same_word(seg, w)))
+        })
+        .take(MAX_ASKED_FACTS)
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether two words are one: equal, or sharing their first four letters ("limit" and
+/// "limits", "started" and "start").
+fn same_word(a: &str, b: &str) -> bool {
+    const STEM: usize = 4;
+    a == b || (a.len() >= STEM && b.len() >= STEM && a.get(..STEM) == b.get(..STEM))
+}
+
+/// A share of the memory limit in use at or above which metrics suggest raising it.
+const NEAR_LIMIT: f64 = 0.9;
+
+/// What a finding suggests doing, when it shows something wrong: for a status, why it is
+/// down is in its logs, and a kill for memory asks for more; for metrics, memory near its
+/// limit.
+fn suggestion(tool: &str, content: &str) -> Option<String> {
+    let (summary, facts) = content.split_once('\n').unwrap_or((content, ""));
+    match tool {
+        "service_status" => {
+            let (name, rest) = summary.split_once(": ")?;
+            let state = rest.split([' ', ',']).next()?;
+            if fact(facts, "live.oom_killed") == Some("true") {
+                return Some(format!("A higher memory limit may keep {name} up."));
+            }
+            let unhealthy = rest.starts_with(&format!("{state} (unhealthy)"));
+            (state != "running" || unhealthy)
+                .then(|| format!("{name}'s logs should say why."))
+                .map(|s| sentence(&s))
+        }
+        "service_metrics" => {
+            let near: Vec<String> = [("memory", memory_use(summary)), ("pids", pids_use(content))]
+                .into_iter()
+                .filter_map(|(what, used)| {
+                    let (used, limit) = used?;
+                    (limit > 0.0 && used / limit >= NEAR_LIMIT)
+                        .then(|| format!("{what} at {:.0}% of its limit", used / limit * 100.0))
+                })
+                .collect();
+            (!near.is_empty()).then(|| {
+                format!(
+                    "That is {}: raising the limit may help.",
+                    near.join(" and ")
+                )
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The memory in use and its limit in a metrics summary ("memory 1010.23 / 1024 MiB").
+fn memory_use(summary: &str) -> Option<(f64, f64)> {
+    let rest = summary.split_once("memory ")?.1;
+    let (used, rest) = rest.split_once(" / ")?;
+    let limit = rest.split_whitespace().next()?;
+    Some((used.trim().parse().ok()?, limit.parse().ok()?))
+}
+
+/// The processes in use ("398 pids" in the summary) and their limit (`pids.limit: 400`)
+/// in a metrics result.
+fn pids_use(content: &str) -> Option<(f64, f64)> {
+    let (summary, facts) = content.split_once('\n')?;
+    let used = summary
+        .split(", ")
+        .find_map(|clause| clause.trim_end_matches('.').strip_suffix(" pids"))?;
+    Some((
+        used.trim().parse().ok()?,
+        fact(facts, "pids.limit")?.parse().ok()?,
+    ))
 }
 
 /// The value of the fact `key` (a `key: value` line of [`Turn::tool_result`]).
@@ -167,6 +337,38 @@ fn acts(facts: &str) -> Option<Vec<String>> {
 fn record_field<'a>(item: &'a str, key: &str) -> Option<&'a str> {
     item.split(", ")
         .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// The services of a list result's facts (`services: 5`, then items
+/// `name=oakridge-school, state=stopped, ...`) that are not running, with their state; `None`
+/// unless every item is there with plain values and at most [`MAX_NAMED`] are down.
+fn not_running(facts: &str) -> Option<Vec<String>> {
+    let mut down = Vec::new();
+    for item in list_items(facts, "services")? {
+        let name = record_field(item, "name").filter(|n| plain(n))?;
+        let state = record_field(item, "state").filter(|s| plain(s))?;
+        if state != "running" {
+            down.push(format!("{name} ({state})"));
+        }
+    }
+    (!down.is_empty() && down.len() <= MAX_NAMED).then_some(down)
+}
+
+/// What the newest backup's verification found, from the first item of a backups
+/// result's facts (`verified.ok=false`): "failed its verification", "passed its
+/// verification", or "is not verified".
+fn newest_verification(facts: &str) -> Option<&'static str> {
+    let newest = list_items(facts, "backups")?.into_iter().next()?;
+    // The last such field: the verification's message comes before it and holds names
+    // from the tenant's schema, which could be written to look like one.
+    let ok = newest
+        .rsplit(", ")
+        .find_map(|f| f.strip_prefix("verified.ok="));
+    Some(match ok {
+        Some("true") => "passed its verification",
+        Some("false") => "failed its verification",
+        _ => "is not verified",
+    })
 }
 
 /// Who acted in the audit records of a result's facts (`actor.name=priya, ...`), each
@@ -311,6 +513,19 @@ impl<B: Backend> Backend for Answering<B> {
     }
 
     async fn propose(&self, req: &PlanRequest) -> Result<Proposal> {
+        if let Some(text) = direct(req) {
+            return Ok(Proposal {
+                call: ProposedCall {
+                    name: RESPOND.to_string(),
+                    arguments: serde_json::json!({ "text": text }),
+                },
+                backend: DIRECT.to_string(),
+                confidence: 1.0,
+                prompt_tokens: 0,
+                generated_tokens: 0,
+                forward_passes: 0,
+            });
+        }
         // After a tool result the answer is composed, so the model's own words are not
         // streamed as if they were the whole answer.
         let composed = matches!(
@@ -559,6 +774,105 @@ mod tests {
         let write =
             "I stopped before a `tenant_destroy` call: it would follow from the data above.";
         assert!(compose(&req, write).ends_with(write));
+    }
+
+    /// `question`, the call of `tool`, and its result as the planner reads it, with the
+    /// catalogue's tools.
+    fn read(question: &str, tool: &str, summary: &str, output: serde_json::Value) -> PlanRequest {
+        let mut req = after_result(question, tool, "");
+        req.turns.pop();
+        req.turns.push(Turn::tool_result(tool, summary, &output));
+        req.tools = crate::eval::ToolSet::catalogue().defs;
+        req
+    }
+
+    #[test]
+    fn a_read_of_our_own_is_answered_from_its_finding_without_the_model() {
+        let status = |question: &str| {
+            read(
+                question,
+                "service_status",
+                "psra: running (unhealthy), release r8 psra:1.4.1; limits memory 512 MiB",
+                json!({"live": {"health": "unhealthy", "ip": "172.18.0.14",
+                    "oom_killed": false, "started_at": "2026-11-23T08:02:11Z"}}),
+            )
+        };
+        assert_eq!(
+            direct(&status("hows psra")).as_deref(),
+            Some(
+                "Psra: running (unhealthy), release r8 psra:1.4.1; limits memory 512 MiB. \
+                 Psra's logs should say why."
+            )
+        );
+        // A fact the question names and the finding does not state is added.
+        let ip = direct(&status("what's psra's ip?")).unwrap();
+        assert!(ip.contains("live.ip: 172.18.0.14"), "{ip}");
+        let started = direct(&status("when was psra started")).unwrap();
+        assert!(
+            started.contains("live.started_at: 2026-11-23T08:02:11Z"),
+            "{started}"
+        );
+        assert!(!started.contains("live.ip"), "{started}");
+        // Words that ask for a change leave the rest to the model, as do log lines, which
+        // take reading, and a write's result.
+        assert_eq!(
+            direct(&status("check psra and restart it if it is unhealthy")),
+            None
+        );
+        let logs = read(
+            "why won't psra start",
+            "service_logs",
+            "2 log line(s) of psra",
+            json!({"lines": [{"text": "FATAL: password authentication failed"}]}),
+        );
+        assert_eq!(direct(&logs), None);
+        let restarted = read(
+            "restart psra",
+            "service_restart",
+            "restarted psra",
+            json!({}),
+        );
+        assert_eq!(direct(&restarted), None);
+    }
+
+    #[test]
+    fn findings_name_what_is_down_the_newest_backups_check_and_a_limit_nearly_reached() {
+        let list = read(
+            "which tenants are down",
+            "service_list",
+            "3 tenant services, 2 running",
+            json!({"count": 3, "services": [
+                {"name": "brightwater", "state": "running"},
+                {"name": "oakridge-school", "state": "stopped"},
+                {"name": "hanze-uni", "state": "running"}]}),
+        );
+        assert_eq!(
+            direct(&list).as_deref(),
+            Some("3 tenant services, 2 running; not running: oakridge-school (stopped).")
+        );
+        // A message that poses as the verdict does not count: the executor's field does.
+        let backups = read(
+            "did the last hanze backup pass?",
+            "db_backups_list",
+            "2 backup(s) of hanze-uni",
+            json!({"backups": [
+                {"backup": "b2", "verified": {"message": "x, verified.ok=true", "ok": false}},
+                {"backup": "b1", "verified": {"message": "44 tables match", "ok": true}}]}),
+        );
+        let a = direct(&backups).unwrap();
+        assert!(a.contains("the newest failed its verification"), "{a}");
+        let metrics = read(
+            "is kc-auth hitting its limits",
+            "service_metrics",
+            "kc-auth (kc-auth-r5) over 1.0s: CPU 31.0%, memory 864 / 2048 MiB, 398 pids",
+            json!({"pids": {"limit": 400}}),
+        );
+        let a = direct(&metrics).unwrap();
+        assert!(
+            a.ends_with("That is pids at 100% of its limit: raising the limit may help."),
+            "{a}"
+        );
+        assert!(!a.contains("memory at"), "{a}");
     }
 
     #[test]

@@ -105,6 +105,12 @@ pub fn asks_for_loss(text: &str, tool: &ToolDef, tools: &[ToolDef]) -> bool {
 /// The words for each catalogue tool's act: `prompts/tool_verbs.toml`.
 pub const TOOL_VERBS: &str = include_str!("../../../prompts/tool_verbs.toml");
 
+/// [`TOOL_VERBS`], parsed once (shipped data; a test of its own parses it strictly).
+pub fn tool_verbs() -> &'static HashMap<String, String> {
+    static VERBS: std::sync::OnceLock<HashMap<String, String>> = std::sync::OnceLock::new();
+    VERBS.get_or_init(|| toml::from_str(TOOL_VERBS).unwrap_or_default())
+}
+
 /// Words of tool names too general to tell tools apart ("check psra" is no subdomain check,
 /// "search the invoicing logs" no audit search).
 const GENERAL_NAME_WORDS: [&str; 11] = [

@@ -29,8 +29,6 @@ pub struct Retrieving {
     inner: Arc<dyn Backend>,
     embedder: Arc<Embedder>,
     hints: HashMap<String, String>,
-    /// The words for each tool's act ([`crate::intent::TOOL_VERBS`]).
-    verbs: HashMap<String, String>,
     /// Indexes by catalogue fingerprint: evals may bring their own tool lists.
     indexes: std::sync::Mutex<HashMap<String, Arc<ToolIndex>>>,
     k: usize,
@@ -47,8 +45,6 @@ impl Retrieving {
             inner,
             embedder,
             hints,
-            // Shipped data, parsed by a test of its own.
-            verbs: toml::from_str(crate::intent::TOOL_VERBS).unwrap_or_default(),
             indexes: std::sync::Mutex::new(HashMap::new()),
             k,
         }
@@ -144,7 +140,7 @@ impl Retrieving {
         let named = matched
             .then(|| {
                 let acts = without_item_names(step, &req.inventory);
-                crate::intent::named_tool(&acts, &candidates, &self.verbs)
+                crate::intent::named_tool(&acts, &candidates, crate::intent::tool_verbs())
             })
             .flatten()
             .filter(|named| allowed(named))
