@@ -20,8 +20,9 @@ pub struct Given {
     bare_power: bool,
 }
 
-/// Words people write instead of digits ("started from rest", "over the past decade").
-const NUMBER_WORDS: [(&str, f64); 25] = [
+/// Words people write instead of digits ("started from rest", "over the past decade"),
+/// spans of days among them ("rain tomorrow" is one day ahead, "the coming week" seven).
+const NUMBER_WORDS: [(&str, f64); 28] = [
     ("zero", 0.0),
     ("rest", 0.0),
     ("none", 0.0),
@@ -47,6 +48,9 @@ const NUMBER_WORDS: [(&str, f64); 25] = [
     ("million", 1e6),
     ("half", 0.5),
     ("quarter", 0.25),
+    ("tomorrow", 1.0),
+    ("week", 7.0),
+    ("fortnight", 14.0),
 ];
 
 impl Given {
@@ -244,6 +248,12 @@ mod tests {
         for v in [1.0, 0.0, 4.184, 1000.0] {
             assert!(!g.gives(&json!(v), &json!({})), "{v}");
         }
+        // Spans of days: "rain tomorrow" is a 1-day forecast, "the coming week" 7 days.
+        let g = given("will it rain in tokyo tomorrow, and over the coming week?");
+        for v in [1.0, 7.0] {
+            assert!(g.gives(&json!(v), &json!({})), "{v}");
+        }
+        assert!(!g.gives(&json!(3.0), &json!({})));
         let g = given("charges of 1e-9 and 2E-9, from rest");
         for v in [1e-9, 2e-9, 0.0] {
             assert!(g.gives(&json!(v), &json!({})), "{v}");

@@ -95,6 +95,9 @@ struct Said {
     /// Every number in the conversation, data the agent read included: what "double it"
     /// and "halve it" may apply to.
     seen_numbers: Vec<f64>,
+    /// Capital letters written alone, lowercased: "F" in "temp in chicago in F" (never
+    /// "A" or "I", which are words, nor the "s" of "it's").
+    initials: Vec<String>,
 }
 
 impl Said {
@@ -158,11 +161,18 @@ impl Said {
             .filter(|w| w.contains(['-', '_']))
             .map(str::to_string)
             .collect();
+        let initials = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.len() == 1 && w.chars().all(|c| c.is_ascii_uppercase()))
+            .filter(|w| !matches!(*w, "A" | "I"))
+            .map(str::to_lowercase)
+            .collect();
         Said {
             words,
             compact: lower.chars().filter(|c| c.is_alphanumeric()).collect(),
             compounds,
             seen_numbers,
+            initials,
         }
     }
 
@@ -502,7 +512,8 @@ fn keep_mentioned(
 /// The optional arguments with a set of values that the model left out of `kept` although
 /// the person named exactly one of the values: "warn everyone that…" is a `warning`, "list
 /// the tenants" lists `tenant`s. A word of four letters or more that a value starts with
-/// names it ("warn", "crit"), as do the ways [`mentioned`] accepts.
+/// names it ("warn", "crit"), as does a capital letter written alone that is its initial
+/// ("temp in chicago in F"), and the ways [`mentioned`] accepts.
 fn options_named_but_left_out(
     said: &Said,
     tool: &ToolDef,
@@ -530,6 +541,7 @@ fn options_named_but_left_out(
                             .words
                             .iter()
                             .any(|w| w.len() >= 4 && o.starts_with(w.as_str()))
+                        || said.initials.iter().any(|i| o.starts_with(i.as_str()))
                 })
                 .collect();
             match named.as_slice() {
@@ -611,6 +623,11 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
         let texts = req.turn_texts();
         crate::given::Given::of(texts.iter().map(String::as_str))
     });
+    if !ours {
+        if let Some(date) = date_written(req.latest_user_text()).filter(|_| !takes_a_date(tool)) {
+            return takes_no_date(&call.name, &date);
+        }
+    }
     let mut kept = Map::new();
     for (key, value) in args {
         let is_required = required.contains(&key.as_str());
@@ -846,6 +863,94 @@ fn not_given(tool: &str, key: &str) -> ProposedCall {
             )
         }),
     }
+}
+
+/// The answer when the person's words are about a date and the tool takes none ("the
+/// temperature in berlin on 1 january 1990" is no call for the current weather).
+fn takes_no_date(tool: &str, date: &str) -> ProposedCall {
+    ProposedCall {
+        name: RESPOND.into(),
+        arguments: serde_json::json!({
+            "text": format!(
+                "I can't do that as asked: your request is about {date}, and {tool} takes no \
+                 date. I can't look that up."
+            )
+        }),
+    }
+}
+
+/// Month names, whose first three letters a date may use ("1 Jan 1990").
+const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+/// A date in `text`: an ISO date, a day with a month's name ("1 january", "march 3"), or a
+/// year (1900 to 2099) after "in", "on", "since" and the like ("in 1940"; "2000 meters" is
+/// no year); as written.
+fn date_written(text: &str) -> Option<String> {
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || ",.?!;()".contains(c))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let is_month = |w: &str| {
+        let w = w.to_lowercase();
+        w.len() >= 3 && MONTHS.iter().any(|m| m.starts_with(&w))
+    };
+    let is_day = |w: &str| {
+        let digits = w.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+        !digits.is_empty()
+            && digits.len() <= 2
+            && digits.parse::<u8>().is_ok_and(|d| (1..=31).contains(&d))
+    };
+    let is_year =
+        |w: &str| w.len() == 4 && w.parse::<u16>().is_ok_and(|y| (1900..2100).contains(&y));
+    let is_iso = |w: &str| {
+        let parts: Vec<&str> = w.split('-').collect();
+        parts.len() == 3 && is_year(parts[0]) && parts[1..].iter().all(|p| p.len() == 2)
+    };
+    const BEFORE_A_YEAR: [&str; 7] = ["in", "on", "since", "during", "from", "until", "of"];
+    for (i, w) in words.iter().enumerate() {
+        let next = words.get(i + 1).copied().unwrap_or_default();
+        let before = i.checked_sub(1).map(|j| words[j].to_lowercase());
+        let dated_year = is_year(w) && before.is_some_and(|b| BEFORE_A_YEAR.contains(&b.as_str()));
+        if is_iso(w) || dated_year {
+            return Some(w.to_string());
+        }
+        // "may" alone is a verb: a month counts next to a day only.
+        if (is_day(w) && is_month(next)) || (is_month(w) && is_day(next)) {
+            return Some(format!("{w} {next}"));
+        }
+    }
+    None
+}
+
+/// Whether one of `tool`'s parameters takes a date or time, by its name or description.
+fn takes_a_date(tool: &ToolDef) -> bool {
+    // "yyyy" of a format written out ("YYYY-MM-DD"); a JSON Schema `format` says "date".
+    const DATE_WORDS: [&str; 7] = ["date", "time", "day", "month", "year", "since", "yyyy"];
+    let Some(props) = tool.parameters.get("properties").and_then(Value::as_object) else {
+        return false;
+    };
+    props.iter().any(|(name, schema)| {
+        let text = |k: &str| schema.get(k).and_then(Value::as_str).unwrap_or_default();
+        let about = format!("{name} {} {}", text("description"), text("format")).to_lowercase();
+        about.split(|c: char| !c.is_alphanumeric()).any(|w| {
+            DATE_WORDS
+                .iter()
+                .any(|d| w.starts_with(d) || w.ends_with(d))
+        })
+    })
 }
 
 /// The inventory items the person named (the same test grounding applies), by name.
@@ -1255,6 +1360,81 @@ mod tests {
     }
 
     #[test]
+    fn a_date_the_person_gave_to_a_tool_that_takes_none_is_answered_not_dropped() {
+        assert_eq!(
+            date_written("temperature in berlin on 1 january 1990").as_deref(),
+            Some("1 january")
+        );
+        assert_eq!(
+            date_written("who was president in 1940?").as_deref(),
+            Some("1940")
+        );
+        assert_eq!(
+            date_written("flights on 2026-07-10").as_deref(),
+            Some("2026-07-10")
+        );
+        for none in [
+            "convert 2000 meters to feet",
+            "may I see the forecast",
+            "top 5 songs",
+        ] {
+            assert_eq!(date_written(none), None, "{none}");
+        }
+        let tool = |name: &str, props: Value| ToolDef {
+            name: name.into(),
+            description: String::new(),
+            parameters: json!({"type": "object", "properties": props, "required": ["location"]}),
+            effect: None,
+        };
+        let mut r = req(vec![user(
+            "what was the temperature in berlin on 1 january 1990",
+        )]);
+        r.tools = vec![
+            // "when" in a description is no date ("celsius when absent").
+            tool(
+                "get_current_weather",
+                json!({"location": {"type": "string"},
+                    "unit": {"type": "string", "description": "celsius when absent"}}),
+            ),
+            tool(
+                "get_forecast",
+                json!({"location": {"type": "string"}, "days": {"type": "integer"}}),
+            ),
+        ];
+        let g = ground(
+            call("get_current_weather", json!({"location": "Berlin"})),
+            &r,
+        );
+        assert_eq!(g.name, RESPOND);
+        assert!(
+            g.arguments["text"].as_str().unwrap().contains("1 january"),
+            "{g:?}"
+        );
+        // A date written as a format is a date.
+        r.tools.push(tool(
+            "book_hotel",
+            json!({"location": {"type": "string"},
+                "check_in": {"type": "string", "description": "YYYY-MM-DD"}}),
+        ));
+        r.turns = vec![user("a hotel in rome from 2026-05-02")];
+        let g = ground(
+            call(
+                "book_hotel",
+                json!({"location": "rome", "check_in": "2026-05-02"}),
+            ),
+            &r,
+        );
+        assert_eq!(g.name, "book_hotel");
+        // A tool that takes days keeps the call.
+        r.turns = vec![user("forecast for berlin from 3 march")];
+        let g = ground(
+            call("get_forecast", json!({"location": "berlin", "days": 3})),
+            &r,
+        );
+        assert_eq!(g.name, "get_forecast");
+    }
+
+    #[test]
     fn a_loss_verb_with_two_letters_swapped_still_asks_for_loss() {
         let c = ground_one(
             "tenant_destroy",
@@ -1377,6 +1557,34 @@ mod tests {
         });
         let c = ground(call("notify", json!({"message": "the gps feed lags"})), &r);
         assert_eq!(c.arguments["severity"], "warning");
+        // A capital letter alone is the initial of one option; "a", "i" and the "s" of
+        // "it's" are words.
+        let unit = json!({"type": "object", "properties": {"location": {"type": "string"},
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit", "ice"]}},
+            "required": ["location"]});
+        r.tools.push(ToolDef {
+            name: "get_current_weather".into(),
+            description: String::new(),
+            parameters: unit,
+            effect: None,
+        });
+        let mut weather = |text: &str| {
+            r.turns = vec![user(text)];
+            ground(
+                call("get_current_weather", json!({"location": "Chicago"})),
+                &r,
+            )
+            .arguments
+        };
+        assert_eq!(weather("temp in chicago in F")["unit"], "fahrenheit");
+        assert_eq!(
+            weather("it's chilly in chicago, give or take")["unit"],
+            Value::Null
+        );
+        assert_eq!(
+            weather("is it a cold day in chicago, i wonder")["unit"],
+            Value::Null
+        );
     }
 
     #[test]

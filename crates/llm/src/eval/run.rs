@@ -101,11 +101,16 @@ pub async fn run(
         let request = request_for(case, default_tools, inventory);
         if case.rule.is_none() {
             // As in `steward chat`, the conversation before the person's newest words was
-            // decoded while they typed them: only their words and the answer are timed.
-            if let Some(before) = before_the_newest_words(&request) {
-                if let Err(e) = backend.warm(&before).await {
-                    tracing::warn!(case = %case.id, "could not warm the planner: {e}");
-                }
+            // decoded while they typed them: only their words and the answer are timed. A
+            // first request has the prompt's head (system part, tools, inventory) before
+            // it, which a running planner decoded long before (or loaded from its saved
+            // state): the first case of each tool set does not pay for its tool list.
+            let before = before_the_newest_words(&request).unwrap_or_else(|| PlanRequest {
+                turns: Vec::new(),
+                ..request.clone()
+            });
+            if let Err(e) = backend.warm(&before).await {
+                tracing::warn!(case = %case.id, "could not warm the planner: {e}");
             }
         }
         let started = Instant::now();
