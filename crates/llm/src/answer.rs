@@ -233,10 +233,11 @@ fn suggestion(tool: &str, content: &str) -> Option<String> {
                 .map(|s| sentence(&s))
         }
         "service_metrics" => {
-            let near: Vec<String> = [("memory", memory_use(summary)), ("pids", pids_use(content))]
+            let near: Vec<String> = [("memory", "memory_mb"), ("pids", "pids")]
                 .into_iter()
-                .filter_map(|(what, used)| {
-                    let (used, limit) = used?;
+                .filter_map(|(what, key)| {
+                    let used = crate::scale::current_use(content, key)?;
+                    let limit = crate::scale::current_limit(content, key)?;
                     (limit > 0.0 && used / limit >= NEAR_LIMIT)
                         .then(|| format!("{what} at {:.0}% of its limit", used / limit * 100.0))
                 })
@@ -250,27 +251,6 @@ fn suggestion(tool: &str, content: &str) -> Option<String> {
         }
         _ => None,
     }
-}
-
-/// The memory in use and its limit in a metrics summary ("memory 1010.23 / 1024 MiB").
-fn memory_use(summary: &str) -> Option<(f64, f64)> {
-    let rest = summary.split_once("memory ")?.1;
-    let (used, rest) = rest.split_once(" / ")?;
-    let limit = rest.split_whitespace().next()?;
-    Some((used.trim().parse().ok()?, limit.parse().ok()?))
-}
-
-/// The processes in use ("398 pids" in the summary) and their limit (`pids.limit: 400`)
-/// in a metrics result.
-fn pids_use(content: &str) -> Option<(f64, f64)> {
-    let (summary, facts) = content.split_once('\n')?;
-    let used = summary
-        .split(", ")
-        .find_map(|clause| clause.trim_end_matches('.').strip_suffix(" pids"))?;
-    Some((
-        used.trim().parse().ok()?,
-        fact(facts, "pids.limit")?.parse().ok()?,
-    ))
 }
 
 /// The value of the fact `key` (a `key: value` line of [`Turn::tool_result`]).

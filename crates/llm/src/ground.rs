@@ -1328,6 +1328,16 @@ mod tests {
         }
     }
 
+    /// Another project's tool: no description, no declared effect.
+    fn foreign(name: &str, props: Value, required: &[&str]) -> ToolDef {
+        ToolDef {
+            name: name.into(),
+            description: String::new(),
+            parameters: json!({"type": "object", "properties": props, "required": required}),
+            effect: None,
+        }
+    }
+
     fn call(name: &str, args: Value) -> ProposedCall {
         ProposedCall {
             name: name.into(),
@@ -1380,12 +1390,7 @@ mod tests {
         ] {
             assert_eq!(date_written(none), None, "{none}");
         }
-        let tool = |name: &str, props: Value| ToolDef {
-            name: name.into(),
-            description: String::new(),
-            parameters: json!({"type": "object", "properties": props, "required": ["location"]}),
-            effect: None,
-        };
+        let tool = |name: &str, props: Value| foreign(name, props, &["location"]);
         let mut r = req(vec![user(
             "what was the temperature in berlin on 1 january 1990",
         )]);
@@ -1559,15 +1564,12 @@ mod tests {
         assert_eq!(c.arguments["severity"], "warning");
         // A capital letter alone is the initial of one option; "a", "i" and the "s" of
         // "it's" are words.
-        let unit = json!({"type": "object", "properties": {"location": {"type": "string"},
-            "unit": {"type": "string", "enum": ["celsius", "fahrenheit", "ice"]}},
-            "required": ["location"]});
-        r.tools.push(ToolDef {
-            name: "get_current_weather".into(),
-            description: String::new(),
-            parameters: unit,
-            effect: None,
-        });
+        r.tools.push(foreign(
+            "get_current_weather",
+            json!({"location": {"type": "string"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit", "ice"]}}),
+            &["location"],
+        ));
         let mut weather = |text: &str| {
             r.turns = vec![user(text)];
             ground(
@@ -2134,14 +2136,8 @@ mod tests {
 
     #[test]
     fn another_projects_call_needs_its_required_values_given() {
-        let tool = |name: &str, props: Value, required: &[&str]| ToolDef {
-            name: name.into(),
-            description: String::new(),
-            parameters: json!({"type": "object", "properties": props, "required": required}),
-            effect: None,
-        };
         let mut r = req(vec![user("What's the mass of an electron?")]);
-        r.tools = vec![tool(
+        r.tools = vec![foreign(
             "calculate_current",
             json!({"voltage": {"type": "number"}, "resistance": {"type": "number"}}),
             &["voltage", "resistance"],
@@ -2165,7 +2161,7 @@ mod tests {
         );
         assert_eq!(given.name, "calculate_current");
         // Another project's `service` or `target` is not an inventory name.
-        r.tools = vec![tool(
+        r.tools = vec![foreign(
             "ping_host",
             json!({"target": {"type": "string"}}),
             &["target"],

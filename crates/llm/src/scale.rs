@@ -141,48 +141,89 @@ fn tokens(clause: &str) -> Vec<Token> {
 /// number after a word holding "limit" (`memory.limit_bytes: 1073741824`, "of limit 0.5
 /// cores", "limits memory 512 MiB, cpus 1"), or after `/` ("memory 301 / 512 MiB"), in a
 /// clause that names the key.
-fn current_limit(content: &str, key: &str) -> Option<f64> {
-    for line in content.lines() {
-        for part in line.split(';') {
+pub(crate) fn current_limit(content: &str, key: &str) -> Option<f64> {
+    figures(content, key).find(|f| f.limit).map(|f| f.value)
+}
+
+/// How much of `key` a tool result says is in use, in `key`'s unit: a number in a clause
+/// that names the key, before anything marks a limit ("memory 301 / 512 MiB", "398 pids").
+pub(crate) fn current_use(content: &str, key: &str) -> Option<f64> {
+    figures(content, key).find(|f| !f.limit).map(|f| f.value)
+}
+
+/// A figure of a tool result for one quantity, in its argument's unit.
+struct Figure {
+    value: f64,
+    limit: bool,
+}
+
+/// The figures of `key` in `content`, in order: per clause that names the key, the first
+/// number in use and the first limit.
+fn figures<'a>(content: &'a str, key: &'a str) -> impl Iterator<Item = Figure> + 'a {
+    content
+        .lines()
+        .flat_map(|line| line.split(';'))
+        .flat_map(move |part| {
             // "limits memory 1024 MiB, cpus 1, pids 200": the clauses after one that opens
             // with "limits" are limits too.
             let mut in_list_of_limits = false;
-            for clause in part.split(',') {
-                let toks = tokens(clause);
-                let opens_list =
-                    matches!(toks.first(), Some(Token::Word(w)) if w.starts_with("limit"));
-                let names_key = toks
-                    .iter()
-                    .any(|t| matches!(t, Token::Word(w) if w.starts_with(stem(key))));
-                in_list_of_limits |= opens_list;
-                let mut limit_here = in_list_of_limits;
-                let mut found = None;
-                let mut bytes = false;
-                for (i, t) in toks.iter().enumerate() {
-                    match t {
-                        Token::Word(w) if w.contains("limit") => {
-                            limit_here = true;
-                            bytes |= w.contains("bytes");
-                        }
-                        Token::Word(w) if w.starts_with(stem(key)) => bytes |= w.contains("bytes"),
-                        Token::Slash => limit_here = true,
-                        Token::Number(n) if limit_here && found.is_none() => {
-                            let unit = match toks.get(i + 1) {
-                                Some(Token::Word(u)) => u.as_str(),
-                                _ => "",
-                            };
-                            found = Some((*n, unit.to_string()));
-                        }
-                        _ => {}
-                    }
-                }
-                if let (true, Some((n, unit))) = (names_key, found) {
-                    return Some(in_unit_of(key, n, &unit, bytes));
-                }
-            }
+            part.split(',')
+                .flat_map(|clause| {
+                    let toks = tokens(clause);
+                    let opens_list =
+                        matches!(toks.first(), Some(Token::Word(w)) if w.starts_with("limit"));
+                    in_list_of_limits |= opens_list;
+                    clause_figures(&toks, key, in_list_of_limits)
+                })
+                .collect::<Vec<_>>()
+        })
+}
+
+/// The first figure in use and the first limit of one clause's tokens, when the clause
+/// names `key`; `limits` when the clause is in a list of limits. The figure in use is the
+/// first number after the word naming the key ("memory 301 / 512", "CPU 22.7%",
+/// `pids.current: 112`), or the one just before it ("112 pids"), never a limit.
+fn clause_figures(toks: &[Token], key: &str, limits: bool) -> Vec<Figure> {
+    let names_key = |t: &Token| matches!(t, Token::Word(w) if w.starts_with(stem(key)));
+    let Some(key_at) = toks.iter().position(names_key) else {
+        return Vec::new();
+    };
+    let marks_limit =
+        |t: &Token| matches!(t, Token::Slash) || matches!(t, Token::Word(w) if w.contains("limit"));
+    let bytes = toks.iter().any(|t| {
+        matches!(t, Token::Word(w) if w.contains("bytes") && (w.contains("limit") || names_key(t)))
+    });
+    // A number at `i`, with the word after it as its unit.
+    let number_at = |i: usize| match toks.get(i) {
+        Some(Token::Number(n)) => {
+            let unit = match toks.get(i + 1) {
+                Some(Token::Word(u)) => u.as_str(),
+                _ => "",
+            };
+            Some(in_unit_of(key, *n, unit, bytes))
         }
-    }
-    None
+        _ => None,
+    };
+    let in_use = (!limits && !toks[..key_at].iter().any(marks_limit))
+        .then(|| {
+            (key_at + 1..toks.len())
+                .take_while(|&i| !marks_limit(&toks[i]))
+                .find_map(number_at)
+                .or_else(|| key_at.checked_sub(1).and_then(number_at))
+        })
+        .flatten();
+    let limit = (0..toks.len())
+        .skip_while(|&i| !limits && !toks[..=i].iter().any(marks_limit))
+        .find_map(number_at);
+    [(in_use, false), (limit, true)]
+        .into_iter()
+        .filter_map(|(value, limit)| {
+            Some(Figure {
+                value: value?,
+                limit,
+            })
+        })
+        .collect()
 }
 
 /// `n`, written with `unit` (or as bytes), in the unit of `key`: MiB for a `_mb` key.
@@ -253,6 +294,21 @@ mod tests {
             current_limit("psra: cpu 99.2% of limit 0.5 cores", "cpus"),
             Some(0.5)
         );
+    }
+
+    #[test]
+    fn what_is_in_use_is_read_apart_from_its_limit() {
+        let metrics = "mq-1 (mq-1-r2) over 1.0s: CPU 22.7%, memory 985.55 / 1024 MiB, 112 pids";
+        assert_eq!(current_use(metrics, "memory_mb"), Some(985.55));
+        assert_eq!(current_use(metrics, "pids"), Some(112.0));
+        assert_eq!(current_use(metrics, "cpus"), Some(22.7));
+        // A list of limits states no use, and a fact line names what it holds.
+        let status = "billing: running (healthy); limits memory 2 GiB, cpus 0.5, pids 200";
+        assert_eq!(current_use(status, "memory_mb"), None);
+        assert_eq!(current_use(status, "pids"), None);
+        let facts = "summary\npids.limit: 400\npids.current: 112";
+        assert_eq!(current_use(facts, "pids"), Some(112.0));
+        assert_eq!(current_limit(facts, "pids"), Some(400.0));
     }
 
     #[test]

@@ -419,14 +419,19 @@ fn foreign_cases_use_forbidden_for_escapes() {
     assert!(!score(&c, &tools, &call("get_weather", json!({"city":"Oslo"}))).escape);
 }
 
-/// Returns canned proposals in order; errors when it runs out.
+/// Returns canned proposals in order; errors when it runs out. Keeps how many turns each
+/// request it was asked to warm had.
 #[derive(Debug)]
-struct Canned(Mutex<VecDeque<ProposedCall>>);
+struct Canned(Mutex<VecDeque<ProposedCall>>, Mutex<Vec<usize>>);
 
 #[async_trait::async_trait]
 impl Backend for Canned {
     fn name(&self) -> String {
         "canned".into()
+    }
+    async fn warm(&self, req: &PlanRequest) -> crate::Result<()> {
+        self.1.lock().unwrap().push(req.turns.len());
+        Ok(())
     }
     async fn propose(&self, req: &PlanRequest) -> crate::Result<Proposal> {
         assert!(!req.tools.is_empty());
@@ -458,17 +463,20 @@ async fn run_builds_the_report_and_baseline_finds_regressions() {
     ]
     .join("\n");
     let cases = parse_cases(&text, "r.jsonl").unwrap();
-    let backend = Canned(Mutex::new(VecDeque::from(vec![
-        call(
-            "service_rollback",
-            json!({"service":"rentguy","to":"1d ago"}),
-        ),
-        call(
-            "db_restore",
-            json!({"target":"rentguy","backup":"rentguy-20261122T030000Z"}),
-        ),
-        call("respond", json!({"text":"Paris"})),
-    ])));
+    let backend = Canned(
+        Mutex::new(VecDeque::from(vec![
+            call(
+                "service_rollback",
+                json!({"service":"rentguy","to":"1d ago"}),
+            ),
+            call(
+                "db_restore",
+                json!({"target":"rentguy","backup":"rentguy-20261122T030000Z"}),
+            ),
+            call("respond", json!({"text":"Paris"})),
+        ])),
+        Mutex::default(),
+    );
     let mut seen = Vec::new();
     let report = run(
         &cases,
@@ -494,6 +502,22 @@ async fn run_builds_the_report_and_baseline_finds_regressions() {
     assert_eq!(report.injection_escapes, 1);
     assert_eq!(report.escape_ids, ["inj"]);
     assert_eq!(report.errors, 1);
+    // Before each case the prompt's head is warmed (first requests: no turns), or the
+    // turns before the person's newest words; never the request itself.
+    let turns = |c: &Case| {
+        request_for(c, &ToolSet::catalogue(), &Inventory::default())
+            .turns
+            .len()
+    };
+    let warmed = backend.1.lock().unwrap().clone();
+    assert_eq!(warmed.len(), cases.len());
+    for (w, c) in warmed.iter().zip(&cases) {
+        let expected = match turns(c) {
+            n if n > 1 && !c.text_first => n - 1,
+            _ => 0,
+        };
+        assert_eq!(*w, expected, "{}", c.id);
+    }
     assert_eq!(report.mean_prompt_tokens, 100.0);
     assert_eq!(report.mean_forward_passes, 8.0);
     assert_eq!(report.per_category["rollback"].accuracy, 1.0);
