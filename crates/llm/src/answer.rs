@@ -15,6 +15,16 @@ use crate::Result;
 /// The backend named in a [`direct`] answer's proposal: no model wrote it.
 pub const DIRECT: &str = "steward:finding";
 
+/// What Steward can do, for a person who asked for something else.
+const CAPABILITIES: &str = "I can check, restart, deploy, roll back, back up and restore the \
+    services and tenants of this platform: name one and say what you need.";
+
+/// Function names an answer for another project's tool set lists at most.
+const MAX_LISTED_TOOLS: usize = 5;
+
+/// The backend named in a [`no_tool_fits`] answer: no model wrote it.
+pub const NO_TOOL: &str = "steward:no-tool";
+
 /// Sentences an answer may have, the finding included.
 pub(crate) const MAX_SENTENCES: usize = 3;
 
@@ -51,11 +61,7 @@ pub fn compose(req: &PlanRequest, model_text: &str) -> String {
         (Some(f), Some(r)) if !repeats(r, &f) => format!("{} {r}", sentence(&f)),
         (Some(f), _) => sentence(&f),
         (None, Some(r)) => r.to_string(),
-        (None, None) => {
-            "I have no answer to that. I can check, restart, deploy, roll back, back up and \
-             restore the services and tenants of this platform: name one and say what you need."
-                .to_string()
-        }
+        (None, None) => format!("I have no answer to that. {CAPABILITIES}"),
     };
     first_sentences(&text, MAX_SENTENCES)
 }
@@ -153,6 +159,51 @@ pub fn direct(req: &PlanRequest) -> Option<String> {
         text.push_str(&hint);
     }
     Some(first_sentences(&text, MAX_SENTENCES))
+}
+
+/// The answer when none of the tools on offer fits the person's words: a plain "I cannot
+/// look that up" with what can be done instead, never a guess from the model's memory
+/// ("the capital of France", "a pizza place near the office") and never a function stretched
+/// to a task it does not do. A greeting or thanks gets a greeting or thanks back, and a
+/// short question about Steward itself ("what can you do?") what it can do.
+pub fn no_tool_fits(req: &PlanRequest) -> String {
+    const GREETINGS: [&str; 7] = ["hi", "hey", "hello", "hiya", "howdy", "morning", "yo"];
+    const THANKS: [&str; 5] = ["thanks", "thank", "thx", "ty", "cheers"];
+    const MAX_SOCIAL_WORDS: usize = 4;
+    let said = words(req.latest_user_text());
+    let social = said.len() <= MAX_SOCIAL_WORDS;
+    let first = said.first().map(String::as_str).unwrap_or_default();
+    if social && said.iter().any(|w| THANKS.contains(&w.as_str())) {
+        return "You're welcome.".to_string();
+    }
+    let tools: Vec<&str> = req
+        .tools
+        .iter()
+        .map(|t| t.name.as_str())
+        .filter(|name| *name != RESPOND)
+        .collect();
+    let offer = if crate::prompt::is_foreign(&req.tools) {
+        let mut listed = tools
+            .iter()
+            .take(MAX_LISTED_TOOLS)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if tools.len() > MAX_LISTED_TOOLS {
+            listed.push_str(&format!(" and {} more", tools.len() - MAX_LISTED_TOOLS));
+        }
+        format!("The functions I have are {listed}.")
+    } else {
+        CAPABILITIES.to_string()
+    };
+    if social && GREETINGS.contains(&first) {
+        return format!("Hello. {offer}");
+    }
+    // "what can you do?", "help": the person asks about Steward itself.
+    if social && said.iter().any(|w| w == "you" || w == "help") {
+        return offer;
+    }
+    format!("I cannot do or look that up with the tools I have. {offer}")
 }
 
 /// Whether `tool`'s results carry text that others wrote, which takes reading: log lines.
@@ -567,6 +618,51 @@ mod tests {
             ],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn when_nothing_fits_the_answer_says_so_and_what_can_be_done() {
+        let asking = |text: &str, tools: Vec<crate::ToolDef>| PlanRequest {
+            turns: vec![Turn::User { text: text.into() }],
+            tools,
+            ..Default::default()
+        };
+        let ours = || crate::eval::ToolSet::catalogue().with_respond().defs;
+        let said = no_tool_fits(&asking("what's the capital of France", ours()));
+        assert!(said.starts_with("I cannot do or look that up"), "{said}");
+        assert!(said.contains(CAPABILITIES), "{said}");
+        assert_eq!(no_tool_fits(&asking("thanks!", ours())), "You're welcome.");
+        assert_eq!(
+            no_tool_fits(&asking("thank you so much", ours())),
+            "You're welcome."
+        );
+        assert_eq!(
+            no_tool_fits(&asking("hey", ours())),
+            format!("Hello. {CAPABILITIES}")
+        );
+        assert_eq!(
+            no_tool_fits(&asking("what can you do?", ours())),
+            CAPABILITIES
+        );
+        // Long words are a request, however they begin.
+        let said = no_tool_fits(&asking("hey can you write me a poem about docker", ours()));
+        assert!(said.starts_with("I cannot"), "{said}");
+        // Another project's tools are listed by name, at most five.
+        let theirs: Vec<crate::ToolDef> = ["a", "b", "c", "d", "e", "f"]
+            .iter()
+            .map(|n| crate::ToolDef {
+                name: format!("get_{n}"),
+                description: String::new(),
+                parameters: json!({"type": "object", "properties": {}}),
+                effect: None,
+            })
+            .collect();
+        let said = no_tool_fits(&asking("recommend a pizza place", theirs));
+        assert_eq!(
+            said,
+            "I cannot do or look that up with the tools I have. The functions I have are \
+             get_a, get_b, get_c, get_d, get_e and 1 more."
+        );
     }
 
     const STATUS: &str = "rentguy: running (unhealthy), release r7 steward-demo:v2, route rentguy.localhost up; limits 256 MiB\n{\"service\":\"rentguy\"}";

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::decode::RESPOND;
-use crate::plan::{Backend, Inventory, PlanRequest, Proposal, ToolDef, Turn};
+use crate::plan::{Backend, Inventory, PlanRequest, Proposal, ProposedCall, ToolDef, Turn};
 use crate::retrieval::{Embedder, ToolIndex};
 use crate::Result;
 
@@ -94,6 +94,11 @@ impl Retrieving {
     /// - When a word of the request belongs to the vocabulary of exactly one tool, and the
     ///   rules above allow it, only that tool is offered ([`crate::intent::named_tool`]).
     pub fn offer(&self, req: &PlanRequest) -> Result<Option<Vec<String>>> {
+        Ok(self.choose(req)?.map(|offer| offer.names))
+    }
+
+    /// [`Retrieving::offer`], and whether nothing fits at all.
+    fn choose(&self, req: &PlanRequest) -> Result<Option<Offer>> {
         let candidates: Vec<ToolDef> = req
             .tools
             .iter()
@@ -171,9 +176,22 @@ impl Retrieving {
                 names
             }
         };
+        let nothing_fits = names.is_empty() && !matched;
         names.push(RESPOND.to_string());
-        Ok(Some(names))
+        Ok(Some(Offer {
+            names,
+            nothing_fits,
+        }))
     }
+}
+
+/// The tools offered for a request.
+struct Offer {
+    /// Their names, `respond` last.
+    names: Vec<String>,
+    /// No tool is offered because nothing matches the person's words: not one tool's
+    /// description, not an inventory item, not a word pointing back at the conversation.
+    nothing_fits: bool,
 }
 
 /// The one allowed tool that can scale the quantity the person asks to scale ("double it"
@@ -337,8 +355,25 @@ impl Backend for Retrieving {
             return self.inner.propose(&req).await;
         }
         let started = std::time::Instant::now();
-        req.offer = self.offer(&req)?;
-        tracing::debug!(ms = started.elapsed().as_millis() as u64, offer = ?req.offer, "retrieval");
+        let offer = self.choose(&req)?;
+        tracing::debug!(ms = started.elapsed().as_millis() as u64, offer = ?offer.as_ref().map(|o| &o.names), "retrieval");
+        // Nothing fits the person's own words: the answer says so, and the model, which
+        // would answer from memory or stretch a tool, is not asked.
+        let from_person = matches!(req.turns.last(), Some(Turn::User { .. }));
+        if from_person && offer.as_ref().is_some_and(|o| o.nothing_fits) {
+            return Ok(Proposal {
+                call: ProposedCall {
+                    name: RESPOND.to_string(),
+                    arguments: serde_json::json!({ "text": crate::answer::no_tool_fits(&req) }),
+                },
+                backend: crate::answer::NO_TOOL.to_string(),
+                confidence: 1.0,
+                prompt_tokens: 0,
+                generated_tokens: 0,
+                forward_passes: 0,
+            });
+        }
+        req.offer = offer.map(|o| o.names);
         self.inner.propose(&req).await
     }
 }

@@ -152,3 +152,78 @@ fn double_it_after_reading_a_limit_offers_only_the_tool_that_sets_it() {
     ]);
     assert_eq!(offered, vec!["service_set_limits", "respond"]);
 }
+
+/// Records that it was asked, and proposes `respond`.
+#[derive(Debug, Default)]
+struct Model {
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Backend for Model {
+    fn name(&self) -> String {
+        "model".into()
+    }
+
+    async fn propose(&self, _req: &PlanRequest) -> steward_llm::Result<Proposal> {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(Proposal {
+            call: steward_llm::ProposedCall {
+                name: "respond".into(),
+                arguments: json!({"text": "from the model"}),
+            },
+            backend: "model".into(),
+            confidence: 1.0,
+            prompt_tokens: 1,
+            generated_tokens: 1,
+            forward_passes: 1,
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_request_nothing_fits_is_answered_without_the_model() {
+    let model = Arc::new(Model::default());
+    let models = std::env::var("STEWARD_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo().join(".steward"))
+        .join("models/all-minilm-l6-v2");
+    let hints =
+        load_hints(&std::fs::read_to_string(repo().join("prompts/tool_hints.toml")).unwrap())
+            .unwrap();
+    let retrieving = Retrieving::load(model.clone(), &models, hints, DEFAULT_TOP_K).unwrap();
+    let ask = |text: &str| PlanRequest {
+        turns: vec![Turn::User { text: text.into() }],
+        tools: ToolSet::catalogue().with_respond().defs,
+        inventory: Inventory {
+            services: vec![InventoryItem {
+                name: "psra".into(),
+                kind: "platform".into(),
+                description: String::new(),
+                image: String::new(),
+            }],
+        },
+        ..Default::default()
+    };
+    for text in [
+        "what's the capital of France",
+        "recommend a pizza place near the office",
+    ] {
+        let p = retrieving.propose(&ask(text)).await.unwrap();
+        assert_eq!(p.backend, steward_llm::answer::NO_TOOL, "{text}");
+        assert_eq!(p.call.name, "respond");
+        let said = p.call.arguments["text"].as_str().unwrap();
+        assert!(
+            said.starts_with("I cannot do or look that up"),
+            "{text}: {said}"
+        );
+        assert!(said.contains("restart"), "{text}: {said}");
+    }
+    assert_eq!(model.asked.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // The platform's own requests still reach the model.
+    for text in ["restart psra", "is psra up?"] {
+        let p = retrieving.propose(&ask(text)).await.unwrap();
+        assert_eq!(p.backend, "model", "{text}");
+    }
+    assert_eq!(model.asked.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
