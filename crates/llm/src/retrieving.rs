@@ -338,6 +338,9 @@ impl Backend for Retrieving {
     }
 
     async fn propose(&self, req: &PlanRequest) -> Result<Proposal> {
+        // Empty, oversized or binary input is refused before anything reads it, the answers
+        // that need no model included.
+        req.check_input()?;
         let mut req = req.clone();
         // Retrieval and the model both read the person's latest words with swapped-letter
         // verbs put right ("stpo psra").

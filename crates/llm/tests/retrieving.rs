@@ -219,6 +219,11 @@ async fn a_request_nothing_fits_is_answered_without_the_model() {
         );
         assert!(said.contains("restart"), "{text}: {said}");
     }
+    // Input no one should plan from is refused, not answered.
+    for text in ["", " \n", &"x".repeat(10_001)] {
+        let refused = retrieving.propose(&ask(text)).await.unwrap_err();
+        assert!(matches!(refused, steward_llm::Error::Input(_)), "{refused}");
+    }
     assert_eq!(model.asked.load(std::sync::atomic::Ordering::SeqCst), 0);
     // The platform's own requests still reach the model.
     for text in ["restart psra", "is psra up?"] {
