@@ -539,6 +539,21 @@ pub(crate) fn sentence_ends(text: &str) -> impl Iterator<Item = usize> + '_ {
         .map(|((at, c), _)| at + c.len_utf8())
 }
 
+/// A `respond` that Steward composed itself, named `backend`: no model, no tokens.
+pub(crate) fn without_model(text: String, backend: &str) -> Proposal {
+    Proposal {
+        call: ProposedCall {
+            name: RESPOND.to_string(),
+            arguments: serde_json::json!({ "text": text }),
+        },
+        backend: backend.to_string(),
+        confidence: 1.0,
+        prompt_tokens: 0,
+        generated_tokens: 0,
+        forward_passes: 0,
+    }
+}
+
 /// Wraps a backend so every plain answer goes through [`compose`].
 #[derive(Debug)]
 pub struct Answering<B: Backend> {
@@ -553,17 +568,7 @@ impl<B: Backend> Backend for Answering<B> {
 
     async fn propose(&self, req: &PlanRequest) -> Result<Proposal> {
         if let Some(text) = direct(req) {
-            return Ok(Proposal {
-                call: ProposedCall {
-                    name: RESPOND.to_string(),
-                    arguments: serde_json::json!({ "text": text }),
-                },
-                backend: DIRECT.to_string(),
-                confidence: 1.0,
-                prompt_tokens: 0,
-                generated_tokens: 0,
-                forward_passes: 0,
-            });
+            return Ok(without_model(text, DIRECT));
         }
         // After a tool result the answer is composed, so the model's own words are not
         // streamed as if they were the whole answer.

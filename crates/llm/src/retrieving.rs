@@ -11,7 +11,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::decode::RESPOND;
-use crate::plan::{Backend, Inventory, PlanRequest, Proposal, ProposedCall, ToolDef, Turn};
+use crate::plan::{Backend, Inventory, PlanRequest, Proposal, ToolDef, Turn};
 use crate::retrieval::{Embedder, ToolIndex};
 use crate::Result;
 
@@ -364,17 +364,10 @@ impl Backend for Retrieving {
         // would answer from memory or stretch a tool, is not asked.
         let from_person = matches!(req.turns.last(), Some(Turn::User { .. }));
         if from_person && offer.as_ref().is_some_and(|o| o.nothing_fits) {
-            return Ok(Proposal {
-                call: ProposedCall {
-                    name: RESPOND.to_string(),
-                    arguments: serde_json::json!({ "text": crate::answer::no_tool_fits(&req) }),
-                },
-                backend: crate::answer::NO_TOOL.to_string(),
-                confidence: 1.0,
-                prompt_tokens: 0,
-                generated_tokens: 0,
-                forward_passes: 0,
-            });
+            return Ok(crate::answer::without_model(
+                crate::answer::no_tool_fits(&req),
+                crate::answer::NO_TOOL,
+            ));
         }
         req.offer = offer.map(|o| o.names);
         self.inner.propose(&req).await

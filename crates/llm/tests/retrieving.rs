@@ -31,6 +31,11 @@ fn repo() -> PathBuf {
 }
 
 fn retrieving() -> Retrieving {
+    retrieving_over(Arc::new(NeverAsked))
+}
+
+/// Retrieval on the real embedder in front of `model`.
+fn retrieving_over(model: Arc<dyn Backend>) -> Retrieving {
     let models = std::env::var("STEWARD_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|_| repo().join(".steward"))
@@ -38,7 +43,16 @@ fn retrieving() -> Retrieving {
     let hints =
         load_hints(&std::fs::read_to_string(repo().join("prompts/tool_hints.toml")).unwrap())
             .unwrap();
-    Retrieving::load(Arc::new(NeverAsked), &models, hints, DEFAULT_TOP_K).unwrap()
+    Retrieving::load(model, &models, hints, DEFAULT_TOP_K).unwrap()
+}
+
+fn item(name: &str, kind: &str) -> InventoryItem {
+    InventoryItem {
+        name: name.into(),
+        kind: kind.into(),
+        description: String::new(),
+        image: String::new(),
+    }
 }
 
 /// What retrieval offers after `turns`, on a catalogue platform of three tenants.
@@ -49,12 +63,7 @@ fn offer(turns: Vec<Turn>) -> Vec<String> {
         inventory: Inventory {
             services: ["stark-ind", "umbrella-bio", "acme-research"]
                 .iter()
-                .map(|n| InventoryItem {
-                    name: n.to_string(),
-                    kind: "tenant".into(),
-                    description: String::new(),
-                    image: String::new(),
-                })
+                .map(|n| item(n, "tenant"))
                 .collect(),
         },
         ..Default::default()
@@ -184,24 +193,12 @@ impl Backend for Model {
 #[tokio::test]
 async fn a_request_nothing_fits_is_answered_without_the_model() {
     let model = Arc::new(Model::default());
-    let models = std::env::var("STEWARD_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo().join(".steward"))
-        .join("models/all-minilm-l6-v2");
-    let hints =
-        load_hints(&std::fs::read_to_string(repo().join("prompts/tool_hints.toml")).unwrap())
-            .unwrap();
-    let retrieving = Retrieving::load(model.clone(), &models, hints, DEFAULT_TOP_K).unwrap();
+    let retrieving = retrieving_over(model.clone());
     let ask = |text: &str| PlanRequest {
         turns: vec![Turn::User { text: text.into() }],
         tools: ToolSet::catalogue().with_respond().defs,
         inventory: Inventory {
-            services: vec![InventoryItem {
-                name: "psra".into(),
-                kind: "platform".into(),
-                description: String::new(),
-                image: String::new(),
-            }],
+            services: vec![item("psra", "platform")],
         },
         ..Default::default()
     };
