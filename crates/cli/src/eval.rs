@@ -162,7 +162,9 @@ pub async fn run(
     )
     .await;
 
-    if report.errors == report.cases {
+    // Rows, not `report.cases`: that counts tool-call cases only, and a run of rule
+    // drafts alone has none.
+    if !report.rows.is_empty() && report.rows.iter().all(|r| r.error.is_some()) {
         let first = report
             .rows
             .iter()

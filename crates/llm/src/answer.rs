@@ -314,12 +314,15 @@ fn fact<'a>(facts: &'a str, key: &str) -> Option<&'a str> {
 
 /// The items of the list `key` in a result's facts (`lines: 3`, then one
 /// [`crate::facts::ITEM`] line each); `None` unless every item is there, so a result cut
-/// at [`crate::plan::MAX_RESULT_CHARS`] is never miscounted.
+/// at [`crate::plan::MAX_RESULT_CHARS`] is never miscounted. A line that stands for
+/// several alike items ([`crate::facts::item_count`]) is that many items.
 fn list_items<'a>(facts: &'a str, key: &str) -> Option<Vec<&'a str>> {
     let total: usize = fact(facts, key)?.parse().ok()?;
     let items: Vec<&str> = facts
         .lines()
         .filter_map(|l| l.strip_prefix(crate::facts::ITEM))
+        .map(crate::facts::item_count)
+        .flat_map(|(item, n)| std::iter::repeat_n(item, n))
         .collect();
     (items.len() == total && !facts.ends_with('…')).then_some(items)
 }
@@ -740,6 +743,24 @@ mod tests {
         };
         let req = after_result("any errors in rentguy?", "service_logs", &content);
         assert_eq!(compose(&req, ""), format!("{summary}."));
+        // A line repeated at other times is one line of the result, and counted as many.
+        let repeated = json!({"lines": (0..40).map(|i| json!({
+            "text": if i % 4 == 0 { "GET / 200" } else { "ERROR db timeout" },
+            "ts": format!("2026-11-23T11:{:02}:00Z", i),
+        })).collect::<Vec<_>>()});
+        let summary = "40 log line(s) of rentguy from container rentguy-r7";
+        let content = rendered("service_logs", summary, &repeated);
+        assert_eq!(content.lines().count(), 4, "{content}");
+        let req = after_result("any errors in rentguy?", "service_logs", &content);
+        assert_eq!(
+            compose(&req, ""),
+            format!("{summary}; 30 of them mention errors.")
+        );
+        // A log line that ends like a count does not inflate it: the sum no longer matches.
+        let forged = json!({"lines": [{"text": "ERROR x (9 like this)"}, {"text": "ok"}]});
+        let content = rendered("service_logs", "2 log line(s) of rentguy", &forged);
+        let req = after_result("any errors in rentguy?", "service_logs", &content);
+        assert_eq!(compose(&req, ""), "2 log line(s) of rentguy.");
     }
 
     /// What the planner reads of `output` under `summary`.

@@ -7,8 +7,9 @@
 
 use serde_json::Value;
 
-use crate::plan::{PlanRequest, ToolDef, Turn};
+use crate::plan::{Backend, PlanRequest, Proposal, ToolDef, Turn};
 use crate::prompt::tool_lines;
+use crate::Result;
 
 /// The drafting prompt; `{tools}` and `{call_example}` are filled in.
 pub const DRAFT_TEMPLATE: &str = include_str!("../../../prompts/rule_draft.txt");
@@ -53,6 +54,76 @@ impl DraftSpec {
             ..PlanRequest::default()
         }
     }
+
+    /// The draft `backend` writes for `text`, scoped to its service
+    /// ([`scope_to_the_named_service`]).
+    pub async fn draft(&self, backend: &dyn Backend, text: &str) -> Result<Proposal> {
+        let mut proposal = backend.propose(&self.request(text)).await?;
+        scope_to_the_named_service(text, &mut proposal.call.arguments);
+        Ok(proposal)
+    }
+}
+
+/// Gives an alert or monitor trigger without a `service` label the one service its steps
+/// act on, unless the instruction asks for any service ([`about_any_service`]). "restart psra when it
+/// is unhealthy" drafted with bare labels would restart psra whenever *any* container is
+/// unhealthy; a small model often leaves the labels empty, and the steps say what it meant.
+/// Narrowing is the safe direction: a rule that fires less never acts where it was not
+/// asked to.
+fn scope_to_the_named_service(text: &str, draft: &mut Value) {
+    if about_any_service(text) {
+        return;
+    }
+    let mut named: Vec<&str> = draft["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|step| step["args"]["service"].as_str())
+        .collect();
+    named.dedup();
+    let [service] = named.as_slice() else {
+        return;
+    };
+    if service.contains('{') {
+        return;
+    }
+    let service = service.to_string();
+    let trigger = &mut draft["trigger"];
+    if !matches!(trigger["source"].as_str(), Some("alert" | "monitor")) {
+        return;
+    }
+    let Some(trigger) = trigger.as_object_mut() else {
+        return;
+    };
+    let labels = trigger
+        .entry("labels")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if let Some(labels) = labels.as_object_mut() {
+        labels
+            .entry("service")
+            .or_insert_with(|| Value::String(service));
+    }
+}
+
+/// Whether an instruction is about whichever service the event names: "any" or
+/// "whichever", or "every", "all" or "each" before a service, container or app ("every
+/// night" is about time).
+fn about_any_service(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let thing = |w: &str| {
+        ["service", "container", "app"]
+            .iter()
+            .any(|t| w.starts_with(t))
+    };
+    words.iter().enumerate().any(|(i, w)| {
+        matches!(*w, "any" | "anything" | "whichever")
+            || (matches!(*w, "every" | "all" | "each")
+                && words.get(i + 1).is_some_and(|next| thing(next)))
+    })
 }
 
 #[cfg(test)]
@@ -94,5 +165,58 @@ mod tests {
         assert!(prompt.prefix.contains("<tool_call>"));
         assert!(!prompt.prefix.contains("Inventory"));
         assert!(prompt.suffix.contains("restart psra when it dies"));
+    }
+
+    #[test]
+    fn a_trigger_without_a_service_label_watches_the_one_service_its_steps_act_on() {
+        let drafted = |labels: Value, steps: Value| {
+            json!({"trigger": {"source": "monitor", "kind": "unhealthy", "labels": labels},
+                   "for": "0s", "steps": steps})
+        };
+        let restart = |s: &str| json!({"tool": "service_restart", "args": {"service": s}});
+        let page = json!({"tool": "notify", "args": {"message": "psra is down"}});
+        let scoped = |text: &str, mut d: Value| {
+            scope_to_the_named_service(text, &mut d);
+            d["trigger"]["labels"].clone()
+        };
+        let psra = json!({"service": "psra"});
+        let text = "restart psra when it is unhealthy, then page me";
+        assert_eq!(
+            scoped(text, drafted(json!({}), json!([restart("psra"), page]))),
+            psra
+        );
+        // No labels at all, or an alert: the same.
+        let mut alert = json!({"trigger": {"source": "alert", "name": "ServiceDown"},
+                               "steps": [restart("psra")]});
+        scope_to_the_named_service(text, &mut alert);
+        assert_eq!(alert["trigger"]["labels"], psra);
+        // A label the model gave stays; an event's own service is no one service; nor are two.
+        let other = json!({"service": "wpcs"});
+        assert_eq!(
+            scoped(text, drafted(other.clone(), json!([restart("psra")]))),
+            other
+        );
+        let placeholder = drafted(json!({}), json!([restart("{service}")]));
+        assert_eq!(scoped(text, placeholder), json!({}));
+        let two = drafted(json!({}), json!([restart("psra"), restart("wpcs")]));
+        assert_eq!(scoped(text, two), json!({}));
+        // "any" asks for every service, whatever the steps name.
+        let any = drafted(json!({}), json!([restart("psra")]));
+        assert_eq!(
+            scoped("if any service is unhealthy, restart psra", any),
+            json!({})
+        );
+        let every = drafted(json!({}), json!([restart("psra")]));
+        assert_eq!(
+            scoped("when all services are unhealthy, restart psra", every),
+            json!({})
+        );
+        let every_time = drafted(json!({}), json!([restart("psra")]));
+        assert_eq!(scoped("restart psra every time it dies", every_time), psra);
+        // A schedule has no labels to narrow.
+        let mut nightly = json!({"trigger": {"source": "schedule", "cron": "0 3 * * *"},
+                                 "steps": [restart("psra")]});
+        scope_to_the_named_service("restart psra every night", &mut nightly);
+        assert!(nightly["trigger"].get("labels").is_none());
     }
 }

@@ -1,11 +1,12 @@
 //! A tool's JSON output as facts, one per line (`live.health: unhealthy`): lists as a count
 //! and their items, nothing empty, nothing the executor's summary line already says, long
-//! hex ids cut to 12 characters and timestamps to the second. People read this in
+//! hex ids cut to 12 characters and timestamps to the second, and items that say the same
+//! thing at other times (a log line repeated) on one line with their count. People read this in
 //! `steward chat` under the summary (the raw JSON is behind `/json` and `--verbose`); the
 //! planner reads the same facts after the summary ([`crate::Turn::tool_result`]), which
 //! costs it far fewer tokens to decode than the JSON did.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -84,14 +85,142 @@ fn collect(path: &str, value: &Value, said: &HashSet<&str>, budget: Budget, out:
         }
         Value::Array(items) => {
             out.push(format!("{path}: {}", items.len()));
-            for item in items.iter().take(budget.items) {
-                out.push(format!("{ITEM}{}", one_line(item)));
+            let groups = alike(items);
+            for group in groups.iter().take(budget.items) {
+                out.push(format!("{ITEM}{}", group.line()));
             }
-            if items.len() > budget.items {
-                out.push(format!("  … {} more", items.len() - budget.items));
+            let unshown: usize = groups.iter().skip(budget.items).map(|g| g.count).sum();
+            if unshown > 0 {
+                out.push(format!("  … {unshown} more"));
             }
         }
         v => out.push(format!("{path}: {}", scalar(v))),
+    }
+}
+
+/// Items of a list that are alike ([`shape`]): the first, how many there were, and the last
+/// (for when it was).
+struct Alike<'a> {
+    first: &'a Value,
+    count: usize,
+    last: &'a Value,
+}
+
+impl Alike<'_> {
+    /// The first item on one line, then `(7 like this, the last at 2026-11-23T11:08:42Z)`.
+    fn line(&self) -> String {
+        let first = one_line(self.first);
+        if self.count == 1 {
+            return first;
+        }
+        match first_timestamp(self.last) {
+            Some(at) => format!(
+                "{first} ({} {LIKE_THIS}, the last at {})",
+                self.count,
+                compact(at)
+            ),
+            None => format!("{first} ({} {LIKE_THIS})", self.count),
+        }
+    }
+}
+
+/// How a line standing for several items says so.
+const LIKE_THIS: &str = "like this";
+
+/// The items grouped by their [`shape`], in order of first appearance. A log that repeats
+/// one error 40 times reads as one line with a count, which is what a reader needs and costs
+/// the planner one line's tokens instead of forty.
+fn alike(items: &[Value]) -> Vec<Alike<'_>> {
+    let mut groups: Vec<Alike> = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for item in items {
+        let key = one_line(&shape(item));
+        match seen.get(&key) {
+            Some(&i) => {
+                groups[i].count += 1;
+                groups[i].last = item;
+            }
+            None => {
+                seen.insert(key, groups.len());
+                groups.push(Alike {
+                    first: item,
+                    count: 1,
+                    last: item,
+                });
+            }
+        }
+    }
+    groups
+}
+
+/// What an item says apart from when and which: its timestamps left out, and in its text
+/// every run of 4 or more digits (an execution, request or process id, a port) made one.
+/// Shorter numbers are kept: a status code, an attempt or a size tells lines apart.
+fn shape(value: &Value) -> Value {
+    const ID_DIGITS: usize = 4;
+    match value {
+        Value::String(s) if is_timestamp(s) => Value::Null,
+        Value::String(s) => {
+            let mut out = String::with_capacity(s.len());
+            let mut digits = String::new();
+            for c in s.chars().chain(std::iter::once(' ')) {
+                if c.is_ascii_digit() {
+                    digits.push(c);
+                    continue;
+                }
+                out.push_str(if digits.len() >= ID_DIGITS {
+                    "#"
+                } else {
+                    &digits
+                });
+                digits.clear();
+                out.push(c);
+            }
+            out.pop();
+            Value::String(out)
+        }
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), shape(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(shape).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The first timestamp in `value`, depth first in key order.
+fn first_timestamp(value: &Value) -> Option<&str> {
+    match value {
+        Value::String(s) if is_timestamp(s) => Some(s),
+        Value::Object(map) => map.values().find_map(first_timestamp),
+        Value::Array(items) => items.iter().find_map(first_timestamp),
+        _ => None,
+    }
+}
+
+/// An RFC 3339 date and time: `2026-11-23T11:02:00.412773018Z`.
+fn is_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 20
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && (b[4], b[7], b[10], b[13], b[16]) == (b'-', b'-', b'T', b':', b':')
+}
+
+/// An item line of [`beyond`] and how many items it stands for: 7 for a line ending
+/// `(7 like this, the last at …)`, else 1. Data can end that way too, so a reader that
+/// counts checks the sum against the list's length.
+pub fn item_count(line: &str) -> (&str, usize) {
+    let Some(open) = line.rfind(" (") else {
+        return (line, 1);
+    };
+    let tail = &line[open + 2..];
+    let count = tail
+        .split_once(&format!(" {LIKE_THIS}"))
+        .filter(|(_, rest)| *rest == ")" || rest.starts_with(", the last at "))
+        .and_then(|(n, _)| n.parse::<usize>().ok())
+        .filter(|n| *n > 1 && line.ends_with(')'));
+    match count {
+        Some(n) => (&line[..open], n),
+        None => (line, 1),
     }
 }
 
@@ -129,7 +258,7 @@ fn compact(s: &str) -> String {
         return s[..SHORT_ID].to_string();
     }
     let b = s.as_bytes();
-    if b.len() > 20 && b[10] == b'T' && b[19] == b'.' && b[..4].iter().all(u8::is_ascii_digit) {
+    if is_timestamp(s) && b[19] == b'.' {
         let digits = b[20..].iter().take_while(|c| c.is_ascii_digit()).count();
         return format!("{}{}", &s[..19], &s[20 + digits..]);
     }
@@ -226,6 +355,43 @@ mod tests {
                 "  - actor.kind=user, actor.name=mark, at=2026-11-23T08:02:11Z, hash=76024f1d418e, spans=[from=2026-11-16T14:30:51Z]"
             ]
         );
+    }
+
+    #[test]
+    fn alike_items_are_one_line_with_their_count() {
+        let line = |text: &str, ts: &str| json!({"stream": "stdout", "text": text, "ts": ts});
+        let output = json!({"lines": [
+            line("ERROR stripe 429 (attempt 1) run 9120", "2026-11-23T11:02:00.41Z"),
+            line("ERROR stripe 429 (attempt 2) run 9121", "2026-11-23T11:03:07.41Z"),
+            line("ERROR stripe 429 (attempt 1) run 9122", "2026-11-23T11:04:14.41Z"),
+            line("ERROR stripe 500 (attempt 1) run 9123", "2026-11-23T11:05:21.41Z"),
+            line("ERROR stripe 429 (attempt 1) run 91240", "2026-11-23T11:06:28.41Z"),
+        ]});
+        let shown = beyond("", &output, ALL);
+        // Runs of 4 or more digits are ids; a status code or an attempt tells lines apart.
+        assert_eq!(
+            shown,
+            vec![
+                "lines: 5",
+                "  - stream=stdout, text=ERROR stripe 429 (attempt 1) run 9120, ts=2026-11-23T11:02:00Z (3 like this, the last at 2026-11-23T11:06:28Z)",
+                "  - stream=stdout, text=ERROR stripe 429 (attempt 2) run 9121, ts=2026-11-23T11:03:07Z",
+                "  - stream=stdout, text=ERROR stripe 500 (attempt 1) run 9123, ts=2026-11-23T11:05:21Z",
+            ]
+        );
+        let counts: Vec<usize> = shown[1..].iter().map(|l| item_count(l).1).collect();
+        assert_eq!(counts, [3, 1, 1]);
+        assert!(item_count(&shown[1]).0.ends_with("ts=2026-11-23T11:02:00Z"));
+        // A screenful counts what it leaves out in items, not in lines.
+        let people = Budget {
+            lines: None,
+            items: 1,
+        };
+        assert_eq!(beyond("", &output, people)[2], "  … 2 more");
+        // Without times, only the count; data that merely ends like a count is one item.
+        let plain = json!({"lines": [{"text": "x"}, {"text": "x"}]});
+        assert_eq!(beyond("", &plain, ALL)[1], "  - text=x (2 like this)");
+        assert_eq!(item_count("  - text=retry (3 like this) later").1, 1);
+        assert_eq!(item_count("  - text=retried (1 like this)").1, 1);
     }
 
     #[test]

@@ -116,7 +116,7 @@ pub async fn run(
         let started = Instant::now();
         let result = match (&case.rule, drafting) {
             (None, _) => backend.propose(&request).await,
-            (Some(_), Some(d)) => d.backend.propose(&d.spec.request(&case.text)).await,
+            (Some(_), Some(d)) => d.spec.draft(d.backend, &case.text).await,
             (Some(_), None) => Err(Error::Input(
                 "a rule-drafting case, and this run has no drafter".into(),
             )),
