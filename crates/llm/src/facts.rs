@@ -153,14 +153,16 @@ fn alike(items: &[Value]) -> Vec<Alike<'_>> {
     groups
 }
 
-/// What an item says apart from when and which: its timestamps left out, and in its text
-/// every run of 4 or more digits (an execution, request or process id, a port) made one.
-/// Shorter numbers are kept: a status code, an attempt or a size tells lines apart.
+/// What an item says apart from when and which: its timestamps left out, and in its prose
+/// (values of several words, a log line's text) every run of 4 or more digits (an
+/// execution, request or process id, a port) made one. Shorter numbers are kept: a status
+/// code, an attempt or a size tells lines apart. A one-word value is a name or an id
+/// (`rentguy-20261122T020000000Z`) that someone may ask for, and is kept whole.
 fn shape(value: &Value) -> Value {
     const ID_DIGITS: usize = 4;
     match value {
         Value::String(s) if is_timestamp(s) => Value::Null,
-        Value::String(s) => {
+        Value::String(s) if s.contains(char::is_whitespace) => {
             let mut out = String::with_capacity(s.len());
             let mut digits = String::new();
             for c in s.chars().chain(std::iter::once(' ')) {
@@ -368,7 +370,8 @@ mod tests {
             line("ERROR stripe 429 (attempt 1) run 91240", "2026-11-23T11:06:28.41Z"),
         ]});
         let shown = beyond("", &output, ALL);
-        // Runs of 4 or more digits are ids; a status code or an attempt tells lines apart.
+        // Runs of 4 or more digits in prose are ids; a status code or an attempt tells lines
+        // apart.
         assert_eq!(
             shown,
             vec![
@@ -387,6 +390,12 @@ mod tests {
             items: 1,
         };
         assert_eq!(beyond("", &output, people)[2], "  … 2 more");
+        // Items named by one-word ids are told apart by them: each backup stays on its own.
+        let backups = json!({"backups": [
+            {"backup": "rentguy-20261123T020000000Z", "kind": "schema"},
+            {"backup": "rentguy-20261122T020000000Z", "kind": "schema"},
+        ]});
+        assert_eq!(beyond("", &backups, ALL).len(), 3);
         // Without times, only the count; data that merely ends like a count is one item.
         let plain = json!({"lines": [{"text": "x"}, {"text": "x"}]});
         assert_eq!(beyond("", &plain, ALL)[1], "  - text=x (2 like this)");

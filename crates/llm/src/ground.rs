@@ -442,7 +442,7 @@ fn mentioned(said: &Said, tool: &ToolDef, key: &str, value: &Value, inventory: &
                             .any(|c| (c - v).abs() < 1e-9)
                 })
         }
-        Value::Bool(_) => true,
+        Value::Bool(_) => names_the_flag(said, key),
         // A date or timestamp the person wrote as it stands ("2026-11-18").
         Value::String(s) if TIMES.contains(&key) && s.contains('-') && said.mentions(s) => true,
         Value::String(s) if TIMES.contains(&key) => {
@@ -484,6 +484,20 @@ fn mentioned(said: &Said, tool: &ToolDef, key: &str, value: &Value, inventory: &
         Value::Array(a) => a.iter().any(|v| mentioned(said, tool, key, v, inventory)),
         Value::Object(_) => true,
     }
+}
+
+/// Whether the person's words name an optional flag: a word starting as a word of its name
+/// does ("shuffle it" for `shuffle`, "including tax" for `include_tax`). A flag they did
+/// not name keeps the tool's default: "play Clair de Lune" asks for no `shuffle: false`.
+fn names_the_flag(said: &Said, key: &str) -> bool {
+    const STEM: usize = 4;
+    key.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|part| part.len() >= 3)
+        .map(|part| part.to_lowercase())
+        .any(|part| {
+            let stem = &part[..part.len().min(STEM)];
+            said.words.iter().any(|w| w.starts_with(stem))
+        })
 }
 
 /// What is left of an optional argument once what the person did not mention is taken
@@ -2169,6 +2183,31 @@ mod tests {
         r.turns = vec![user("ping example.org")];
         let foreign = ground(call("ping_host", json!({"target": "example.org"})), &r);
         assert_eq!(foreign.arguments, json!({"target": "example.org"}));
+    }
+
+    #[test]
+    fn an_optional_flag_is_kept_only_when_the_words_name_it() {
+        let mut r = req(vec![user("play Clair de Lune")]);
+        r.tools = vec![foreign(
+            "play_song",
+            json!({"song": {"type": "string"}, "shuffle": {"type": "boolean"},
+                   "include_remixes": {"type": "boolean"}}),
+            &["song"],
+        )];
+        let args = json!({"song": "Clair de Lune", "shuffle": false});
+        let unasked = ground(call("play_song", args.clone()), &r);
+        assert_eq!(unasked.arguments, json!({"song": "Clair de Lune"}));
+        r.turns = vec![user("play Clair de Lune, shuffled")];
+        assert_eq!(
+            ground(call("play_song", args), &r).arguments["shuffle"],
+            false
+        );
+        r.turns = vec![user("play Clair de Lune including remixes")];
+        let remixes = json!({"song": "Clair de Lune", "include_remixes": true});
+        assert_eq!(
+            ground(call("play_song", remixes), &r).arguments["include_remixes"],
+            true
+        );
     }
 
     #[test]

@@ -138,15 +138,14 @@ impl Retrieving {
                 && (!data_last || reads_only(name))
                 && allowed_loss(name)
         };
+        let acts = without_item_names(step, &req.inventory);
         let matched = !unmatched
             || names_an_item(query, &req.inventory)
-            || (refers_back(query) && earlier_calls(&req.turns).next().is_some());
+            || (refers_back(query) && earlier_calls(&req.turns).next().is_some())
+            || names_a_tool(&acts, &candidates);
         // A word that only one tool's vocabulary has settles the tool.
         let named = matched
-            .then(|| {
-                let acts = without_item_names(step, &req.inventory);
-                crate::intent::named_tool(&acts, &candidates, crate::intent::tool_verbs())
-            })
+            .then(|| crate::intent::named_tool(&acts, &candidates, crate::intent::tool_verbs()))
             .flatten()
             .filter(|named| allowed(named))
             .or_else(|| only_tool_that_scales(req, &candidates, &allowed));
@@ -224,6 +223,14 @@ fn refers_back(text: &str) -> bool {
     text.to_lowercase()
         .split(|c: char| !c.is_alphanumeric())
         .any(|w| REFERENTS.contains(&w))
+}
+
+/// Whether a word of `text` is a word of exactly one tool's own name ("play Clair de Lune"
+/// next to `play_song`): the request is about that tool however little the rest of its
+/// words resemble the description (a title, a place). Names only, not the shipped verb
+/// lists: "tell me a joke" must not reach `notify` through "tell".
+fn names_a_tool(text: &str, tools: &[ToolDef]) -> bool {
+    crate::intent::named_tool(text, tools, &HashMap::new()).is_some()
 }
 
 /// The tools this conversation called, newest first.

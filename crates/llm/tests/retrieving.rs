@@ -136,10 +136,11 @@ fn a_follow_up_about_what_was_read_is_settled_by_its_tool_word_however_terse() {
         offer_after("stark-ind backups", "db_backups_list", next),
         vec!["db_verify_backup", "respond"]
     );
-    // Without a conversation to point back at, nothing is there to verify.
+    // Without a conversation to point back at, "verify" still names the tool (its own
+    // name's word), so grounding asks which backup instead of "I cannot do that".
     assert_eq!(
         offer(vec![Turn::User { text: next.into() }]),
-        vec!["respond"]
+        vec!["db_verify_backup", "respond"]
     );
 }
 
@@ -228,4 +229,35 @@ async fn a_request_nothing_fits_is_answered_without_the_model() {
         assert_eq!(p.backend, "model", "{text}");
     }
     assert_eq!(model.asked.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_word_of_one_tools_name_is_a_match_however_far_the_rest_is() {
+    let model = Arc::new(Model::default());
+    let retrieving = retrieving_over(model.clone());
+    let music = ToolSet::from_file(&repo().join("evals/toolsets/music.json")).unwrap();
+    let ask = |text: &str| PlanRequest {
+        turns: vec![Turn::User { text: text.into() }],
+        tools: music.clone().with_respond().defs,
+        ..Default::default()
+    };
+    // A title says nothing the description does; "play" is play_song's own word.
+    let p = retrieving
+        .propose(&ask("play Clair de Lune"))
+        .await
+        .unwrap();
+    assert_eq!(p.backend, "model");
+    assert_eq!(model.asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // A word of the shipped verb lists is no match: "tell" is `notify`'s, and a joke is not
+    // a notification.
+    let joke = PlanRequest {
+        turns: vec![Turn::User {
+            text: "tell me a joke".into(),
+        }],
+        tools: ToolSet::catalogue().with_respond().defs,
+        ..Default::default()
+    };
+    let p = retrieving.propose(&joke).await.unwrap();
+    assert_eq!(p.backend, steward_llm::answer::NO_TOOL);
+    assert_eq!(model.asked.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
