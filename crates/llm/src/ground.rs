@@ -523,11 +523,12 @@ fn keep_mentioned(
     }
 }
 
-/// The optional arguments with a set of values that the model left out of `kept` although
-/// the person named exactly one of the values: "warn everyone that…" is a `warning`, "list
-/// the tenants" lists `tenant`s. A word of four letters or more that a value starts with
-/// names it ("warn", "crit"), as does a capital letter written alone that is its initial
-/// ("temp in chicago in F"), and the ways [`mentioned`] accepts.
+/// The optional arguments with a set of values that the model left out of `kept` (or left
+/// empty) although the person named exactly one of the values: "warn everyone that…" is a
+/// `warning`, "list the tenants" lists `tenant`s; of a list of such values, every one named
+/// ("vegan food" gives `["Vegan"]`). A word of four letters or more that a value starts
+/// with names it ("warn", "crit"), as does a capital letter written alone that is its
+/// initial ("temp in chicago in F"), and the ways [`mentioned`] accepts.
 fn options_named_but_left_out(
     said: &Said,
     tool: &ToolDef,
@@ -541,11 +542,18 @@ fn options_named_but_left_out(
         .into_iter()
         .filter(|p| !p.required && !kept.contains_key(&p.name))
         .filter_map(|p| {
-            let crate::shape::Shape::Str {
-                options: Some(options),
-            } = p.shape
-            else {
-                return None;
+            use crate::shape::Shape;
+            let (options, list) = match p.shape {
+                Shape::Str {
+                    options: Some(options),
+                } => (options, false),
+                Shape::Array(item) => match *item {
+                    Shape::Str {
+                        options: Some(options),
+                    } => (options, true),
+                    _ => return None,
+                },
+                _ => return None,
             };
             let named: Vec<String> = options
                 .into_iter()
@@ -559,6 +567,8 @@ fn options_named_but_left_out(
                 })
                 .collect();
             match named.as_slice() {
+                [] => None,
+                _ if list => Some((p.name, Value::from(named))),
                 [one] => Some((p.name, Value::String(one.clone()))),
                 _ => None,
             }
@@ -2183,6 +2193,28 @@ mod tests {
         r.turns = vec![user("ping example.org")];
         let foreign = ground(call("ping_host", json!({"target": "example.org"})), &r);
         assert_eq!(foreign.arguments, json!({"target": "example.org"}));
+    }
+
+    #[test]
+    fn a_list_of_options_left_empty_gets_every_option_the_person_named() {
+        let mut r = req(vec![user("a restaurant in Boston that serves vegan food")]);
+        r.tools = vec![foreign(
+            "find_nearby",
+            json!({"location": {"type": "string"},
+                   "diet": {"type": "array", "items": {"type": "string",
+                            "enum": ["Vegan", "Vegetarian", "Gluten-free"]}}}),
+            &["location"],
+        )];
+        let empty = json!({"location": "Boston", "diet": []});
+        let c = ground(call("find_nearby", empty.clone()), &r);
+        assert_eq!(c.arguments["diet"], json!(["Vegan"]), "{c:?}");
+        r.turns = vec![user("restaurants in Boston, vegetarian and gluten-free")];
+        let c = ground(call("find_nearby", empty.clone()), &r);
+        assert_eq!(c.arguments["diet"], json!(["Vegetarian", "Gluten-free"]));
+        // Nothing named: the list stays out, and the tool's default applies.
+        r.turns = vec![user("restaurants in Boston")];
+        let c = ground(call("find_nearby", empty), &r);
+        assert_eq!(c.arguments, json!({"location": "Boston"}));
     }
 
     #[test]
