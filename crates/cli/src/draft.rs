@@ -80,7 +80,7 @@ pub async fn run(cfg: &Config, opts: DraftOpts) -> Result<ExitCode> {
         eprintln!("steward: drafting with the planner model...");
     }
     let backend = planner::router(cfg, opts.model.as_deref())?;
-    let proposal = match spec.draft(&*backend, &opts.text).await {
+    let proposal = match spec.draft(&*backend, &opts.text, &services).await {
         Ok(p) => p,
         Err(e) => {
             eprintln!("steward rules draft: the planner failed: {e}");
