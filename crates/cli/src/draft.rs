@@ -80,7 +80,9 @@ pub async fn run(cfg: &Config, opts: DraftOpts) -> Result<ExitCode> {
         eprintln!("steward: drafting with the planner model...");
     }
     let backend = planner::router(cfg, opts.model.as_deref())?;
-    let proposal = match spec.draft(&*backend, &opts.text, &services).await {
+    // What the draft may be scoped to: the services rules may act on.
+    let platform = steward_llm::Inventory::of_platform_services(&services);
+    let proposal = match spec.draft(&*backend, &opts.text, &platform).await {
         Ok(p) => p,
         Err(e) => {
             eprintln!("steward rules draft: the planner failed: {e}");

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::plan::{Backend, PlanRequest, Proposal, ToolDef, Turn};
+use crate::plan::{Backend, Inventory, PlanRequest, Proposal, ToolDef, Turn};
 use crate::prompt::tool_lines;
 use crate::Result;
 
@@ -56,47 +56,46 @@ impl DraftSpec {
     }
 
     /// The draft `backend` writes for `text`, scoped to its service
-    /// ([`scope_to_the_named_service`]) among the platform's `services`.
+    /// ([`scope_to_the_named_service`]) among the platform's `inventory`.
     pub async fn draft(
         &self,
         backend: &dyn Backend,
         text: &str,
-        services: &[String],
+        inventory: &Inventory,
     ) -> Result<Proposal> {
         let mut proposal = backend.propose(&self.request(text)).await?;
-        scope_to_the_named_service(text, services, &mut proposal.call.arguments);
+        scope_to_the_named_service(text, inventory, &mut proposal.call.arguments);
         Ok(proposal)
     }
 }
 
 /// Gives an alert or monitor trigger without a `service` label the one service its steps
-/// act on (or, when no step names one, the one of `services` the instruction names: "page
-/// me if langgraph goes unhealthy"), unless the instruction asks for any service
+/// act on (or, when no step names one, the one item of `inventory` the instruction names as
+/// grounding reads names: "page me if langgraph goes unhealthy"), unless the instruction asks for any service
 /// ([`about_any_service`]). "restart psra when it is unhealthy" drafted with bare labels
 /// would restart psra whenever *any* container is unhealthy; a small model often leaves the
 /// labels empty, and the steps and words say what it meant. Narrowing is the safe
 /// direction: a rule that fires less never acts where it was not asked to.
-fn scope_to_the_named_service(text: &str, services: &[String], draft: &mut Value) {
+fn scope_to_the_named_service(text: &str, inventory: &Inventory, draft: &mut Value) {
     if about_any_service(text) {
         return;
     }
-    let mut named: Vec<&str> = draft["steps"]
+    let mut acted_on: Vec<&str> = draft["steps"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|step| step["args"]["service"].as_str())
         .collect();
-    named.dedup();
-    if named.is_empty() {
-        named = services_named(text, services);
-    }
-    let [service] = named.as_slice() else {
+    acted_on.dedup();
+    let service = match acted_on.as_slice() {
+        [] => crate::ground::only_item_named_in(text, inventory),
+        // `{service}` is the event's own: no one service.
+        [one] if !one.contains('{') => Some(one.to_string()),
+        _ => None,
+    };
+    let Some(service) = service else {
         return;
     };
-    if service.contains('{') {
-        return;
-    }
-    let service = service.to_string();
     let trigger = &mut draft["trigger"];
     if !matches!(trigger["source"].as_str(), Some("alert" | "monitor")) {
         return;
@@ -112,20 +111,6 @@ fn scope_to_the_named_service(text: &str, services: &[String], draft: &mut Value
             .entry("service")
             .or_insert_with(|| Value::String(service));
     }
-}
-
-/// The `services` that `text` names as whole words ("langgraph", not "graph").
-fn services_named<'a>(text: &str, services: &'a [String]) -> Vec<&'a str> {
-    let lower = text.to_lowercase();
-    let words: Vec<&str> = lower
-        .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
-        .filter(|w| !w.is_empty())
-        .collect();
-    services
-        .iter()
-        .filter(|s| words.contains(&s.to_lowercase().as_str()))
-        .map(String::as_str)
-        .collect()
 }
 
 /// Whether an instruction is about whichever service the event names: "any" or
@@ -199,7 +184,7 @@ mod tests {
         let restart = |s: &str| json!({"tool": "service_restart", "args": {"service": s}});
         let page = json!({"tool": "notify", "args": {"message": "psra is down"}});
         let scoped = |text: &str, mut d: Value| {
-            scope_to_the_named_service(text, &[], &mut d);
+            scope_to_the_named_service(text, &Inventory::default(), &mut d);
             d["trigger"]["labels"].clone()
         };
         let psra = json!({"service": "psra"});
@@ -211,7 +196,7 @@ mod tests {
         // No labels at all, or an alert: the same.
         let mut alert = json!({"trigger": {"source": "alert", "name": "ServiceDown"},
                                "steps": [restart("psra")]});
-        scope_to_the_named_service(text, &[], &mut alert);
+        scope_to_the_named_service(text, &Inventory::default(), &mut alert);
         assert_eq!(alert["trigger"]["labels"], psra);
         // A label the model gave stays; an event's own service is no one service; nor are two.
         let other = json!({"service": "wpcs"});
@@ -236,32 +221,47 @@ mod tests {
         );
         let every_time = drafted(json!({}), json!([restart("psra")]));
         assert_eq!(scoped("restart psra every time it dies", every_time), psra);
-        // Steps that name no service: the one platform service the words name.
-        let services = [
-            "langgraph".to_string(),
-            "graph".to_string(),
-            "psra".to_string(),
-        ];
-        let mut page_only = drafted(json!({}), json!([page]));
-        scope_to_the_named_service(
-            "page me if langgraph goes unhealthy",
-            &services,
-            &mut page_only,
+        // Steps that name no service: the one inventory item the words name, as grounding
+        // reads names (a misspelling too); two, or a name inside another, scope nothing.
+        let inventory = |names: &[&str]| {
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            Inventory::of_platform_services(&names)
+        };
+        let platform = inventory(&["langgraph", "psra"]);
+        let notify_only = || drafted(json!({}), json!([page]));
+        let scoped_by = |text: &str, inventory: &Inventory| {
+            let mut d = notify_only();
+            scope_to_the_named_service(text, inventory, &mut d);
+            d["trigger"]["labels"].clone()
+        };
+        let langgraph = json!({"service": "langgraph"});
+        assert_eq!(
+            scoped_by("page me if langgraph goes unhealthy", &platform),
+            langgraph
         );
         assert_eq!(
-            page_only["trigger"]["labels"],
-            json!({"service": "langgraph"})
+            scoped_by("page me if langgrpah goes unhealthy", &platform),
+            langgraph
         );
-        let mut two = drafted(
-            json!({}),
-            json!([{"tool": "notify", "args": {"message": "x"}}]),
+        assert_eq!(
+            scoped_by("page me if langgraph or psra is down", &platform),
+            json!({})
         );
-        scope_to_the_named_service("page me if langgraph or psra is down", &services, &mut two);
-        assert_eq!(two["trigger"]["labels"], json!({}));
+        assert_eq!(
+            scoped_by(
+                "page me if langgraph goes unhealthy",
+                &inventory(&["langgraph", "graph"])
+            ),
+            json!({})
+        );
         // A schedule has no labels to narrow.
         let mut nightly = json!({"trigger": {"source": "schedule", "cron": "0 3 * * *"},
                                  "steps": [restart("psra")]});
-        scope_to_the_named_service("restart psra every night", &[], &mut nightly);
+        scope_to_the_named_service(
+            "restart psra every night",
+            &Inventory::default(),
+            &mut nightly,
+        );
         assert!(nightly["trigger"].get("labels").is_none());
     }
 }

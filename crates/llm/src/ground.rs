@@ -824,7 +824,7 @@ fn names(text: &str, name: &str, inventory: &Inventory) -> bool {
 }
 
 /// The one inventory item `text` names, if it names exactly one.
-fn only_item_named_in(text: &str, inventory: &Inventory) -> Option<String> {
+pub(crate) fn only_item_named_in(text: &str, inventory: &Inventory) -> Option<String> {
     let said = Said::of_text(text, Vec::new());
     let named: Vec<&InventoryItem> = inventory
         .services
@@ -1360,6 +1360,13 @@ mod tests {
             parameters: json!({"type": "object", "properties": props, "required": required}),
             effect: None,
         }
+    }
+
+    /// Grounds a call of `tool` against a single request of the person, with only that tool.
+    fn ground_foreign(tool: &ToolDef, args: Value, text: &str) -> ProposedCall {
+        let mut r = req(vec![user(text)]);
+        r.tools = vec![tool.clone()];
+        ground(call(&tool.name, args), &r)
     }
 
     fn call(name: &str, args: Value) -> ProposedCall {
@@ -2197,49 +2204,44 @@ mod tests {
 
     #[test]
     fn a_list_of_options_left_empty_gets_every_option_the_person_named() {
-        let mut r = req(vec![user("a restaurant in Boston that serves vegan food")]);
-        r.tools = vec![foreign(
+        let find = foreign(
             "find_nearby",
             json!({"location": {"type": "string"},
                    "diet": {"type": "array", "items": {"type": "string",
                             "enum": ["Vegan", "Vegetarian", "Gluten-free"]}}}),
             &["location"],
-        )];
+        );
         let empty = json!({"location": "Boston", "diet": []});
-        let c = ground(call("find_nearby", empty.clone()), &r);
+        let c = ground_foreign(
+            &find,
+            empty.clone(),
+            "a restaurant in Boston that serves vegan food",
+        );
         assert_eq!(c.arguments["diet"], json!(["Vegan"]), "{c:?}");
-        r.turns = vec![user("restaurants in Boston, vegetarian and gluten-free")];
-        let c = ground(call("find_nearby", empty.clone()), &r);
+        let text = "restaurants in Boston, vegetarian and gluten-free";
+        let c = ground_foreign(&find, empty.clone(), text);
         assert_eq!(c.arguments["diet"], json!(["Vegetarian", "Gluten-free"]));
         // Nothing named: the list stays out, and the tool's default applies.
-        r.turns = vec![user("restaurants in Boston")];
-        let c = ground(call("find_nearby", empty), &r);
+        let c = ground_foreign(&find, empty, "restaurants in Boston");
         assert_eq!(c.arguments, json!({"location": "Boston"}));
     }
 
     #[test]
     fn an_optional_flag_is_kept_only_when_the_words_name_it() {
-        let mut r = req(vec![user("play Clair de Lune")]);
-        r.tools = vec![foreign(
+        let play = foreign(
             "play_song",
             json!({"song": {"type": "string"}, "shuffle": {"type": "boolean"},
                    "include_remixes": {"type": "boolean"}}),
             &["song"],
-        )];
+        );
         let args = json!({"song": "Clair de Lune", "shuffle": false});
-        let unasked = ground(call("play_song", args.clone()), &r);
+        let unasked = ground_foreign(&play, args.clone(), "play Clair de Lune");
         assert_eq!(unasked.arguments, json!({"song": "Clair de Lune"}));
-        r.turns = vec![user("play Clair de Lune, shuffled")];
-        assert_eq!(
-            ground(call("play_song", args), &r).arguments["shuffle"],
-            false
-        );
-        r.turns = vec![user("play Clair de Lune including remixes")];
+        let shuffled = ground_foreign(&play, args, "play Clair de Lune, shuffled");
+        assert_eq!(shuffled.arguments["shuffle"], false);
         let remixes = json!({"song": "Clair de Lune", "include_remixes": true});
-        assert_eq!(
-            ground(call("play_song", remixes), &r).arguments["include_remixes"],
-            true
-        );
+        let with = ground_foreign(&play, remixes, "play Clair de Lune including remixes");
+        assert_eq!(with.arguments["include_remixes"], true);
     }
 
     #[test]

@@ -110,6 +110,23 @@ pub struct Inventory {
     pub services: Vec<InventoryItem>,
 }
 
+impl Inventory {
+    /// Platform services known by name only (the policy's list, when Docker is not read).
+    pub fn of_platform_services(names: &[String]) -> Inventory {
+        Inventory {
+            services: names
+                .iter()
+                .map(|name| InventoryItem {
+                    name: name.clone(),
+                    kind: "platform".into(),
+                    description: String::new(),
+                    image: String::new(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Where a piece of untrusted text came from; the prompt fences it as data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -96,8 +96,6 @@ pub async fn run(
     progress: &mut (dyn FnMut(usize, usize, &CaseRow) + Send),
 ) -> Report {
     let mut rows = Vec::with_capacity(cases.len());
-    // What a drafted rule may be scoped to: the platform's services, as `rules draft` has.
-    let names: Vec<String> = inventory.services.iter().map(|s| s.name.clone()).collect();
     for (i, case) in cases.iter().enumerate() {
         let tools = tools_for(case, default_tools);
         let request = request_for(case, default_tools, inventory);
@@ -118,7 +116,7 @@ pub async fn run(
         let started = Instant::now();
         let result = match (&case.rule, drafting) {
             (None, _) => backend.propose(&request).await,
-            (Some(_), Some(d)) => d.spec.draft(d.backend, &case.text, &names).await,
+            (Some(_), Some(d)) => d.spec.draft(d.backend, &case.text, inventory).await,
             (Some(_), None) => Err(Error::Input(
                 "a rule-drafting case, and this run has no drafter".into(),
             )),
