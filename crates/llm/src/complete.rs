@@ -186,6 +186,11 @@ fn numbers_in(text: &str) -> Vec<String> {
     if !current.is_empty() {
         out.push(current);
     }
+    // "12,000" holds the run "000", which no JSON number begins with.
+    out.retain(|n| {
+        let digits = n.trim_start_matches('-');
+        !(digits.starts_with('0') && digits[1..].starts_with(|c: char| c.is_ascii_digit()))
+    });
     out
 }
 
@@ -310,6 +315,9 @@ mod tests {
             numbers_in("image 1.4.2 and 768MB."),
             vec!["1.4", "2", "768"]
         );
+        // No JSON number begins with a zero another digit follows.
+        assert_eq!(numbers_in("12,000 miles, 0.5 and 05"), vec!["12", "0.5"]);
+        assert_eq!(of(&["12,000 miles"]).number_rest("0", false), None);
     }
 
     #[test]

@@ -669,8 +669,12 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             let seen_exponent = written.contains('e');
             let seen_point = written.contains('.') || seen_exponent;
             let signed = written.is_empty() || written.ends_with('e');
+            // JSON writes no digit after a leading zero: "0", "0.5", never "000".
+            let leading_zero = !seen_point && written.trim_start_matches([' ', '-']) == "0";
             let allowed = (0..logits.len())
-                .filter(|&t| classes.digits[t] || (!need_digit && classes.ends_value[t]))
+                .filter(|&t| {
+                    (classes.digits[t] && !leading_zero) || (!need_digit && classes.ends_value[t])
+                })
                 .map(|t| t as i32)
                 .chain(point.filter(|_| !need_digit && !seen_point))
                 .chain(exponent.filter(|_| !need_digit && !seen_exponent))
@@ -1013,6 +1017,8 @@ mod tests {
         };
         assert_eq!(n("1e5"), 1);
         assert_eq!(n("2-3"), 2);
+        assert_eq!(n("000"), 0);
+        assert_eq!(n("05"), 0);
         // In a list, after ",", the model may write its minus with a space before it.
         let list = json!({"type": "object", "required": ["xs"], "properties": {
             "xs": {"type": "array", "items": {"type": "number"}}}});

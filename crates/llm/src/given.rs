@@ -16,6 +16,8 @@ pub struct Given {
     /// Letters and digits only, for values written with other separators.
     compact: String,
     numbers: Vec<f64>,
+    /// The numbers said in words only ("monthly", "two", "a deck"): a subset of `numbers`.
+    worded: Vec<f64>,
     /// Whether a power of a variable is written without a coefficient ("x^2", "- x**2").
     bare_power: bool,
 }
@@ -53,6 +55,35 @@ const NUMBER_WORDS: [(&str, f64); 28] = [
     ("fortnight", 14.0),
 ];
 
+/// Counts a word means by common knowledge: how often ("twice", "compounded quarterly"),
+/// and the sizes of a deck of cards and of a die, which probability tools ask for.
+const COUNT_WORDS: [(&str, f64); 24] = [
+    ("twice", 2.0),
+    ("thrice", 3.0),
+    ("pair", 2.0),
+    ("annually", 1.0),
+    ("yearly", 1.0),
+    ("semiannually", 2.0),
+    ("biannually", 2.0),
+    ("quarterly", 4.0),
+    ("monthly", 12.0),
+    ("weekly", 52.0),
+    ("daily", 365.0),
+    ("deck", 52.0),
+    ("cards", 52.0),
+    ("die", 6.0),
+    ("dice", 6.0),
+    ("king", 4.0),
+    ("queen", 4.0),
+    ("jack", 4.0),
+    ("ace", 4.0),
+    ("suit", 13.0),
+    ("heart", 13.0),
+    ("spade", 13.0),
+    ("diamond", 13.0),
+    ("club", 13.0),
+];
+
 impl Given {
     /// What `texts` (the person's words, earlier calls, data the agent read) give.
     pub fn of<'a>(texts: impl IntoIterator<Item = &'a str>) -> Given {
@@ -66,17 +97,28 @@ impl Given {
             .filter(|w| !w.is_empty())
             .map(str::to_string)
             .collect();
+        let mut worded: Vec<f64> = words
+            .iter()
+            .flat_map(|w| {
+                let singular = w.strip_suffix('s').unwrap_or(w);
+                NUMBER_WORDS
+                    .iter()
+                    .chain(&COUNT_WORDS)
+                    .filter(move |(n, _)| n == w || *n == singular)
+                    .map(|(_, v)| *v)
+            })
+            .collect();
+        if one_of_a_unit(&words) {
+            worded.push(1.0);
+        }
         let mut numbers = numbers_in(&lower);
-        numbers.extend(
-            words
-                .iter()
-                .filter_map(|w| NUMBER_WORDS.iter().find(|(n, _)| n == w).map(|(_, v)| *v)),
-        );
+        numbers.extend(&worded);
         Given {
             bare_power: bare_power(&lower),
             compact: lower.chars().filter(|c| c.is_alphanumeric()).collect(),
             words,
             numbers,
+            worded,
         }
     }
 
@@ -96,6 +138,11 @@ impl Given {
                 !items.is_empty() && items.iter().all(|i| self.gives(i, item_schema))
             }
         }
+    }
+
+    /// Whether `v` was said in words ("monthly compounding" says 12), not in digits.
+    pub fn says_in_words(&self, v: f64) -> bool {
+        self.worded.iter().any(|&x| (x - v).abs() < 1e-9)
     }
 
     fn wrote_number(&self, v: f64) -> bool {
@@ -119,19 +166,32 @@ impl Given {
         if compact.len() >= 3 && self.compact.contains(&compact) {
             return true;
         }
+        // A name with a number in it ("pantone 270", "room 12") is given only with its
+        // number: a word of it alone ("pantone") does not give the rest.
+        let mut parts = lower
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty());
+        let worded = lower.chars().any(char::is_alphabetic);
+        if worded
+            && !parts
+                .clone()
+                .filter(|w| w.chars().all(|c| c.is_ascii_digit()))
+                .all(|w| w.parse::<f64>().is_ok_and(|v| self.wrote_number(v)))
+        {
+            return false;
+        }
         // A lone capital is a unit's symbol ("F" for fahrenheit); "A" and "I" are words.
         let symbol = s.len() == 1 && s.chars().all(|c| c.is_ascii_uppercase()) && !is_word(&lower);
-        lower
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .any(|w| {
+        parts.any(|w| {
+            !is_function_word(w) && {
                 self.words.iter().any(|x| {
                     x == w
                         || ((w.len() >= 2 || symbol) && x.starts_with(w))
                         || (w.len() >= 4 && x.len() >= 4 && w.starts_with(x.as_str()))
                         || abbreviates(x, w)
                 })
-            })
+            }
+        })
     }
 
     fn is_choice(&self, s: &str, schema: &Value) -> bool {
@@ -142,10 +202,51 @@ impl Given {
     }
 }
 
+/// Whether the words count one of a unit without a digit: "every hour", "next month",
+/// "per year", "an hour" each give 1.
+fn one_of_a_unit(words: &[String]) -> bool {
+    const ONE: [&str; 8] = ["every", "each", "per", "a", "an", "next", "last", "this"];
+    const UNITS: [&str; 8] = [
+        "second", "minute", "hour", "day", "night", "week", "month", "year",
+    ];
+    words
+        .windows(2)
+        .any(|w| ONE.contains(&w[0].as_str()) && UNITS.contains(&w[1].as_str()))
+}
+
 /// A short all-capitals code (a ticker, currency or airport: "MSFT", "GBP", "BCN") is how
 /// such tool sets want a name the person wrote in words, so it counts as given.
 fn is_code(s: &str) -> bool {
     (2..=5).contains(&s.len()) && s.chars().all(|c| c.is_ascii_uppercase())
+}
+
+/// Words that say nothing of a value by themselves: "the" of "The Old Guitarist" does not
+/// give that title.
+fn is_function_word(w: &str) -> bool {
+    matches!(
+        w,
+        "the"
+            | "a"
+            | "an"
+            | "of"
+            | "in"
+            | "on"
+            | "at"
+            | "to"
+            | "for"
+            | "and"
+            | "or"
+            | "by"
+            | "with"
+            | "from"
+            | "is"
+            | "my"
+            | "me"
+            | "your"
+            | "this"
+            | "that"
+            | "it"
+    )
 }
 
 /// The one-letter words, never read as a symbol.
@@ -194,6 +295,9 @@ fn numbers_in(text: &str) -> Vec<f64> {
             continue;
         }
         let mut n = String::new();
+        // Where each group after a thousands separator begins: "[200,300,400]" may be a
+        // list as well as one number, so its groups are read too.
+        let mut groups = vec![0];
         while i < chars.len() {
             let c = chars[i];
             let next_digit = chars.get(i + 1).is_some_and(char::is_ascii_digit);
@@ -208,6 +312,7 @@ fn numbers_in(text: &str) -> Vec<f64> {
                     == 3
             {
                 // a thousands separator: skip it
+                groups.push(n.len());
             } else if (c == 'e' || c == 'E')
                 && (next_digit
                     || (chars.get(i + 1) == Some(&'-')
@@ -225,6 +330,16 @@ fn numbers_in(text: &str) -> Vec<f64> {
         }
         if let Ok(v) = n.parse() {
             out.push(v);
+        }
+        if groups.len() > 1 {
+            groups.push(n.len());
+            out.extend(
+                groups
+                    .windows(2)
+                    .filter_map(|g| n.get(g[0]..g[1]))
+                    .filter(|g| !g.starts_with('0'))
+                    .filter_map(|g| g.parse::<f64>().ok()),
+            );
         }
     }
     out
@@ -254,10 +369,42 @@ mod tests {
             assert!(g.gives(&json!(v), &json!({})), "{v}");
         }
         assert!(!g.gives(&json!(3.0), &json!({})));
+        // One of a unit, said without a digit.
+        for text in [
+            "doubles every hour",
+            "prices for the next month",
+            "3% per year",
+        ] {
+            assert!(given(text).gives(&json!(1), &json!({})), "{text}");
+        }
+        assert!(!given("prices for the coming months").gives(&json!(1), &json!({})));
         let g = given("charges of 1e-9 and 2E-9, from rest");
         for v in [1e-9, 2e-9, 0.0] {
             assert!(g.gives(&json!(v), &json!({})), "{v}");
         }
+    }
+
+    #[test]
+    fn counts_said_in_words_are_given() {
+        let g = given("probability of drawing a king from a deck, compounded monthly, twice");
+        for v in [4.0, 52.0, 12.0, 2.0] {
+            assert!(g.gives(&json!(v), &json!({})), "{v}");
+            assert!(g.says_in_words(v), "{v}");
+        }
+        assert!(!g.gives(&json!(13.0), &json!({})));
+        assert!(given("pull a heart from 52 cards").gives(&json!(13), &json!({})));
+        assert!(!given("from 52 cards").says_in_words(13.0));
+    }
+
+    #[test]
+    fn a_comma_list_of_numbers_gives_each_number() {
+        let g = given("cash_flows=[200,300,400,500] and a budget of 300,000");
+        assert!(g.gives(&json!([200, 300, 400, 500]), &json!({})));
+        assert!(g.gives(&json!(300000), &json!({})));
+        assert!(
+            !g.gives(&json!(0), &json!({})),
+            "the group 000 is no number of its own"
+        );
     }
 
     #[test]
@@ -268,6 +415,12 @@ mod tests {
         assert!(g.gives(&json!("New York, NY"), &json!({})));
         assert!(!g.gives(&json!("Cub"), &json!({})));
         assert!(!g.gives(&json!("round"), &json!({})));
+        // A function word gives no title; a word gives no number written beside it.
+        let g = given("Find the year of a Picasso's painting in pantone colours");
+        assert!(!g.gives(&json!("The Old Guitarist"), &json!({})));
+        assert!(g.gives(&json!("Pablo Picasso"), &json!({})));
+        assert!(!g.gives(&json!("pantone 270"), &json!({})));
+        assert!(given("pantone 270 please").gives(&json!("Pantone 270"), &json!({})));
         assert!(g.gives(&json!("round"), &json!({"enum": ["round", "flat"]})));
     }
 

@@ -774,12 +774,21 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
                 value = Value::String("previous".into());
             }
         } else if !is_required {
-            match keep_mentioned(&said_options, tool, key, value, &req.inventory) {
+            // Another project's count said in words: "compounded monthly" is 12 a year.
+            let in_words = given
+                .as_ref()
+                .zip(value.as_f64())
+                .is_some_and(|(g, v)| g.says_in_words(v));
+            match keep_mentioned(&said_options, tool, key, value.clone(), &req.inventory) {
                 Some(v) => value = v,
+                None if in_words => {}
                 None => continue,
             }
         }
         kept.insert(key.clone(), value);
+    }
+    if !ours {
+        drop_copied_numbers(&mut kept, &required, &said_options);
     }
     for (key, value) in options_named_but_left_out(&said_options, tool, &kept, &req.inventory) {
         kept.insert(key, value);
@@ -791,6 +800,29 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
     ProposedCall {
         name: call.name,
         arguments: Value::Object(kept),
+    }
+}
+
+/// Drops an optional number that repeats a required argument's number the person wrote
+/// once: one number fills one argument. "$5000 for 10 years" gives `years: 10`, and no
+/// `compounds_per_year: 10` besides.
+fn drop_copied_numbers(kept: &mut Map<String, Value>, required: &[&str], said: &Said) {
+    let written = said.numbers();
+    let copies: Vec<String> = kept
+        .iter()
+        .filter(|(key, _)| !required.contains(&key.as_str()))
+        .filter_map(|(key, value)| Some((key, value.as_f64()?)))
+        .filter(|&(_, v)| {
+            let required_too = required
+                .iter()
+                .any(|r| kept.get(*r).and_then(Value::as_f64) == Some(v));
+            let times = written.iter().filter(|(x, _)| *x == v).count();
+            required_too && times <= 1
+        })
+        .map(|(key, _)| key.clone())
+        .collect();
+    for key in copies {
+        kept.remove(&key);
     }
 }
 
@@ -1511,6 +1543,33 @@ mod tests {
             "psra limits: mem 256m cpus 2 pids 100",
         );
         assert_eq!(c.arguments, all);
+    }
+
+    #[test]
+    fn one_written_number_fills_one_argument_and_counts_in_words_are_kept() {
+        let value = foreign(
+            "future_value",
+            json!({"present_value": {"type": "integer"}, "years": {"type": "integer"},
+                   "compounds_per_year": {"type": "integer"}}),
+            &["present_value", "years"],
+        );
+        let c = ground_foreign(
+            &value,
+            json!({"present_value": 5000, "years": 10, "compounds_per_year": 10}),
+            "future value of $5000 over 10 years",
+        );
+        assert_eq!(c.arguments, json!({"present_value": 5000, "years": 10}));
+        // Written twice, the number may fill both.
+        let both = json!({"present_value": 5000, "years": 10, "compounds_per_year": 10});
+        let c = ground_foreign(&value, both.clone(), "$5000 for 10 years, 10 times a year");
+        assert_eq!(c.arguments, both);
+        let monthly = json!({"present_value": 5000, "years": 3, "compounds_per_year": 12});
+        let c = ground_foreign(
+            &value,
+            monthly.clone(),
+            "$5000 for 3 years compounded monthly",
+        );
+        assert_eq!(c.arguments, monthly);
     }
 
     #[test]
