@@ -370,8 +370,29 @@ fn named(said: &Said, value: &str, is_image: bool, inventory: &Inventory) -> boo
         if distinctive || said_distinctive_pair(said, item, inventory) {
             return true;
         }
+        // The product its image is of, when no other item runs it: "n8n" is the item
+        // running `docker.n8n.io/n8nio/n8n`, "metabase" the one running `…/bi/metabase`.
+        let product = image_product(&item.image);
+        if product.len() >= 3
+            && said.has_word(product)
+            && inventory
+                .services
+                .iter()
+                .filter(|o| image_product(&o.image) == product)
+                .count()
+                == 1
+        {
+            return true;
+        }
     }
     false
+}
+
+/// The product an image reference is of: its last path segment without the tag, lowercase
+/// as references are ("registry.example/core/agenda-api:4.12.0" gives "agenda-api").
+fn image_product(image: &str) -> &str {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    last.split([':', '@']).next().unwrap_or(last)
 }
 
 /// Whether the person said two neighbouring words of `item`'s description that, together,
@@ -658,6 +679,12 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
         let mut value = value.clone();
         if ours && IDENTIFIERS.contains(&key.as_str()) {
             if let Some(s) = value.as_str() {
+                // A new subdomain that is already an item's name ("add a login to the smile
+                // studio app" read as provisioning it): nothing new is made of an old name.
+                let exists = |s: &str| req.inventory.services.iter().any(|i| i.name == s);
+                if key == "subdomain" && !tool.changes_nothing() && exists(s) {
+                    return already_exists(s);
+                }
                 let image = key == "image";
                 let rebased = image
                     .then(|| target.and_then(|t| same_product_image(&said, s, &t.image)))
@@ -770,6 +797,9 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
             if previous
                 && value != "previous"
                 && !mentioned(&said, tool, key, &value, &req.inventory)
+                && !value
+                    .as_str()
+                    .is_some_and(|v| release_of_said_version(req, &said_options, v))
             {
                 value = Value::String("previous".into());
             }
@@ -790,6 +820,15 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
     if !ours {
         drop_copied_numbers(&mut kept, &required, &said_options);
     }
+    if let Some(owner) = kept
+        .get("backup")
+        .and_then(Value::as_str)
+        .and_then(|b| backup_owner(b, &req.inventory))
+    {
+        if kept.contains_key("target") {
+            kept.insert("target".into(), Value::String(owner));
+        }
+    }
     for (key, value) in options_named_but_left_out(&said_options, tool, &kept, &req.inventory) {
         kept.insert(key, value);
     }
@@ -801,6 +840,50 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
         name: call.name,
         arguments: Value::Object(kept),
     }
+}
+
+/// The item a backup id belongs to: ids are the target's name, a dash and a timestamp
+/// (`smile-studio-utrecht-20261122T020000377Z`), so a restore of that id acts on that
+/// target, whichever item the rest of the words brought to mind.
+fn backup_owner(backup: &str, inventory: &Inventory) -> Option<String> {
+    inventory
+        .services
+        .iter()
+        .filter(|i| {
+            backup
+                .strip_prefix(i.name.as_str())
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|stamp| stamp.starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .max_by_key(|i| i.name.len())
+        .map(|i| i.name.clone())
+}
+
+/// Whether an item of the data the agent read shows release `value` with a version the
+/// person wrote: "go back to 2.6.9", after reading the releases, is `r41`, whose image is
+/// `…/patient-portal:2.6.9`.
+fn release_of_said_version(req: &PlanRequest, said: &Said, value: &str) -> bool {
+    let versions: Vec<&String> = said
+        .words
+        .iter()
+        .filter(|w| w.contains('.') && w.starts_with(|c: char| c.is_ascii_digit()))
+        .collect();
+    let has_word = |text: &str, word: &str| {
+        text.split(|c: char| !c.is_alphanumeric() && c != '.')
+            .any(|w| w.trim_end_matches('.') == word)
+    };
+    req.turns.iter().any(|t| {
+        let Turn::Untrusted { content, .. } = t else {
+            return false;
+        };
+        content.split(crate::facts::ITEM).any(|item| {
+            has_word(item, value)
+                && versions.iter().any(|v| {
+                    item.split([':', ' ', ','])
+                        .any(|w| w.trim_start_matches('v') == v.as_str())
+                })
+        })
+    })
 }
 
 /// Drops an optional number that repeats a required argument's number the person wrote
@@ -883,13 +966,20 @@ fn same_product_image(said: &Said, image: &str, current: &str) -> Option<String>
             .filter(|(_, tag)| !tag.contains('/'))
             .map(|(repo, tag)| (repo.to_string(), tag.to_string()))
     };
+    let (repo, _) = tag_of(current).unwrap_or_else(|| (current.to_string(), String::new()));
     let tag = match tag_of(image) {
+        // The product the target runs, written without its registry ("agenda-api:4.13.0"
+        // for `registry.example/core/agenda-api`): the same repository.
+        Some((short, tag))
+            if !short.contains('/') && short != repo && image_product(&repo) == short =>
+        {
+            tag
+        }
         Some(_) if said.mentions(image) => return None,
         Some((_, tag)) => tag,
         None if !image.contains('/') => image.to_string(),
         None => return None,
     };
-    let (repo, _) = tag_of(current).unwrap_or_else(|| (current.to_string(), String::new()));
     let versioned = tag.chars().any(|c| c.is_ascii_digit()) && said.mentions(&tag);
     versioned.then(|| format!("{repo}:{tag}"))
 }
@@ -1160,6 +1250,17 @@ fn resolve(value: &str, inventory: &Inventory) -> Option<String> {
         .or_else(|| {
             unique(&|n| n.len() >= 4 && edit_distance(n, &v) <= if n.len() < 7 { 1 } else { 2 })
         })
+}
+
+fn already_exists(name: &str) -> ProposedCall {
+    ProposedCall {
+        name: RESPOND.into(),
+        arguments: serde_json::json!({
+            "text": format!(
+                "{name} already exists, so I would not provision it again. What do you want done to it?"
+            )
+        }),
+    }
 }
 
 fn unknown(key: &str, value: &str, inventory: &Inventory) -> ProposedCall {
@@ -2136,6 +2237,102 @@ mod tests {
             "reboot the fresco instances of acme research and globex labs",
         );
         assert_eq!(c.name, RESPOND);
+    }
+
+    #[test]
+    fn an_existing_name_is_not_provisioned_again() {
+        let r = req(vec![user(
+            "add a login for dr. jansen to the acme research app",
+        )]);
+        let c = ground(
+            call("tenant_provision", json!({"subdomain": "acme-research"})),
+            &r,
+        );
+        assert_eq!(c.name, RESPOND);
+        assert!(c.arguments["text"]
+            .as_str()
+            .unwrap()
+            .contains("already exists"));
+        let r = req(vec![user("provision acme-labs")]);
+        let c = ground(
+            call("tenant_provision", json!({"subdomain": "acme-labs"})),
+            &r,
+        );
+        assert_eq!(c.arguments, json!({"subdomain": "acme-labs"}));
+    }
+
+    #[test]
+    fn an_item_is_named_by_the_product_its_image_is_of() {
+        let mut r = req(vec![user(
+            "n8n is hanging on the lab orders again, restart it",
+        )]);
+        r.inventory = with_items(&[
+            ("workflows", "docker.n8n.io/n8nio/n8n:1.68.0"),
+            ("stats-dashboards", "registry.example/bi/metabase:v0.50.21"),
+        ]);
+        let c = ground(call("service_restart", json!({"service": "workflows"})), &r);
+        assert_eq!(c.arguments, json!({"service": "workflows"}));
+        // Without a name, the product still picks its item.
+        let c = ground(call("service_restart", json!({"service": "n8n"})), &r);
+        assert_eq!(c.arguments, json!({"service": "workflows"}));
+        // Two items running the product: which one is asked.
+        r.inventory.services[1].image = "n8nio/n8n:1.0".into();
+        let c = ground(call("service_restart", json!({"service": "n8n"})), &r);
+        assert_eq!(c.name, RESPOND);
+    }
+
+    #[test]
+    fn a_product_written_without_its_registry_is_the_targets_repository() {
+        let said = Said::of_text("ship agenda-api 4.13.0", Vec::new());
+        let current = "registry.example/core/agenda-api:4.12.0";
+        assert_eq!(
+            same_product_image(&said, "agenda-api:4.13.0", current).as_deref(),
+            Some("registry.example/core/agenda-api:4.13.0")
+        );
+        // Another product, written whole, is the person's choice.
+        let said = Said::of_text("ship other-api:4.13.0 to agenda-api", Vec::new());
+        assert_eq!(same_product_image(&said, "other-api:4.13.0", current), None);
+    }
+
+    #[test]
+    fn a_backup_restores_the_target_it_belongs_to_and_a_version_read_picks_its_release() {
+        let read = |tool: &str, content: &str, text: &str| {
+            req(vec![
+                user("show me psra"),
+                called(tool, json!({"service": "psra"})),
+                Turn::Untrusted {
+                    source: UntrustedSource::ToolResult,
+                    label: tool.into(),
+                    content: content.into(),
+                },
+                user(text),
+            ])
+        };
+        let listing = "backups: 2\n  - backup=acme-research-20261123T030000000Z\n  - backup=acme-research-20261122T030000000Z";
+        let r = read(
+            "db_backups_list",
+            listing,
+            "restore acme-research-20261122T030000000Z, the rental app lost its data",
+        );
+        let args = json!({"target": "rentguy", "backup": "acme-research-20261122T030000000Z"});
+        let c = ground(call("db_restore", args), &r);
+        assert_eq!(c.arguments["target"], json!("acme-research"));
+        let releases = "releases: 2\n  - release=r40, image=reg.example/psra:2.6.8\n  - release=r41, image=reg.example/psra:2.6.9";
+        let to = |text: &str| {
+            let r = read("service_releases", releases, text);
+            let c = ground(
+                call("service_rollback", json!({"service": "psra", "to": "r41"})),
+                &r,
+            );
+            c.arguments["to"].clone()
+        };
+        assert_eq!(to("go back to 2.6.9"), json!("r41"));
+        assert_eq!(
+            to("go back to 2.6.8"),
+            json!("previous"),
+            "r41 is not 2.6.8"
+        );
+        assert_eq!(to("go back one"), json!("previous"));
     }
 
     fn with_items(items: &[(&str, &str)]) -> Inventory {

@@ -253,7 +253,17 @@ fn names_an_item(text: &str, inventory: &Inventory) -> bool {
     inventory.services.iter().any(|item| {
         let name = item.name.to_lowercase();
         let parts: Vec<&str> = name.split(['-', '_']).filter(|p| p.len() >= 2).collect();
-        text.contains(&name) || (!parts.is_empty() && parts.iter().all(|p| words.contains(p)))
+        text.contains(&name)
+            || (!parts.is_empty() && parts.iter().all(|p| words.contains(p)))
+            || said_two_parts_in_order(&parts, &words)
+    })
+}
+
+/// Whether two neighbouring parts of a name are written as neighbouring words: "hows de
+/// vries doing" names `tandarts-de-vries`, as "smile studio" names `smile-studio-utrecht`.
+fn said_two_parts_in_order(parts: &[&str], words: &[&str]) -> bool {
+    parts.windows(2).any(|pair| {
+        pair.iter().map(|p| p.len()).sum::<usize>() >= 6 && words.windows(2).any(|w| w == pair)
     })
 }
 
@@ -465,7 +475,7 @@ mod tests {
 
     #[test]
     fn an_item_is_named_whole_or_word_by_word() {
-        let inv = inventory();
+        let mut inv = inventory();
         assert!(names_an_item("psra -> steward-demo:v3", &inv));
         assert!(names_an_item("bakcup Wayne Foundation", &inv));
         assert!(!names_an_item("wayne's world trivia", &inv));
@@ -473,5 +483,9 @@ mod tests {
         // A name whose parts are all too short to count as words is only named whole.
         assert!(!names_an_item("x marks 1 spot", &inv));
         assert!(names_an_item("restart x-1", &inv));
+        // Two neighbouring parts of a longer name, as written in it.
+        inv.services.push(item("tandarts-de-vries"));
+        assert!(names_an_item("hows de vries doing", &inv));
+        assert!(!names_an_item("vries de la", &inv));
     }
 }
