@@ -166,11 +166,33 @@ pub fn named_tool(
             _ => None,
         })
         .collect();
+    named.extend(vocabulary.iter().filter_map(|(name, vocabulary)| {
+        vocabulary
+            .iter()
+            .filter_map(|w| w.split_once('+'))
+            .any(|(verb, particle)| says_phrasal(&words, verb, particle))
+            .then_some(*name)
+    }));
+    named.sort_unstable();
     named.dedup();
     match named.as_slice() {
         [one] => Some(one.to_string()),
         _ => None,
     }
+}
+
+/// Whether `words` hold a verb of two words, its particle right after it or a word or two
+/// later: "bring grafana up", "their portal switched off".
+fn says_phrasal(words: &[&str], verb: &str, particle: &str) -> bool {
+    const MAX_GAP: usize = 3;
+    words.iter().enumerate().any(|(i, w)| {
+        inflects(w, verb)
+            && words
+                .iter()
+                .skip(i + 1)
+                .take(MAX_GAP)
+                .any(|p| *p == particle)
+    })
 }
 
 /// Words that make the word after them a noun: articles, possessives (the "s" of
@@ -336,6 +358,30 @@ mod tests {
         // General words of names settle nothing: "check psra" is no subdomain check, and
         // "search" is no audit search when the logs are what is searched.
         assert_eq!(named("check psra"), None);
+        // Verbs of two words, the particle after the object.
+        assert_eq!(
+            named("switch nordwind off for the weekend").as_deref(),
+            Some("service_stop")
+        );
+        assert_eq!(named("bring grafana up").as_deref(), Some("service_start"));
+        assert_eq!(named("grafana is up"), None);
+        let changes: Vec<ToolDef> = ["service_rollback", "db_backup", "service_start"]
+            .into_iter()
+            .map(plain)
+            .collect();
+        let changed = |text: &str| named_tool(text, &changes, &verbs);
+        assert_eq!(
+            changed("xray viewer back to r12").as_deref(),
+            Some("service_rollback")
+        );
+        assert_eq!(
+            changed("start fysio back up").as_deref(),
+            Some("service_start")
+        );
+        assert_eq!(
+            named("nordwind want their portal switched off").as_deref(),
+            Some("service_stop")
+        );
         let reads: Vec<ToolDef> = ["audit_search", "service_logs"]
             .into_iter()
             .map(plain)
