@@ -171,8 +171,8 @@ impl Given {
         let mut parts = lower
             .split(|c: char| !c.is_alphanumeric())
             .filter(|w| !w.is_empty());
-        let worded = lower.chars().any(char::is_alphabetic);
-        if worded
+        let has_letters = lower.chars().any(char::is_alphabetic);
+        if has_letters
             && !parts
                 .clone()
                 .filter(|w| w.chars().all(|c| c.is_ascii_digit()))
