@@ -453,11 +453,14 @@ fn mentioned(said: &Said, tool: &ToolDef, key: &str, value: &Value, inventory: &
             let Some(v) = n.as_f64() else { return false };
             // "256m" is a duration in "logs for 256m" but megabytes for a memory size.
             let sizes_in_m = key.starts_with("memory");
+            // Another project's counts are left alone ("compounded 4 times a year").
+            let ours = steward_tools::find(&tool.name).is_some();
             said.scaled(key, v)
                 || said.numbers_with_units().iter().any(|n| {
                     let (x, unit) = (n.value, n.unit.as_str());
                     (!is_time_unit(unit) || (sizes_in_m && unit == "m"))
                         && !is_another_arguments(tool, key, n)
+                        && !(ours && counts_something_else(tool, n))
                         && [x, x * 1024.0, x * 1000.0, x / 100.0]
                             .iter()
                             .any(|c| (c - v).abs() < 1e-9)
@@ -605,31 +608,69 @@ fn is_another_arguments(tool: &ToolDef, key: &str, n: &SaidNumber) -> bool {
     let Some(props) = tool.parameters.get("properties").and_then(Value::as_object) else {
         return false;
     };
-    let names = |word: &str, k: &str| {
-        if word.chars().count() < 3 || !word.chars().all(char::is_alphabetic) {
-            return false;
-        }
-        let stem: String = word.chars().take(4).collect();
-        let description = props
-            .get(k)
-            .and_then(|p| p.get("description"))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_lowercase();
-        let name_parts = k.split('_').filter(|w| w.len() >= 3);
-        let described = description
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| w.len() >= 4)
-            .map(str::to_string)
-            .collect::<Vec<_>>();
-        name_parts
-            .map(str::to_string)
-            .chain(described)
-            .any(|w| w.starts_with(&stem) || word.starts_with(&w))
-    };
+    let names = |word: &str, k: &str| names_argument(props, word, k);
     !names(&n.label, key)
         && !names(&n.unit, key)
         && props.keys().any(|k| k != key && names(&n.unit, k))
+}
+
+/// Whether `word` names the argument `k` of `props`: a word of its name or its description
+/// starts as `word` does, or `word` starts with one.
+fn names_argument(props: &Map<String, Value>, word: &str, k: &str) -> bool {
+    if word.chars().count() < 3 || !word.chars().all(char::is_alphabetic) {
+        return false;
+    }
+    let stem: String = word.chars().take(4).collect();
+    let description = props
+        .get(k)
+        .and_then(|p| p.get("description"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_lowercase();
+    let name_parts = k.split('_').filter(|w| w.len() >= 3);
+    let described = description
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.len() >= 4)
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+    name_parts
+        .map(str::to_string)
+        .chain(described)
+        .any(|w| w.starts_with(&stem) || word.starts_with(&w))
+}
+
+/// Plural units of data sizes, which name no argument by their letters ("4 gigs").
+const SIZE_UNITS: [&str; 12] = [
+    "gigs",
+    "megs",
+    "gbs",
+    "mbs",
+    "gibs",
+    "mibs",
+    "bytes",
+    "gigabytes",
+    "megabytes",
+    "gibibytes",
+    "mebibytes",
+    "kbs",
+];
+
+/// Whether the number `n` counts things that no argument of `tool` is about: "scale
+/// fleet-tracker to 3 replicas" gives no `cpus`. Only a plural noun after the number counts
+/// ("3 replicas", "10 workers"); "512 now" or "2 for psra" say nothing of what is counted.
+fn counts_something_else(tool: &ToolDef, n: &SaidNumber) -> bool {
+    let Some(props) = tool.parameters.get("properties").and_then(Value::as_object) else {
+        return false;
+    };
+    let unit = n.unit.as_str();
+    let plural_noun = unit.len() >= 4
+        && unit.chars().all(|c| c.is_ascii_lowercase())
+        && unit.ends_with('s')
+        && !unit.ends_with("ss");
+    plural_noun
+        && !is_time_unit(unit)
+        && !SIZE_UNITS.contains(&unit)
+        && !props.keys().any(|k| names_argument(props, unit, k))
 }
 
 /// Applies the grounding rules to `call`, proposed for `req`.
@@ -647,6 +688,10 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
     let asked = unswapped.as_deref().unwrap_or(latest);
     if tool.is_destructive() && !crate::intent::asks_for_loss(asked, tool, &req.tools) {
         return not_destructive(&call.name);
+    }
+    // "nuke the logs" is no request to read them: no offered tool removes them.
+    if tool.changes_nothing() && crate::intent::orders_loss(asked) {
+        return removes_nothing(&call.name);
     }
     let said = Said::of(req);
     let said_options = said.of_options(req, &call.name);
@@ -836,6 +881,11 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
     if let Some((key, value)) = crate::scale::asked(req, tool) {
         kept.insert(key, value);
     }
+    if let Some(min) = tool.parameters.get("minProperties").and_then(Value::as_u64) {
+        if (kept.values().filter(|v| !v.is_null()).count() as u64) < min {
+            return nothing_to_set(tool, &kept);
+        }
+    }
     ProposedCall {
         name: call.name,
         arguments: Value::Object(kept),
@@ -993,6 +1043,44 @@ fn not_destructive(tool: &str) -> ProposedCall {
                 "I won't use {tool}: it deletes data, and you did not ask for anything to be \
                  removed. To stop a service for now, say \"stop <name>\"; to remove it for \
                  good, say so explicitly."
+            )
+        }),
+    }
+}
+
+/// The answer when the person orders removal and the call proposed only reads.
+fn removes_nothing(tool: &str) -> ProposedCall {
+    ProposedCall {
+        name: RESPOND.into(),
+        arguments: serde_json::json!({
+            "text": format!(
+                "None of the tools I have removes or deletes that: {tool} only reads, so I \
+                 changed nothing."
+            )
+        }),
+    }
+}
+
+/// The answer when the values the person gave leave a call that must set something
+/// (`minProperties`) with nothing to set: a limits call with no limit said ("translate this
+/// for the sms template" read as one) would change nothing, so the person says what.
+fn nothing_to_set(tool: &ToolDef, kept: &Map<String, Value>) -> ProposedCall {
+    let settable: Vec<&str> = tool
+        .parameters
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| p.keys().map(String::as_str))
+        .into_iter()
+        .flatten()
+        .filter(|k| !kept.contains_key(*k) && !required_of(tool).contains(k))
+        .collect();
+    ProposedCall {
+        name: RESPOND.into(),
+        arguments: serde_json::json!({
+            "text": format!(
+                "{} would change nothing as asked: say which of {} to set, and to what.",
+                tool.name,
+                settable.join(", ")
             )
         }),
     }
@@ -1426,7 +1514,7 @@ mod tests {
             ),
             def(
                 "service_set_limits",
-                json!({"type":"object","properties":{"service":{"type":"string"},"memory_mb":{"type":"integer"},"cpus":{"type":"number","description":"CPU limit in cores"},"pids":{"type":"integer","description":"Maximum number of processes and threads."}},"required":["service"]}),
+                json!({"type":"object","properties":{"service":{"type":"string"},"memory_mb":{"type":"integer"},"cpus":{"type":"number","description":"CPU limit in cores"},"pids":{"type":"integer","description":"Maximum number of processes and threads."}},"required":["service"],"minProperties":2}),
             ),
             def(
                 "service_rollback",
@@ -2119,12 +2207,13 @@ mod tests {
             &after_metrics("halve its memory"),
         );
         assert_eq!(c.arguments, json!({"service":"psra","memory_mb":256}));
-        // No scaling asked for: a number from the data alone is not the person's.
+        // No scaling asked for: a number from the data alone is not the person's, and
+        // with no figure left the person is asked for one.
         let c = ground(
             limits(json!({"service":"psra","cpus":1.0})),
             &after_metrics("give its cpu more room"),
         );
-        assert_eq!(c.arguments, json!({"service":"psra"}));
+        assert_eq!(c.name, RESPOND);
     }
 
     #[test]
@@ -2166,7 +2255,7 @@ mod tests {
             json!({"service":"psra","cpus":10}),
             "psra cpus for the last 10m",
         );
-        assert_eq!(c.arguments, json!({"service":"psra"}));
+        assert_eq!(c.name, RESPOND);
     }
 
     #[test]
@@ -2259,6 +2348,67 @@ mod tests {
             &r,
         );
         assert_eq!(c.arguments, json!({"subdomain": "acme-labs"}));
+    }
+
+    #[test]
+    fn a_call_left_with_nothing_to_set_is_asked_about() {
+        let c = ground_one(
+            "service_set_limits",
+            json!({"service": "rentguy", "memory_mb": 512}),
+            "translate 'your viewing is tomorrow' into polish for the rentguy sms template",
+        );
+        assert_eq!(c.name, RESPOND);
+        let text = c.arguments["text"].as_str().unwrap();
+        for limit in ["memory_mb", "cpus", "pids"] {
+            assert!(text.contains(limit), "{text}");
+        }
+        let c = ground_one(
+            "service_set_limits",
+            json!({"service": "rentguy", "memory_mb": 512}),
+            "cap rentguy at 512mb",
+        );
+        assert_eq!(c.arguments, json!({"service": "rentguy", "memory_mb": 512}));
+        // A number of other things is no limit.
+        let c = ground_one(
+            "service_set_limits",
+            json!({"service": "rentguy", "cpus": 3}),
+            "scale rentguy to 3 replicas",
+        );
+        assert_eq!(c.name, RESPOND);
+        for (text, args) in [
+            (
+                "give rentguy 2 cores",
+                json!({"service": "rentguy", "cpus": 2}),
+            ),
+            (
+                "give rentguy 4 gigs",
+                json!({"service": "rentguy", "memory_mb": 4096}),
+            ),
+            (
+                "rentguy: max 150 procs",
+                json!({"service": "rentguy", "pids": 150}),
+            ),
+        ] {
+            let c = ground_one("service_set_limits", args.clone(), text);
+            assert_eq!(c.arguments, args, "{text}");
+        }
+    }
+
+    #[test]
+    fn an_order_to_remove_is_not_read_as_a_read() {
+        let c = ground_one(
+            "service_logs",
+            json!({"service": "rentguy"}),
+            "can u nuke the logs of rentguy? theyre full of phone numbers",
+        );
+        assert_eq!(c.name, RESPOND);
+        assert!(c.arguments["text"].as_str().unwrap().contains("only reads"));
+        let c = ground_one(
+            "service_logs",
+            json!({"service": "rentguy"}),
+            "why did rentguy drop its connections?",
+        );
+        assert_eq!(c.name, "service_logs");
     }
 
     #[test]

@@ -102,6 +102,44 @@ pub fn asks_for_loss(text: &str, tool: &ToolDef, tools: &[ToolDef]) -> bool {
         .any(|verb| words.iter().any(|w| inflects(w, &verb)))
 }
 
+/// Words that may open a request before its verb: "can u nuke the logs", "please wipe it",
+/// "i want to delete them".
+const OPENERS: [&str; 24] = [
+    "please", "pls", "plz", "can", "could", "would", "will", "you", "u", "we", "just", "now",
+    "then", "ok", "okay", "so", "and", "go", "let", "lets", "us", "i", "want", "to",
+];
+
+/// Whether a clause of `text` orders removal or loss with its verb ("nuke the logs of
+/// sms-reminders", "delete the old invoicing backups"), as opposed to speaking of one
+/// ("who deleted it", "dispatch-api is dropping jobs", "don't delete anything"). A restore
+/// is left out: reading the backups is its first step.
+pub fn orders_loss(text: &str) -> bool {
+    let lower = text.to_lowercase().replace('\u{2019}', "'");
+    if TEMPORARY.iter().any(|t| lower.contains(t)) {
+        return false;
+    }
+    lower
+        .split([',', '.', ';', '!', '?', ':'])
+        .flat_map(|clause| clause.split(" and then "))
+        .any(|clause| {
+            let words: Vec<&str> = clause
+                .split(|c: char| !c.is_alphanumeric() && c != '\'')
+                .filter(|w| !w.is_empty())
+                .collect();
+            let Some(verb) = words.iter().position(|w| !OPENERS.contains(w)) else {
+                return false;
+            };
+            let word = words[verb];
+            LOSS_STEMS
+                .iter()
+                .filter(|s| **s != "restor")
+                .any(|s| inflects(word, s))
+                || LOSS_PHRASES
+                    .iter()
+                    .any(|p| words[verb..].join(" ").starts_with(p))
+        })
+}
+
 /// The words for each catalogue tool's act: `prompts/tool_verbs.toml`.
 pub const TOOL_VERBS: &str = include_str!("../../../prompts/tool_verbs.toml");
 
@@ -395,6 +433,28 @@ mod tests {
             None,
             "audit and log name two tools"
         );
+    }
+
+    #[test]
+    fn a_clause_orders_loss_with_its_verb_and_not_by_speaking_of_one() {
+        for ordered in [
+            "can u nuke the logs of sms-reminders? theyre full of patient phone numbers",
+            "delete the old invoicing backups",
+            "the logs are full of phone numbers, please wipe them",
+            "i want to get rid of the old releases",
+        ] {
+            assert!(orders_loss(ordered), "{ordered}");
+        }
+        for spoken in [
+            "who deleted the acme tenant?",
+            "ping oncall that dispatch-api is dropping jobs",
+            "shut erasmus-mc down for the weekend, dont delete anything",
+            "restore invoicing to last night's backup",
+            "why did the conversion rate drop",
+            "remove psra for now",
+        ] {
+            assert!(!orders_loss(spoken), "{spoken}");
+        }
     }
 
     #[test]

@@ -83,12 +83,25 @@ enum Job {
     },
 }
 
-/// Handle to the worker thread; cheap to share behind an `Arc`.
+/// Handle to the worker thread; cheap to share behind an `Arc`. Dropping the last handle
+/// waits for the job in hand: a process that ends while llama.cpp computes (a chat that
+/// quits while the conversation is still warming) can crash in llama.cpp's exit handlers.
 #[derive(Debug)]
 pub struct LocalBackend {
     name: String,
-    jobs: mpsc::Sender<Job>,
+    jobs: Option<mpsc::Sender<Job>>,
+    worker: Option<std::thread::JoinHandle<()>>,
     stats: LoadStats,
+}
+
+impl Drop for LocalBackend {
+    fn drop(&mut self) {
+        // Closing the queue ends the worker's loop after the job in hand.
+        drop(self.jobs.take());
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
 }
 
 impl LocalBackend {
@@ -105,7 +118,7 @@ impl LocalBackend {
         let (jobs, rx) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<LoadStats>>();
         let model_sha = file.sha256.clone();
-        std::thread::Builder::new()
+        let worker = std::thread::Builder::new()
             .name("steward-llm".into())
             .spawn(move || worker(cfg, path, model_sha, rx, ready_tx))
             .map_err(|e| Error::Model {
@@ -116,7 +129,12 @@ impl LocalBackend {
             path: PathBuf::new(),
             message: "the model thread stopped while loading".into(),
         })??;
-        Ok(LocalBackend { name, jobs, stats })
+        Ok(LocalBackend {
+            name,
+            jobs: Some(jobs),
+            worker: Some(worker),
+            stats,
+        })
     }
 
     pub fn load_stats(&self) -> LoadStats {
@@ -138,6 +156,8 @@ impl Backend for LocalBackend {
             message: "the model thread has stopped".into(),
         };
         self.jobs
+            .as_ref()
+            .ok_or_else(gone)?
             .send(Job::Plan {
                 req: req.clone(),
                 reply,
@@ -153,6 +173,8 @@ impl Backend for LocalBackend {
             message: "the model thread has stopped".into(),
         };
         self.jobs
+            .as_ref()
+            .ok_or_else(gone)?
             .send(Job::Warm {
                 req: req.clone(),
                 reply,

@@ -76,8 +76,11 @@ pub struct ServiceRollbackArgs {
     pub to: String,
 }
 
+// At least one limit besides the service (`minProperties`): a call that sets none would
+// change nothing, and the planner asks which limit is meant instead of proposing it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("minProperties" = 2))]
 pub struct ServiceSetLimitsArgs {
     pub service: ServiceName,
     /// Memory limit in MiB (swap is limited to the same figure).
