@@ -658,9 +658,15 @@ async fn set_limits_are_enforced_and_read_back() {
         let hc = inspect_host_config(&te, &name).await;
         assert_eq!((hc.pids_limit, hc.memory), (Some(80), Some(128 * MIB)));
 
-        let none = err(&ex, "service_set_limits", json!({"service": web.service})).await;
+        // No limit at all is refused before it reaches the executor, naming what to set.
+        let none = Call::parse("service_set_limits", json!({"service": web.service}))
+            .expect_err("a call that sets no limit");
         assert_eq!(none.kind, ErrorKind::InvalidArgs);
-        assert!(none.message.contains("at least one"), "{none}");
+        assert!(
+            none.message
+                .contains("at least one of memory_mb, cpus or pids"),
+            "{none}"
+        );
         // More CPUs than the host has: Docker refuses, and the error says so.
         let too_many = err(
             &ex,

@@ -1374,6 +1374,7 @@ forbid (principal, action == Action::"tenant_destroy", resource is Tenant in Ten
                         "origin_compare" => json!({"product": name}),
                         "notify" => json!({"message": name}),
                         "respond" => json!({"text": name}),
+                        "service_set_limits" => json!({"service": name, "memory_mb": 512}),
                         _ => json!({"service": name}),
                     };
                     let call = Call::parse(spec.name, args).unwrap();

@@ -98,6 +98,35 @@ fn deepest(err: &jsonschema::ValidationError<'_>) -> (String, String) {
     best
 }
 
+/// The refusal of a call that sets too little (`minProperties`): it names what could be set
+/// rather than counting properties ("service_set_limits needs at least one of memory_mb,
+/// cpus or pids").
+fn nothing_to_set(tool: &str, schema: &Value, args: &Value) -> ToolError {
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let settable: Vec<&str> = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let settable: Vec<&str> = settable
+        .into_iter()
+        .filter(|k| !required.contains(k) && args.get(*k).is_none_or(Value::is_null))
+        .collect();
+    let list = match settable.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => "another argument".to_string(),
+    };
+    ToolError::new(
+        ErrorKind::InvalidArgs,
+        format!("invalid arguments for {tool}: it needs at least one of {list}"),
+    )
+}
+
 /// A typed-deserialization failure, naming the field at fault as the schema check does
 /// (`at /product/hs`) when it is inside the arguments.
 fn invalid(tool: &str, e: serde_path_to_error::Error<serde_json::Error>) -> ToolError {
@@ -132,6 +161,9 @@ impl Call {
         let validator = jsonschema::validator_for(&schema)
             .map_err(|e| ToolError::new(ErrorKind::Internal, format!("schema of {tool}: {e}")))?;
         if let Some(err) = validator.iter_errors(&args).next() {
+            if let jsonschema::error::ValidationErrorKind::MinProperties { .. } = err.kind {
+                return Err(nothing_to_set(tool, &schema, &args));
+            }
             let (at, message) = deepest(&err);
             let at = if at.is_empty() { "/".to_string() } else { at };
             return Err(ToolError::new(
