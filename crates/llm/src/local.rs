@@ -694,7 +694,10 @@ impl PrefixCache {
         }
         let as_tokens: Vec<LlamaToken> = tokens.iter().map(|&t| LlamaToken(t)).collect();
         if std::fs::create_dir_all(dir).is_ok() {
-            let tmp = file.with_extension("tmp");
+            // A name of this process's own: two processes on one home (a chat beside an
+            // eval) must not write into the same file, one renaming it while the other
+            // still writes, and leave a torn state for the next load.
+            let tmp = file.with_extension(format!("{}.tmp", std::process::id()));
             if engine.ctx.state_save_file(&tmp, &as_tokens).is_ok() {
                 let _ = std::fs::rename(&tmp, &file);
             }
