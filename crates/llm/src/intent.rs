@@ -129,11 +129,17 @@ pub fn orders_loss(text: &str) -> bool {
             let Some(verb) = words.iter().position(|w| !OPENERS.contains(w)) else {
                 return false;
             };
+            // The verb as ordered: "delete", not "i deleted it by mistake".
             let word = words[verb];
+            let ordered = |stem: &str| {
+                word.strip_prefix(stem)
+                    .is_some_and(|ending| ending.is_empty() || ending == "e")
+                    && !word.ends_with("ing")
+            };
             LOSS_STEMS
                 .iter()
                 .filter(|s| **s != "restor")
-                .any(|s| inflects(word, s))
+                .any(|s| ordered(s))
                 || LOSS_PHRASES
                     .iter()
                     .any(|p| words[verb..].join(" ").starts_with(p))
@@ -452,6 +458,7 @@ mod tests {
             "restore invoicing to last night's backup",
             "why did the conversion rate drop",
             "remove psra for now",
+            "i deleted a tenant's backup by mistake, which ones are left?",
         ] {
             assert!(!orders_loss(spoken), "{spoken}");
         }
