@@ -150,23 +150,28 @@ impl Backend for LocalBackend {
 
     async fn propose(&self, req: &PlanRequest) -> Result<Proposal> {
         req.check_input()?;
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let gone = || Error::Unavailable {
-            backend: self.name.clone(),
-            message: "the model thread has stopped".into(),
-        };
-        self.jobs
-            .as_ref()
-            .ok_or_else(gone)?
-            .send(Job::Plan {
-                req: req.clone(),
-                reply,
-            })
-            .map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        self.run(|reply| Job::Plan {
+            req: req.clone(),
+            reply,
+        })
+        .await
     }
 
     async fn warm(&self, req: &PlanRequest) -> Result<()> {
+        self.run(|reply| Job::Warm {
+            req: req.clone(),
+            reply,
+        })
+        .await
+    }
+}
+
+impl LocalBackend {
+    /// Queues the job `job` makes of a reply channel and waits for the worker's answer.
+    async fn run<T>(
+        &self,
+        job: impl FnOnce(tokio::sync::oneshot::Sender<Result<T>>) -> Job,
+    ) -> Result<T> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let gone = || Error::Unavailable {
             backend: self.name.clone(),
@@ -175,10 +180,7 @@ impl Backend for LocalBackend {
         self.jobs
             .as_ref()
             .ok_or_else(gone)?
-            .send(Job::Warm {
-                req: req.clone(),
-                reply,
-            })
+            .send(job(reply))
             .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }

@@ -102,29 +102,38 @@ fn deepest(err: &jsonschema::ValidationError<'_>) -> (String, String) {
 /// rather than counting properties ("service_set_limits needs at least one of memory_mb,
 /// cpus or pids").
 fn nothing_to_set(tool: &str, schema: &Value, args: &Value) -> ToolError {
+    let empty = serde_json::Map::new();
+    let given = args.as_object().unwrap_or(&empty);
+    ToolError::new(
+        ErrorKind::InvalidArgs,
+        format!(
+            "invalid arguments for {tool}: it needs at least one of {}",
+            settings_left_out(schema, given)
+        ),
+    )
+}
+
+/// The optional arguments of `schema` that `args` leaves out or null, as a phrase:
+/// "memory_mb, cpus or pids". Validation and the planner both say it when a call that must
+/// set something (`minProperties`) sets nothing.
+pub fn settings_left_out(schema: &Value, args: &serde_json::Map<String, Value>) -> String {
     let required: Vec<&str> = schema
         .get("required")
         .and_then(Value::as_array)
         .map(|r| r.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    let settable: Vec<&str> = schema
+    let left: Vec<&str> = schema
         .get("properties")
         .and_then(Value::as_object)
-        .map(|p| p.keys().map(String::as_str).collect())
-        .unwrap_or_default();
-    let settable: Vec<&str> = settable
         .into_iter()
+        .flat_map(|p| p.keys().map(String::as_str))
         .filter(|k| !required.contains(k) && args.get(*k).is_none_or(Value::is_null))
         .collect();
-    let list = match settable.split_last() {
+    match left.split_last() {
         Some((last, [])) => last.to_string(),
         Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
         None => "another argument".to_string(),
-    };
-    ToolError::new(
-        ErrorKind::InvalidArgs,
-        format!("invalid arguments for {tool}: it needs at least one of {list}"),
-    )
+    }
 }
 
 /// A typed-deserialization failure, naming the field at fault as the schema check does

@@ -14,7 +14,7 @@ pub mod ident;
 pub mod schemas;
 pub mod when;
 
-pub use call::{schema, Call};
+pub use call::{schema, settings_left_out, Call};
 pub use catalogue::{find, ToolSpec, CATALOGUE};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{ErrorKind, Result, ToolError};
