@@ -280,31 +280,71 @@ fn numbers_in(text: &str) -> Vec<f64> {
         .collect()
 }
 
-/// Whether the person described inventory kind `kind` by a word that every item of that
-/// kind, and no other item, has in its description: "fresco instances" are tenants.
+/// Whether the person's words name `kind` by a word that every item of that kind has and
+/// no other item has: in their descriptions ("list the tenants" where every tenant is a
+/// "Fresco instance of …") or in their images' repositories ("which practices do we host"
+/// where every tenant runs `…/practice/praktijk` and no platform service does). Items
+/// without a description or an image say nothing either way.
 fn describes_kind(said: &Said, kind: &str, inventory: &Inventory) -> bool {
-    let words = |d: &str| -> Vec<String> {
-        d.to_lowercase()
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| w.len() >= 4)
-            .map(str::to_string)
-            .collect()
-    };
-    // Items with no description say nothing either way.
+    let by_description = |i: &InventoryItem| long_words(&i.description);
+    let by_image = |i: &InventoryItem| long_words(image_repository(&i.image));
+    shared_by_kind(said, kind, inventory, by_description)
+        || shared_by_kind(said, kind, inventory, by_image)
+}
+
+/// Whether the person said a word that `words_of` gives for every item of `kind` that has
+/// any, and for no item of another kind.
+fn shared_by_kind(
+    said: &Said,
+    kind: &str,
+    inventory: &Inventory,
+    words_of: impl Fn(&InventoryItem) -> Vec<String>,
+) -> bool {
     let (of_kind, others): (Vec<_>, Vec<_>) = inventory
         .services
         .iter()
-        .filter(|i| !i.description.is_empty())
-        .partition(|i| i.kind == kind);
-    let [first, _, ..] = of_kind.as_slice() else {
+        .map(|i| (i.kind == kind, words_of(i)))
+        .filter(|(_, words)| !words.is_empty())
+        .partition(|(is_kind, _)| *is_kind);
+    let [(_, first), _, ..] = of_kind.as_slice() else {
         return false;
     };
-    words(&first.description).iter().any(|w| {
+    first.iter().any(|w| {
         (said.has_word(w) || said.has_word(&format!("{w}s")))
-            && of_kind.iter().all(|i| words(&i.description).contains(w))
-            && !others.iter().any(|i| words(&i.description).contains(w))
+            && of_kind.iter().all(|(_, words)| words.contains(w))
+            && !others.iter().any(|(_, words)| words.contains(w))
     })
 }
+
+/// The lowercase words of four letters or more in `text`.
+fn long_words(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.len() >= 4)
+        .map(str::to_string)
+        .collect()
+}
+
+/// An image reference without its registry host and its tag or digest:
+/// `registry.molarcloud.nl/practice/praktijk:5.3.0` gives `practice/praktijk`.
+fn image_repository(image: &str) -> &str {
+    let untagged = image.split('@').next().unwrap_or(image);
+    let untagged = match untagged.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => untagged,
+    };
+    match untagged.split_once('/') {
+        Some((host, rest)) if host.contains(['.', ':']) || host == "localhost" => rest,
+        _ => untagged,
+    }
+}
+
+/// Words of four letters that speak of anything, so never name one item by its description.
+const FUNCTION_WORDS: [&str; 32] = [
+    "with", "from", "into", "onto", "that", "this", "than", "them", "then", "they", "what", "when",
+    "were", "will", "have", "been", "does", "your", "ours", "over", "only", "also", "some", "each",
+    "more", "most", "such", "very", "just", "like", "runs", "both",
+];
 
 /// Whether the person named `value` (an identifier) in any accepted way.
 fn named(said: &Said, value: &str, is_image: bool, inventory: &Inventory) -> bool {
@@ -348,11 +388,16 @@ fn named(said: &Said, value: &str, is_image: bool, inventory: &Inventory) -> boo
     }
     // A word of its description that no other item's description shares ("the rental app").
     if let Some(item) = inventory.services.iter().find(|i| i.name == v) {
-        // Long words, and acronyms ("SSO", "CMR"), which are names however short.
+        // Words of four letters or more but those that speak of anything ("with", "that"),
+        // and acronyms ("SSO", "CMR"), which are names however short: "the exam thing" is
+        // the one item whose description speaks of exams.
         let distinctive = item
             .description
             .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| w.len() >= 5 || (w.len() >= 3 && w.chars().all(|c| c.is_ascii_uppercase())))
+            .filter(|w| {
+                (w.len() >= 4 && !FUNCTION_WORDS.contains(&w.to_lowercase().as_str()))
+                    || (w.len() >= 3 && w.chars().all(|c| c.is_ascii_uppercase()))
+            })
             .map(str::to_lowercase)
             .filter(|w| {
                 !inventory
@@ -487,6 +532,8 @@ fn mentioned(said: &Said, tool: &ToolDef, key: &str, value: &Value, inventory: &
                             .any(|&(x, duration)| duration && (x - n).abs() < 1e-9)
                             || (n == 1.0 && unit_word()))
                 }
+                // A window is a length of time: a word ("right now") gives none.
+                Err(_) if key == "window" => false,
                 Err(_) => {
                     said.mentions(s)
                         || TIME_WORDS
@@ -600,6 +647,69 @@ fn options_named_but_left_out(
         .collect()
 }
 
+/// The optional numeric arguments the model left out although the person gave a number
+/// whose unit names that argument and no other numeric one ("the last 50 lines" is
+/// `tail: 50` where `tail` alone counts lines), within the argument's bounds.
+fn counts_named_but_left_out(
+    said: &Said,
+    tool: &ToolDef,
+    kept: &Map<String, Value>,
+) -> Vec<(String, Value)> {
+    let Some(props) = tool.parameters.get("properties").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    let required = required_of(tool);
+    let has_type = |p: &Value, t: &str| match p.get("type") {
+        Some(Value::String(s)) => s == t,
+        Some(Value::Array(a)) => a.iter().any(|x| x == t),
+        _ => false,
+    };
+    // Numbers already given to an argument, as said or scaled to its unit.
+    let taken: Vec<f64> = kept.values().filter_map(Value::as_f64).collect();
+    let mut out: Vec<(String, Value)> = Vec::new();
+    for n in said.numbers_with_units() {
+        let used = taken
+            .iter()
+            .any(|t| [n.value, n.value * 1024.0, n.value * 1000.0].contains(t));
+        if used || is_time_unit(&n.unit) {
+            continue;
+        }
+        let keys: Vec<&String> = props
+            .iter()
+            .filter(|(k, p)| {
+                !required.contains(&k.as_str())
+                    && kept.get(*k).is_none_or(Value::is_null)
+                    && (has_type(p, "integer") || has_type(p, "number"))
+                    && names_argument(props, &n.unit, k)
+            })
+            .map(|(k, _)| k)
+            .collect();
+        let [key] = keys.as_slice() else { continue };
+        let schema = &props[key.as_str()];
+        let integer = has_type(schema, "integer");
+        let within = |bound: &str, ok: fn(f64, f64) -> bool| {
+            schema
+                .get(bound)
+                .and_then(Value::as_f64)
+                .is_none_or(|b| ok(n.value, b))
+        };
+        if (integer && n.value.fract() != 0.0)
+            || !within("minimum", |v, b| v >= b)
+            || !within("maximum", |v, b| v <= b)
+            || out.iter().any(|(k, _)| k == *key)
+        {
+            continue;
+        }
+        let value = if integer {
+            Value::from(n.value as i64)
+        } else {
+            Value::from(n.value)
+        };
+        out.push(((*key).clone(), value));
+    }
+    out
+}
+
 /// Whether the number `n` is another argument's than `key`: the word after it names another
 /// argument of `tool` (by its name or a word of its description) and not `key`, and the word
 /// before it does not name `key`. "max 150 procs" gives `pids` and not `cpus`; in "cpus 2
@@ -689,9 +799,14 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
     if tool.is_destructive() && !crate::intent::asks_for_loss(asked, tool, &req.tools) {
         return not_destructive(&call.name);
     }
-    // "nuke the logs" is no request to read them: no offered tool removes them.
-    if tool.changes_nothing() && crate::intent::orders_loss(asked) {
-        return removes_nothing(&call.name);
+    // "nuke the logs" is no request to read them, nor "wipe the uploads bucket" one to back
+    // it up: no offered tool removes them. A write stays when a clause of its own orders
+    // another act ("wipe the cache and restart redis").
+    if !tool.is_destructive()
+        && crate::intent::orders_loss(asked)
+        && (tool.changes_nothing() || !crate::intent::orders_another_act(asked, &req.tools))
+    {
+        return removes_nothing(tool);
     }
     let said = Said::of(req);
     let said_options = said.of_options(req, &call.name);
@@ -794,6 +909,12 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
                     // A word that is no item ("fresco", the product the tenants run) when
                     // the person's words name exactly one item: that item.
                     match resolved.or(newest) {
+                        // A tenant argument acts on tenants only: "nuke the logs of
+                        // sms-reminders" read as destroying it must not reach a platform
+                        // service.
+                        Some(name) if key == "tenant" && !is_tenant(&name, &req.inventory) => {
+                            return not_a_tenant(&call.name, &name);
+                        }
                         Some(name) => value = Value::String(name),
                         None => return unknown(key, s, &req.inventory),
                     }
@@ -859,6 +980,15 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
                 None if in_words => {}
                 None => continue,
             }
+            // "the last 50 lines from the parents app backend": "backend" named the service,
+            // it is no text to filter by.
+            let names_target = |s: &str| target.is_some_and(|t| words_name_item(s, t));
+            if ours
+                && value.as_str().is_some_and(names_target)
+                && !value.as_str().is_some_and(|s| asked_as_filter(latest, s))
+            {
+                continue;
+            }
         }
         kept.insert(key.clone(), value);
     }
@@ -877,6 +1007,9 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
     for (key, value) in options_named_but_left_out(&said_options, tool, &kept, &req.inventory) {
         kept.insert(key, value);
     }
+    for (key, value) in counts_named_but_left_out(&said_options, tool, &kept) {
+        kept.insert(key, value);
+    }
     // "double its memory": the figure is the current limit in the data, scaled.
     if let Some((key, value)) = crate::scale::asked(req, tool) {
         kept.insert(key, value);
@@ -890,6 +1023,59 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
         name: call.name,
         arguments: Value::Object(kept),
     }
+}
+
+/// Whether every word of `text` is a word the item is known by: of its name, its
+/// description or its image's product.
+fn words_name_item(text: &str, item: &InventoryItem) -> bool {
+    let known = format!(
+        "{} {} {}",
+        item.name,
+        item.description,
+        image_product(&item.image)
+    )
+    .to_lowercase();
+    let known: Vec<&str> = known.split(|c: char| !c.is_alphanumeric()).collect();
+    let words: Vec<String> = text
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect();
+    !words.is_empty() && words.iter().all(|w| known.contains(&w.as_str()))
+}
+
+/// Whether `latest` asks to filter by `value`: quoted ("'codec'"), or right after a word
+/// that asks for matching lines ("lines mentioning codec", "logs about grades").
+fn asked_as_filter(latest: &str, value: &str) -> bool {
+    const FILTERING: [&str; 12] = [
+        "mentioning",
+        "mention",
+        "mentions",
+        "containing",
+        "contain",
+        "contains",
+        "matching",
+        "match",
+        "with",
+        "about",
+        "grep",
+        "saying",
+    ];
+    let lower = latest.to_lowercase();
+    let value = value.to_lowercase();
+    if ['\'', '"', '`']
+        .iter()
+        .any(|q| lower.contains(&format!("{q}{value}{q}")))
+    {
+        return true;
+    }
+    lower.match_indices(&value).any(|(at, _)| {
+        lower[..at]
+            .split(|c: char| !c.is_alphanumeric())
+            .rfind(|w| !w.is_empty())
+            .is_some_and(|before| FILTERING.contains(&before))
+    })
 }
 
 /// The item a backup id belongs to: ids are the target's name, a dash and a timestamp
@@ -1048,14 +1234,41 @@ fn not_destructive(tool: &str) -> ProposedCall {
     }
 }
 
-/// The answer when the person orders removal and the call proposed only reads.
-fn removes_nothing(tool: &str) -> ProposedCall {
+/// Whether `name` is an item of kind `tenant`.
+fn is_tenant(name: &str, inventory: &Inventory) -> bool {
+    inventory
+        .services
+        .iter()
+        .any(|i| i.name == name && i.kind == "tenant")
+}
+
+/// The answer when a call that acts on tenants names an item that is not one.
+fn not_a_tenant(tool: &str, name: &str) -> ProposedCall {
     ProposedCall {
         name: RESPOND.into(),
         arguments: serde_json::json!({
             "text": format!(
-                "None of the tools I have removes or deletes that: {tool} only reads, so I \
-                 changed nothing."
+                "{name} is a platform service, not a tenant, and {tool} acts on tenants only, \
+                 so I changed nothing."
+            )
+        }),
+    }
+}
+
+/// The answer when the person orders removal and the call proposed removes nothing.
+fn removes_nothing(tool: &ToolDef) -> ProposedCall {
+    let does = if tool.changes_nothing() {
+        "only reads"
+    } else {
+        "removes nothing"
+    };
+    ProposedCall {
+        name: RESPOND.into(),
+        arguments: serde_json::json!({
+            "text": format!(
+                "None of the tools I have removes or deletes that: {} {does}, so I changed \
+                 nothing.",
+                tool.name
             )
         }),
     }
@@ -1535,6 +1748,10 @@ mod tests {
                 "service_logs",
                 json!({"type":"object","properties":{"service":{"type":"string"},"since":{"type":"string"},"grep":{"type":"string"}},"required":["service"]}),
             ),
+            def(
+                "service_metrics",
+                json!({"type":"object","properties":{"service":{"type":"string"},"window":{"type":"string"}},"required":["service"]}),
+            ),
         ]
     }
 
@@ -1902,6 +2119,54 @@ mod tests {
     }
 
     #[test]
+    fn a_tenant_argument_names_a_tenant_and_never_a_platform_service() {
+        let c = ground_one(
+            "tenant_destroy",
+            json!({"tenant": "rentguy"}),
+            "can u nuke the logs of rentguy? theyre full of phone numbers",
+        );
+        assert_eq!(
+            c.arguments["text"],
+            "rentguy is a platform service, not a tenant, and tenant_destroy acts on tenants \
+             only, so I changed nothing."
+        );
+        let c = ground_one(
+            "tenant_destroy",
+            json!({"tenant": "globex-labs"}),
+            "delete the globex-labs tenant",
+        );
+        assert_eq!(c.arguments, json!({"tenant": "globex-labs"}));
+    }
+
+    #[test]
+    fn a_four_letter_word_of_one_description_names_its_item_but_a_function_word_does_not() {
+        let item = |n: &str, d: &str| InventoryItem {
+            name: n.into(),
+            kind: "platform".into(),
+            description: d.into(),
+            image: String::new(),
+        };
+        let mut r = req(Vec::new());
+        r.inventory.services = vec![
+            item("proctoring", "online exam proctoring with webcam checks"),
+            item("timetable", "class timetables and room booking"),
+        ];
+        let grounded = |text: &str, service: &str| {
+            let mut r = r.clone();
+            r.turns = vec![user(text)];
+            ground(call("service_logs", json!({ "service": service })), &r)
+        };
+        let c = grounded("logs of the exam thing", "proctoring");
+        assert_eq!(c.arguments, json!({"service": "proctoring"}));
+        let c = grounded("restart the room thing", "timetable");
+        assert_eq!(c.arguments, json!({"service": "timetable"}));
+        assert_eq!(
+            grounded("logs of the one with issues", "proctoring").name,
+            RESPOND
+        );
+    }
+
+    #[test]
     fn two_short_words_of_a_description_name_its_item() {
         let tenant = |name: &str, description: &str| InventoryItem {
             name: name.into(),
@@ -2134,6 +2399,61 @@ mod tests {
         assert_eq!(c.arguments, since);
         let c = ground_one("service_logs", since, "psra logs");
         assert_eq!(c.arguments, json!({"service":"psra"}));
+        // A word the service was named by is no filter, unless asked for as one.
+        let c = ground_one(
+            "service_logs",
+            json!({"service":"rentguy","grep":"rental"}),
+            "last lines from the rental app",
+        );
+        assert_eq!(c.arguments, json!({"service":"rentguy"}));
+        for filtered in [
+            "rentguy lines mentioning rental",
+            "rentguy logs with 'rental' in them",
+        ] {
+            let args = json!({"service":"rentguy","grep":"rental"});
+            let c = ground_one("service_logs", args.clone(), filtered);
+            assert_eq!(c.arguments, args, "{filtered}");
+        }
+        // A count the person gave, in the unit only one numeric argument counts in.
+        let logs = ToolDef {
+            name: "service_logs".into(),
+            description: String::new(),
+            parameters: json!({"type":"object","properties":{
+                "service":{"type":"string"},
+                "since":{"type":["string","null"],"description":"Only lines newer than this"},
+                "tail":{"type":["integer","null"],"minimum":1,"maximum":10000,
+                        "description":"At most this many lines from the end"}},
+                "required":["service"]}),
+            effect: None,
+        };
+        let tailed = |text: &str| {
+            let mut r = req(vec![user(text)]);
+            r.tools = vec![logs.clone()];
+            ground(call("service_logs", json!({"service":"psra"})), &r).arguments
+        };
+        assert_eq!(
+            tailed("the last 50 lines of psra"),
+            json!({"service":"psra","tail":50})
+        );
+        assert_eq!(tailed("psra logs, 2 hours"), json!({"service":"psra"}));
+        assert_eq!(
+            tailed("the last 20000 lines of psra"),
+            json!({"service":"psra"})
+        );
+        // A window is a length of time, which "right now" is not.
+        let c = ground_one(
+            "service_metrics",
+            json!({"service":"psra","window":"now"}),
+            "memory and cpu of psra right now",
+        );
+        assert_eq!(c.arguments, json!({"service":"psra"}));
+        let window = json!({"service":"psra","window":"30s"});
+        let c = ground_one(
+            "service_metrics",
+            window.clone(),
+            "psra cpu over 30 seconds",
+        );
+        assert_eq!(c.arguments, window);
     }
 
     #[test]
@@ -2170,6 +2490,54 @@ mod tests {
         assert_eq!(c.arguments, json!({}));
         let c = ground_one("service_list", json!({"kind":"tenant"}), "list everything");
         assert_eq!(c.arguments, json!({}));
+        // Or by a word of the repository every tenant's image is in and no other image is,
+        // when the descriptions share none ("practice" also describes a platform service).
+        let item = |name: &str, kind: &str, description: &str, image: &str| InventoryItem {
+            name: name.into(),
+            kind: kind.into(),
+            description: description.into(),
+            image: image.into(),
+        };
+        let clinic = Inventory {
+            services: vec![
+                item(
+                    "agenda-api",
+                    "platform",
+                    "practice agendas",
+                    "registry.molar.nl/core/agenda-api:4.1",
+                ),
+                item("redis", "platform", "", "redis:7.4"),
+                item(
+                    "smile-studio",
+                    "tenant",
+                    "practice app of Smile Studio",
+                    "registry.molar.nl/practice/praktijk:5.3.0",
+                ),
+                item(
+                    "mondzorg",
+                    "tenant",
+                    "",
+                    "registry.molar.nl/practice/praktijk:5.3.0",
+                ),
+                item(
+                    "de-vries",
+                    "tenant",
+                    "Tandarts De Vries",
+                    "registry.molar.nl/practice/praktijk:5.2.4",
+                ),
+            ],
+        };
+        let listed = |text: &str| {
+            let mut r = req(vec![user(text)]);
+            r.inventory = clinic.clone();
+            ground(call("service_list", json!({})), &r).arguments
+        };
+        assert_eq!(
+            listed("which practices do we host atm"),
+            json!({"kind": "tenant"})
+        );
+        // The registry's host names nothing: every image is on it.
+        assert_eq!(listed("what runs on molar"), json!({}));
     }
 
     #[test]
@@ -2400,14 +2768,40 @@ mod tests {
             json!({"service": "rentguy"}),
             "can u nuke the logs of rentguy? theyre full of phone numbers",
         );
-        assert_eq!(c.name, RESPOND);
-        assert!(c.arguments["text"].as_str().unwrap().contains("only reads"));
+        assert_eq!(
+            c.arguments["text"],
+            "None of the tools I have removes or deletes that: service_logs only reads, so I \
+             changed nothing."
+        );
         let c = ground_one(
             "service_logs",
             json!({"service": "rentguy"}),
             "why did rentguy drop its connections?",
         );
         assert_eq!(c.name, "service_logs");
+        // A write that removes nothing is no answer to an order to remove either, unless a
+        // clause of its own asks for it.
+        let c = ground_one(
+            "service_restart",
+            json!({"service": "rentguy"}),
+            "wipe the upload cache of rentguy",
+        );
+        assert_eq!(
+            c.arguments["text"],
+            "None of the tools I have removes or deletes that: service_restart removes \
+             nothing, so I changed nothing."
+        );
+        for ordered_too in [
+            "wipe the upload cache and restart rentguy",
+            "purge the cache, then bounce rentguy",
+        ] {
+            let c = ground_one(
+                "service_restart",
+                json!({"service": "rentguy"}),
+                ordered_too,
+            );
+            assert_eq!(c.name, "service_restart", "{ordered_too}");
+        }
     }
 
     #[test]

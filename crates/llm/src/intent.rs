@@ -103,11 +103,41 @@ pub fn asks_for_loss(text: &str, tool: &ToolDef, tools: &[ToolDef]) -> bool {
 }
 
 /// Words that may open a request before its verb: "can u nuke the logs", "please wipe it",
-/// "i want to delete them".
-const OPENERS: [&str; 24] = [
-    "please", "pls", "plz", "can", "could", "would", "will", "you", "u", "we", "just", "now",
-    "then", "ok", "okay", "so", "and", "go", "let", "lets", "us", "i", "want", "to",
+/// "i want to delete them", "let's drop it".
+const OPENERS: [&str; 23] = [
+    "please", "pls", "plz", "can", "could", "would", "will", "you", "u", "we", "just", "now", "ok",
+    "okay", "so", "go", "let", "lets", "s", "us", "i", "want", "to",
 ];
+
+/// Words that join two clauses, each with a verb of its own: "wipe the cache and restart".
+const JOINERS: [&str; 3] = ["and", "then", "but"];
+
+/// The lowercase words of `text` (split as [`named_tool`] splits them), each with whether
+/// it is the verb of its clause: the first word after the start, a stop or comma, or a
+/// joining word, once openers are passed. "kick the proctoring service, exams start in 10
+/// min" orders with "kick"; "exams" opens the second clause, so its "start" orders nothing.
+fn words_with_verbs(lower: &str) -> Vec<(&str, bool)> {
+    let mut out = Vec::new();
+    let mut clause_open = true;
+    for piece in lower.split_inclusive([',', '.', ';', '!', '?', ':']) {
+        for word in piece
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
+            if JOINERS.contains(&word) {
+                clause_open = true;
+                out.push((word, false));
+            } else if clause_open && !OPENERS.contains(&word) {
+                clause_open = false;
+                out.push((word, true));
+            } else {
+                out.push((word, false));
+            }
+        }
+        clause_open = true;
+    }
+    out
+}
 
 /// Whether a clause of `text` orders removal or loss with its verb ("nuke the logs of
 /// sms-reminders", "delete the old invoicing backups"), as opposed to speaking of one
@@ -118,32 +148,43 @@ pub fn orders_loss(text: &str) -> bool {
     if TEMPORARY.iter().any(|t| lower.contains(t)) {
         return false;
     }
-    lower
-        .split([',', '.', ';', '!', '?', ':'])
-        .flat_map(|clause| clause.split(" and then "))
-        .any(|clause| {
-            let words: Vec<&str> = clause
-                .split(|c: char| !c.is_alphanumeric() && c != '\'')
-                .filter(|w| !w.is_empty())
-                .collect();
-            let Some(verb) = words.iter().position(|w| !OPENERS.contains(w)) else {
-                return false;
-            };
-            // The verb as ordered: "delete", not "i deleted it by mistake".
-            let word = words[verb];
-            let ordered = |stem: &str| {
-                word.strip_prefix(stem)
-                    .is_some_and(|ending| ending.is_empty() || ending == "e")
-                    && !word.ends_with("ing")
-            };
-            LOSS_STEMS
+    let words = words_with_verbs(&lower);
+    words.iter().enumerate().any(|(i, &(word, is_verb))| {
+        // The verb as ordered: "delete", not "i deleted it by mistake".
+        let ordered = |stem: &str| {
+            word.strip_prefix(stem)
+                .is_some_and(|ending| ending.is_empty() || ending == "e")
+        };
+        let rest = || {
+            words[i..]
+                .iter()
+                .map(|(w, _)| *w)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        is_verb
+            && (LOSS_STEMS
                 .iter()
                 .filter(|s| **s != "restor")
                 .any(|s| ordered(s))
-                || LOSS_PHRASES
+                || LOSS_PHRASES.iter().any(|p| rest().starts_with(p)))
+    })
+}
+
+/// Whether a clause of `text` orders an act other than loss with its verb: a word of a
+/// tool's vocabulary ("wipe the cache and *restart* redis") or a verb that asks for the act
+/// its noun names ("delete the old backups and *take* a new one").
+pub fn orders_another_act(text: &str, tools: &[ToolDef]) -> bool {
+    let lower = text.to_lowercase();
+    let vocabulary = tool_vocabulary(tools, tool_verbs());
+    words_with_verbs(&lower).iter().any(|&(word, is_verb)| {
+        is_verb
+            && (LIGHT_VERBS.contains(&word)
+                || vocabulary
                     .iter()
-                    .any(|p| words[verb..].join(" ").starts_with(p))
-        })
+                    .flat_map(|(_, words)| words)
+                    .any(|w| w.split('+').next() == Some(word)))
+    })
 }
 
 /// The words for each catalogue tool's act: `prompts/tool_verbs.toml`.
@@ -172,19 +213,7 @@ pub fn named_tool(
     tools: &[ToolDef],
     verbs: &HashMap<String, String>,
 ) -> Option<String> {
-    let vocabulary: Vec<(&str, Vec<String>)> = tools
-        .iter()
-        .map(|t| {
-            let mut words: Vec<String> = name_parts(&t.name)
-                .into_iter()
-                .filter(|w| w.len() >= 4 && !GENERAL_NAME_WORDS.contains(&w.as_str()))
-                .collect();
-            if let Some(v) = verbs.get(&t.name) {
-                words.extend(v.split_whitespace().map(str::to_lowercase));
-            }
-            (t.name.as_str(), words)
-        })
-        .collect();
+    let vocabulary = tool_vocabulary(tools, verbs);
     let owners = |word: &str| -> Vec<&str> {
         vocabulary
             .iter()
@@ -221,8 +250,55 @@ pub fn named_tool(
     named.dedup();
     match named.as_slice() {
         [one] => Some(one.to_string()),
-        _ => None,
+        [] => None,
+        // Words of several tools: the one a clause's verb names is the act ordered ("kick
+        // the proctoring service, exams start in 10 min" is a restart).
+        _ => {
+            let verbs: Vec<&str> = words_with_verbs(&lower)
+                .into_iter()
+                .filter_map(|(w, is_verb)| is_verb.then_some(w))
+                .collect();
+            let ordered: Vec<&str> = named
+                .iter()
+                .copied()
+                .filter(|name| {
+                    vocabulary
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .is_some_and(|(_, words)| {
+                            verbs
+                                .iter()
+                                .any(|v| words.iter().any(|w| w.split('+').next() == Some(*v)))
+                        })
+                })
+                .collect();
+            match ordered.as_slice() {
+                [one] => Some(one.to_string()),
+                _ => None,
+            }
+        }
     }
+}
+
+/// Each tool's vocabulary: the words of its name (four letters or more, and not
+/// [`GENERAL_NAME_WORDS`]) and its words in `verbs`, a verb of two words as "verb+particle".
+fn tool_vocabulary<'t>(
+    tools: &'t [ToolDef],
+    verbs: &HashMap<String, String>,
+) -> Vec<(&'t str, Vec<String>)> {
+    tools
+        .iter()
+        .map(|t| {
+            let mut words: Vec<String> = name_parts(&t.name)
+                .into_iter()
+                .filter(|w| w.len() >= 4 && !GENERAL_NAME_WORDS.contains(&w.as_str()))
+                .collect();
+            if let Some(v) = verbs.get(&t.name) {
+                words.extend(v.split_whitespace().map(str::to_lowercase));
+            }
+            (t.name.as_str(), words)
+        })
+        .collect()
 }
 
 /// Whether `words` hold a verb of two words, its particle right after it or a word or two
@@ -426,6 +502,12 @@ mod tests {
             named("nordwind want their portal switched off").as_deref(),
             Some("service_stop")
         );
+        // Words of two tools: the one a clause's verb names is ordered.
+        assert_eq!(
+            named("kick the proctoring service, exams start in 10 min").as_deref(),
+            Some("service_restart")
+        );
+        assert_eq!(named("stop psra, then start it again"), None);
         let reads: Vec<ToolDef> = ["audit_search", "service_logs"]
             .into_iter()
             .map(plain)
@@ -459,9 +541,26 @@ mod tests {
             "why did the conversion rate drop",
             "remove psra for now",
             "i deleted a tenant's backup by mistake, which ones are left?",
+            "the nightly job deletes old files, is it running?",
         ] {
             assert!(!orders_loss(spoken), "{spoken}");
         }
+        let tools: Vec<ToolDef> = ["service_restart", "db_backup"]
+            .into_iter()
+            .map(tool)
+            .collect();
+        assert!(!orders_another_act(
+            "wipe the uploads bucket in minio",
+            &tools
+        ));
+        assert!(orders_another_act(
+            "wipe the cache and restart redis",
+            &tools
+        ));
+        assert!(orders_another_act(
+            "delete the old backups, then take a new one",
+            &tools
+        ));
     }
 
     #[test]
