@@ -420,6 +420,10 @@ fn named(said: &Said, value: &str, is_image: bool, inventory: &Inventory) -> boo
         let product = image_product(&item.image);
         if product.len() >= 3
             && said.has_word(product)
+            && !said
+                .compounds
+                .iter()
+                .any(|c| *c != v && name_has_part(c, product))
             && inventory
                 .services
                 .iter()
@@ -1980,7 +1984,10 @@ mod tests {
         let inventory = Inventory {
             services: vec![
                 item("keycloak", "Keycloak SSO: single sign-on for staff"),
-                item("dispatch-api", "Dispatch API: assigns shipments to drivers"),
+                InventoryItem {
+                    image: "registry.harbor.io/ops/dispatch:5.2.1".into(),
+                    ..item("dispatch-api", "Dispatch API: assigns shipments to drivers")
+                },
                 item("grafana", "dashboards"),
             ],
         };
