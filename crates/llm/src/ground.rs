@@ -804,11 +804,14 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
         return not_destructive(&call.name);
     }
     // "nuke the logs" is no request to read them, nor "wipe the uploads bucket" one to back
-    // it up: no offered tool removes them. A write stays when a clause of its own orders
-    // another act ("wipe the cache and restart redis").
+    // it up: no offered tool removes them. A write stays when it removes by its own words
+    // (`remove_item`), or a clause of its own orders another act ("wipe the cache and
+    // restart redis").
     if !tool.is_destructive()
         && crate::intent::orders_loss(asked)
-        && (tool.changes_nothing() || !crate::intent::orders_another_act(asked, &req.tools))
+        && (tool.changes_nothing()
+            || !(crate::intent::removes(tool)
+                || crate::intent::orders_another_act(asked, &req.tools)))
     {
         return removes_nothing(tool);
     }
@@ -2809,6 +2812,22 @@ mod tests {
             );
             assert_eq!(c.name, "service_restart", "{ordered_too}");
         }
+        // A write that removes by its own words does what was ordered.
+        let remove_item = ToolDef {
+            effect: Some(steward_tools::Effect::Write),
+            ..foreign(
+                "remove_item",
+                json!({"item": {"type": "string"}}),
+                &["item"],
+            )
+        };
+        let args = json!({"item": "blue mug"});
+        let c = ground_foreign(
+            &remove_item,
+            args.clone(),
+            "remove the blue mug from my cart",
+        );
+        assert_eq!(c.arguments, args);
     }
 
     #[test]

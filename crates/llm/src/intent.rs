@@ -79,17 +79,13 @@ pub fn asks_for_loss(text: &str, tool: &ToolDef, tools: &[ToolDef]) -> bool {
     if TEMPORARY.iter().any(|t| lower.contains(t)) {
         return false;
     }
+    if speaks_of_loss(&lower) {
+        return true;
+    }
     let words: Vec<&str> = lower
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .collect();
-    if LOSS_PHRASES.iter().any(|p| lower.contains(p))
-        || words
-            .iter()
-            .any(|w| LOSS_STEMS.iter().any(|s| inflects(w, s)))
-    {
-        return true;
-    }
     name_parts(&tool.name)
         .into_iter()
         .filter(|part| part.len() >= 4)
@@ -100,6 +96,21 @@ pub fn asks_for_loss(text: &str, tool: &ToolDef, tools: &[ToolDef]) -> bool {
                 .any(|t| name_parts(&t.name).contains(part))
         })
         .any(|verb| words.iter().any(|w| inflects(w, &verb)))
+}
+
+/// Whether lowercase `text` holds a word or phrase of loss or removal, ordered or not.
+fn speaks_of_loss(lower: &str) -> bool {
+    LOSS_PHRASES.iter().any(|p| lower.contains(p))
+        || lower
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| LOSS_STEMS.iter().any(|s| inflects(w, s)))
+}
+
+/// Whether a tool removes something by its own words: a word of loss in its name or
+/// description (`remove_item`, "Delete a file"), declared destructive or not.
+pub fn removes(tool: &ToolDef) -> bool {
+    let words = format!("{} {}", name_parts(&tool.name).join(" "), tool.description);
+    speaks_of_loss(&words.to_lowercase())
 }
 
 /// Words that may open a request before its verb: "can u nuke the logs", "please wipe it",
