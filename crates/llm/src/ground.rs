@@ -659,14 +659,12 @@ fn counts_named_but_left_out(
     tool: &ToolDef,
     kept: &Map<String, Value>,
 ) -> Vec<(String, Value)> {
-    let Some(props) = tool.parameters.get("properties").and_then(Value::as_object) else {
+    use crate::shape::Shape;
+    let Shape::Object(shapes) = Shape::of(&tool.parameters) else {
         return Vec::new();
     };
-    let required = required_of(tool);
-    let has_type = |p: &Value, t: &str| match p.get("type") {
-        Some(Value::String(s)) => s == t,
-        Some(Value::Array(a)) => a.iter().any(|x| x == t),
-        _ => false,
+    let Some(props) = tool.parameters.get("properties").and_then(Value::as_object) else {
+        return Vec::new();
     };
     // Numbers already given to an argument, as said or scaled to its unit.
     let taken: Vec<f64> = kept.values().filter_map(Value::as_f64).collect();
@@ -678,29 +676,22 @@ fn counts_named_but_left_out(
         if used || is_time_unit(&n.unit) {
             continue;
         }
-        let keys: Vec<&String> = props
+        let counted: Vec<_> = shapes
             .iter()
-            .filter(|(k, p)| {
-                !required.contains(&k.as_str())
-                    && kept.get(*k).is_none_or(Value::is_null)
-                    && (has_type(p, "integer") || has_type(p, "number"))
-                    && names_argument(props, &n.unit, k)
+            .filter(|p| {
+                !p.required
+                    && kept.get(&p.name).is_none_or(Value::is_null)
+                    && matches!(p.shape, Shape::Integer | Shape::Number)
+                    && names_argument(props, &n.unit, &p.name)
             })
-            .map(|(k, _)| k)
             .collect();
-        let [key] = keys.as_slice() else { continue };
-        let schema = &props[key.as_str()];
-        let integer = has_type(schema, "integer");
-        let within = |bound: &str, ok: fn(f64, f64) -> bool| {
-            schema
-                .get(bound)
-                .and_then(Value::as_f64)
-                .is_none_or(|b| ok(n.value, b))
-        };
+        let [p] = counted.as_slice() else { continue };
+        let integer = p.shape == Shape::Integer;
+        let bound = |b: &str| props[&p.name].get(b).and_then(Value::as_f64);
         if (integer && n.value.fract() != 0.0)
-            || !within("minimum", |v, b| v >= b)
-            || !within("maximum", |v, b| v <= b)
-            || out.iter().any(|(k, _)| k == *key)
+            || bound("minimum").is_some_and(|min| n.value < min)
+            || bound("maximum").is_some_and(|max| n.value > max)
+            || out.iter().any(|(k, _)| *k == p.name)
         {
             continue;
         }
@@ -709,7 +700,7 @@ fn counts_named_but_left_out(
         } else {
             Value::from(n.value)
         };
-        out.push(((*key).clone(), value));
+        out.push((p.name.clone(), value));
     }
     out
 }
@@ -1690,13 +1681,37 @@ mod tests {
     use crate::plan::UntrustedSource;
     use serde_json::json;
 
-    fn inventory() -> Inventory {
-        let item = |n: &str, k: &str, d: &str| InventoryItem {
-            name: n.into(),
-            kind: k.into(),
-            description: d.into(),
+    /// An inventory item that runs no known image.
+    fn item(name: &str, kind: &str, description: &str) -> InventoryItem {
+        InventoryItem {
+            name: name.into(),
+            kind: kind.into(),
+            description: description.into(),
             image: String::new(),
-        };
+        }
+    }
+
+    /// `item` running `image`.
+    fn running(image: &str, item: InventoryItem) -> InventoryItem {
+        InventoryItem {
+            image: image.into(),
+            ..item
+        }
+    }
+
+    /// A call grounded against `text`, the only turn, among `services`.
+    fn ground_among(
+        services: &[InventoryItem],
+        name: &str,
+        args: Value,
+        text: &str,
+    ) -> ProposedCall {
+        let mut r = req(vec![user(text)]);
+        r.inventory.services = services.to_vec();
+        ground(call(name, args), &r)
+    }
+
+    fn inventory() -> Inventory {
         Inventory {
             services: vec![
                 item("rentguy", "platform", "rental property management app"),
@@ -1978,27 +1993,24 @@ mod tests {
 
     #[test]
     fn an_acronym_in_a_description_names_its_item_and_a_name_part_in_another_name_does_not() {
-        let item = |n: &str, d: &str| InventoryItem {
-            name: n.into(),
-            kind: "platform".into(),
-            description: d.into(),
-            image: String::new(),
-        };
-        let inventory = Inventory {
-            services: vec![
-                item("keycloak", "Keycloak SSO: single sign-on for staff"),
-                InventoryItem {
-                    image: "registry.harbor.io/ops/dispatch:5.2.1".into(),
-                    ..item("dispatch-api", "Dispatch API: assigns shipments to drivers")
-                },
-                item("grafana", "dashboards"),
-            ],
-        };
-        let ground_in = |args: Value, text: &str| {
-            let mut r = req(vec![user(text)]);
-            r.inventory = inventory.clone();
-            ground(call("service_restart", args), &r)
-        };
+        let services = [
+            item(
+                "keycloak",
+                "platform",
+                "Keycloak SSO: single sign-on for staff",
+            ),
+            running(
+                "registry.harbor.io/ops/dispatch:5.2.1",
+                item(
+                    "dispatch-api",
+                    "platform",
+                    "Dispatch API: assigns shipments to drivers",
+                ),
+            ),
+            item("grafana", "platform", "dashboards"),
+        ];
+        let ground_in =
+            |args: Value, text: &str| ground_among(&services, "service_restart", args, text);
         let c = ground_in(json!({"service": "sso"}), "is the sso up?");
         assert_eq!(c.arguments, json!({"service": "keycloak"}));
         // Three lowercase letters of a description are no name ("for" is not keycloak).
@@ -2150,21 +2162,21 @@ mod tests {
 
     #[test]
     fn a_four_letter_word_of_one_description_names_its_item_but_a_function_word_does_not() {
-        let item = |n: &str, d: &str| InventoryItem {
-            name: n.into(),
-            kind: "platform".into(),
-            description: d.into(),
-            image: String::new(),
-        };
-        let mut r = req(Vec::new());
-        r.inventory.services = vec![
-            item("proctoring", "online exam proctoring with webcam checks"),
-            item("timetable", "class timetables and room booking"),
+        let services = [
+            item(
+                "proctoring",
+                "platform",
+                "online exam proctoring with webcam checks",
+            ),
+            item("timetable", "platform", "class timetables and room booking"),
         ];
         let grounded = |text: &str, service: &str| {
-            let mut r = r.clone();
-            r.turns = vec![user(text)];
-            ground(call("service_logs", json!({ "service": service })), &r)
+            ground_among(
+                &services,
+                "service_logs",
+                json!({ "service": service }),
+                text,
+            )
         };
         let c = grounded("logs of the exam thing", "proctoring");
         assert_eq!(c.arguments, json!({"service": "proctoring"}));
@@ -2178,22 +2190,18 @@ mod tests {
 
     #[test]
     fn two_short_words_of_a_description_name_its_item() {
-        let tenant = |name: &str, description: &str| InventoryItem {
-            name: name.into(),
-            kind: "tenant".into(),
-            description: description.into(),
-            image: String::new(),
-        };
-        let mut r = req(Vec::new());
-        r.inventory.services = vec![
-            tenant("cust-017", "Fresco tenant, Van Dijk Logistics"),
-            tenant("cust-031", "Fresco tenant, Bakker Dental"),
-            tenant("cust-040", "Fresco tenant, De Vries Dijk Bouw"),
+        let services = [
+            item("cust-017", "tenant", "Fresco tenant, Van Dijk Logistics"),
+            item("cust-031", "tenant", "Fresco tenant, Bakker Dental"),
+            item("cust-040", "tenant", "Fresco tenant, De Vries Dijk Bouw"),
         ];
         let grounded = |text: &str, service: &str| {
-            let mut r = r.clone();
-            r.turns = vec![user(text)];
-            ground(call("service_restart", json!({ "service": service })), &r)
+            ground_among(
+                &services,
+                "service_restart",
+                json!({ "service": service }),
+                text,
+            )
         };
         let c = grounded("restart the van dijk tenant", "van-dijk");
         assert_eq!(c.arguments, json!({"service": "cust-017"}));
@@ -2502,46 +2510,24 @@ mod tests {
         assert_eq!(c.arguments, json!({}));
         // Or by a word of the repository every tenant's image is in and no other image is,
         // when the descriptions share none ("practice" also describes a platform service).
-        let item = |name: &str, kind: &str, description: &str, image: &str| InventoryItem {
-            name: name.into(),
-            kind: kind.into(),
-            description: description.into(),
-            image: image.into(),
-        };
-        let clinic = Inventory {
-            services: vec![
-                item(
-                    "agenda-api",
-                    "platform",
-                    "practice agendas",
-                    "registry.molar.nl/core/agenda-api:4.1",
-                ),
-                item("redis", "platform", "", "redis:7.4"),
-                item(
-                    "smile-studio",
-                    "tenant",
-                    "practice app of Smile Studio",
-                    "registry.molar.nl/practice/praktijk:5.3.0",
-                ),
-                item(
-                    "mondzorg",
-                    "tenant",
-                    "",
-                    "registry.molar.nl/practice/praktijk:5.3.0",
-                ),
-                item(
-                    "de-vries",
-                    "tenant",
-                    "Tandarts De Vries",
-                    "registry.molar.nl/practice/praktijk:5.2.4",
-                ),
-            ],
-        };
-        let listed = |text: &str| {
-            let mut r = req(vec![user(text)]);
-            r.inventory = clinic.clone();
-            ground(call("service_list", json!({})), &r).arguments
-        };
+        let practice = "registry.molar.nl/practice/praktijk:5.3.0";
+        let clinic = [
+            running(
+                "registry.molar.nl/core/agenda-api:4.1",
+                item("agenda-api", "platform", "practice agendas"),
+            ),
+            running("redis:7.4", item("redis", "platform", "")),
+            running(
+                practice,
+                item("smile-studio", "tenant", "practice app of Smile Studio"),
+            ),
+            running(practice, item("mondzorg", "tenant", "")),
+            running(
+                "registry.molar.nl/practice/praktijk:5.2.4",
+                item("de-vries", "tenant", "Tandarts De Vries"),
+            ),
+        ];
+        let listed = |text: &str| ground_among(&clinic, "service_list", json!({}), text).arguments;
         assert_eq!(
             listed("which practices do we host atm"),
             json!({"kind": "tenant"})

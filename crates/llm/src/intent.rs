@@ -161,10 +161,11 @@ pub fn orders_loss(text: &str) -> bool {
     }
     let words = words_with_verbs(&lower);
     words.iter().enumerate().any(|(i, &(word, is_verb))| {
-        // The verb as ordered: "delete", not "i deleted it by mistake".
+        // The verb as ordered: "delete", not "i deleted it by mistake" or "nuking it".
         let ordered = |stem: &str| {
             word.strip_prefix(stem)
                 .is_some_and(|ending| ending.is_empty() || ending == "e")
+                && !word.ends_with("ing")
         };
         let rest = || {
             words[i..]
@@ -188,14 +189,22 @@ pub fn orders_loss(text: &str) -> bool {
 pub fn orders_another_act(text: &str, tools: &[ToolDef]) -> bool {
     let lower = text.to_lowercase();
     let vocabulary = tool_vocabulary(tools, tool_verbs());
-    words_with_verbs(&lower).iter().any(|&(word, is_verb)| {
-        is_verb
-            && (LIGHT_VERBS.contains(&word)
-                || vocabulary
-                    .iter()
-                    .flat_map(|(_, words)| words)
-                    .any(|w| w.split('+').next() == Some(word)))
+    clause_verbs(&lower).into_iter().any(|verb| {
+        LIGHT_VERBS.contains(&verb) || vocabulary.iter().any(|(_, words)| orders_with(words, verb))
     })
+}
+
+/// The verbs of the clauses of lowercase `text` ([`words_with_verbs`]).
+fn clause_verbs(lower: &str) -> Vec<&str> {
+    words_with_verbs(lower)
+        .into_iter()
+        .filter_map(|(w, is_verb)| is_verb.then_some(w))
+        .collect()
+}
+
+/// Whether `verb` opens a word of a tool's `vocabulary` ("bring" of "bring+up").
+fn orders_with(vocabulary: &[String], verb: &str) -> bool {
+    vocabulary.iter().any(|w| w.split('+').next() == Some(verb))
 }
 
 /// The words for each catalogue tool's act: `prompts/tool_verbs.toml`.
@@ -265,23 +274,13 @@ pub fn named_tool(
         // Words of several tools: the one a clause's verb names is the act ordered ("kick
         // the proctoring service, exams start in 10 min" is a restart).
         _ => {
-            let verbs: Vec<&str> = words_with_verbs(&lower)
-                .into_iter()
-                .filter_map(|(w, is_verb)| is_verb.then_some(w))
-                .collect();
-            let ordered: Vec<&str> = named
+            let verbs = clause_verbs(&lower);
+            let ordered: Vec<&str> = vocabulary
                 .iter()
-                .copied()
-                .filter(|name| {
-                    vocabulary
-                        .iter()
-                        .find(|(n, _)| n == name)
-                        .is_some_and(|(_, words)| {
-                            verbs
-                                .iter()
-                                .any(|v| words.iter().any(|w| w.split('+').next() == Some(*v)))
-                        })
+                .filter(|(name, words)| {
+                    named.contains(name) && verbs.iter().any(|v| orders_with(words, v))
                 })
+                .map(|(name, _)| *name)
                 .collect();
             match ordered.as_slice() {
                 [one] => Some(one.to_string()),
@@ -553,6 +552,7 @@ mod tests {
             "remove psra for now",
             "i deleted a tenant's backup by mistake, which ones are left?",
             "the nightly job deletes old files, is it running?",
+            "nuking the cache was a mistake, is psra ok?",
         ] {
             assert!(!orders_loss(spoken), "{spoken}");
         }
