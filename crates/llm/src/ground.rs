@@ -203,6 +203,15 @@ impl Said {
         self.words.iter().any(|x| x == w)
     }
 
+    /// Whether a word said is `product` or its first five letters or more, as products
+    /// are shortened ("elastic" for elasticsearch, "postgres" for postgresql).
+    fn names_product(&self, product: &str) -> bool {
+        const SHORTEST: usize = 5;
+        self.words
+            .iter()
+            .any(|w| w == product || (w.len() >= SHORTEST && product.starts_with(w.as_str())))
+    }
+
     fn mentions(&self, value: &str) -> bool {
         let compact: String = value
             .to_lowercase()
@@ -220,6 +229,29 @@ impl Said {
         }
         let max = if n < 7 { 1 } else { 2 };
         self.words.iter().any(|w| edit_distance(w, name) <= max)
+    }
+
+    /// A span back from now said with "ago" ("two days ago", "48h ago", "an hour ago"),
+    /// written the way time arguments take it ("2 days ago").
+    fn time_ago(&self) -> Option<String> {
+        let ago = self.words.iter().position(|w| w == "ago")?;
+        match &self.words[..ago] {
+            [.., count, unit] if is_time_unit(unit) => {
+                let n = match count.as_str() {
+                    "a" | "an" => 1.0,
+                    c => c.parse::<f64>().ok().or_else(|| number_word(c))?,
+                };
+                // Time arguments take whole units: "half an hour ago" is left to the model.
+                (n.fract() == 0.0).then(|| format!("{n} {unit} ago"))
+            }
+            [.., joined] => {
+                let digits = joined.trim_end_matches(|c: char| c.is_alphabetic());
+                let unit = &joined[digits.len()..];
+                (!digits.is_empty() && digits.parse::<f64>().is_ok() && is_time_unit(unit))
+                    .then(|| format!("{joined} ago"))
+            }
+            [] => None,
+        }
     }
 
     /// The numbers said, each with whether it is a duration ("10 min", "2h").
@@ -292,8 +324,9 @@ fn describes_kind(said: &Said, kind: &str, inventory: &Inventory) -> bool {
         || shared_by_kind(said, kind, inventory, by_image)
 }
 
-/// Whether the person said a word that `words_of` gives for every item of `kind` that has
-/// any, and for no item of another kind.
+/// Whether the person said a word that `words_of` gives for most items of `kind` that
+/// have any (two at least: "the webshops" when three of five tenants are a "webshop of …"),
+/// and for no item of another kind.
 fn shared_by_kind(
     said: &Said,
     kind: &str,
@@ -306,12 +339,19 @@ fn shared_by_kind(
         .map(|i| (i.kind == kind, words_of(i)))
         .filter(|(_, words)| !words.is_empty())
         .partition(|(is_kind, _)| *is_kind);
-    let [(_, first), _, ..] = of_kind.as_slice() else {
+    if of_kind.len() < 2 {
         return false;
+    }
+    let said_word = |w: &String| said.has_word(w) || said.has_word(&format!("{w}s"));
+    let sharing = |w: &String| {
+        of_kind
+            .iter()
+            .filter(|(_, words)| words.contains(w))
+            .count()
     };
-    first.iter().any(|w| {
-        (said.has_word(w) || said.has_word(&format!("{w}s")))
-            && of_kind.iter().all(|(_, words)| words.contains(w))
+    of_kind.iter().flat_map(|(_, words)| words).any(|w| {
+        said_word(w)
+            && 2 * sharing(w) > of_kind.len()
             && !others.iter().any(|(_, words)| words.contains(w))
     })
 }
@@ -412,29 +452,33 @@ fn named(said: &Said, value: &str, is_image: bool, inventory: &Inventory) -> boo
                         .iter()
                         .any(|c| *c != v && name_has_part(c, &w))
             });
-        if distinctive || said_distinctive_pair(said, item, inventory) {
-            return true;
-        }
-        // The product its image is of, when no other item runs it: "n8n" is the item
-        // running `docker.n8n.io/n8nio/n8n`, "metabase" the one running `…/bi/metabase`.
-        let product = image_product(&item.image);
-        if product.len() >= 3
-            && said.has_word(product)
-            && !said
-                .compounds
-                .iter()
-                .any(|c| *c != v && name_has_part(c, product))
-            && inventory
-                .services
-                .iter()
-                .filter(|o| image_product(&o.image) == product)
-                .count()
-                == 1
+        if distinctive
+            || said_distinctive_pair(said, item, inventory)
+            || product_named(said, item, inventory)
         {
             return true;
         }
     }
     false
+}
+
+/// Whether the person named `item` by the product its image is of, when no other item
+/// runs it: "n8n" is the item running `docker.n8n.io/n8nio/n8n`, "metabase" the one running
+/// `…/bi/metabase`, unless the word is part of another name written ("n8n-worker").
+fn product_named(said: &Said, item: &InventoryItem, inventory: &Inventory) -> bool {
+    let product = image_product(&item.image);
+    product.len() >= 3
+        && said.names_product(product)
+        && !said
+            .compounds
+            .iter()
+            .any(|c| *c != item.name && name_has_part(c, product))
+        && inventory
+            .services
+            .iter()
+            .filter(|o| image_product(&o.image) == product)
+            .count()
+            == 1
 }
 
 /// The product an image reference is of: its last path segment without the tag, lowercase
@@ -958,7 +1002,12 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
                 .pointer(&format!("/properties/{key}/description"))
                 .and_then(Value::as_str)
                 .is_some_and(|d| d.contains("`previous`"));
-            if previous
+            // "put oak-and-ash back to how it was two days ago": the time said, unless the
+            // model wrote what the person did.
+            let written = value.as_str().is_some_and(|v| said_options.mentions(v));
+            if let Some(ago) = said_options.time_ago().filter(|_| !written) {
+                value = Value::String(ago);
+            } else if previous
                 && value != "previous"
                 && !mentioned(&said, tool, key, &value, &req.inventory)
                 && !value
@@ -1040,7 +1089,13 @@ fn words_name_item(text: &str, item: &InventoryItem) -> bool {
         .filter(|w| !w.is_empty())
         .map(str::to_string)
         .collect();
-    !words.is_empty() && words.iter().all(|w| known.contains(&w.as_str()))
+    // One or many of a thing is the same word: "reminder" of "cart reminders".
+    let known_word = |w: &str| {
+        known.contains(&w) || known.contains(&format!("{w}s").as_str()) || {
+            w.strip_suffix('s').is_some_and(|one| known.contains(&one))
+        }
+    };
+    !words.is_empty() && words.iter().all(|w| known_word(w))
 }
 
 /// Whether `latest` asks to filter by `value`: quoted ("'codec'"), or right after a word
@@ -1170,6 +1225,15 @@ pub fn from_persons_words(turns: &[Turn], arguments: &Value, inventory: &Invento
 /// Whether `text` names the item `name`.
 fn names(text: &str, name: &str, inventory: &Inventory) -> bool {
     named(&Said::of_text(text, Vec::new()), name, false, inventory)
+}
+
+/// Whether `text` names an inventory item by its image's product ("is elastic up").
+pub(crate) fn names_an_items_product(text: &str, inventory: &Inventory) -> bool {
+    let said = Said::of_text(text, Vec::new());
+    inventory
+        .services
+        .iter()
+        .any(|i| product_named(&said, i, inventory))
 }
 
 /// The one inventory item `text` names, if it names exactly one.
@@ -1608,7 +1672,7 @@ fn ask_which(key: &str, inventory: &Inventory) -> ProposedCall {
 
 /// The inventory items the calls since the person's previous words acted on, each once:
 /// after "check billing and auth" and its two calls, `billing` and `auth`.
-fn items_of_last_exchange(req: &PlanRequest) -> Vec<String> {
+pub(crate) fn items_of_last_exchange(req: &PlanRequest) -> Vec<String> {
     let mut items: Vec<String> = Vec::new();
     let mut user_turns = 0;
     for turn in req.turns.iter().rev() {
@@ -2050,6 +2114,14 @@ mod tests {
         assert_eq!(to("r3", "put rentguy back on r3"), "r3");
         assert_eq!(to("3h ago", "rentguy as it was 3h ago"), "3h ago");
         assert_eq!(to("yesterday", "rentguy to yesterday's state"), "yesterday");
+        // A span said with "ago" is the point, whatever the model chose.
+        assert_eq!(
+            to("previous", "put rentguy back to how it was two days ago"),
+            "2 days ago"
+        );
+        assert_eq!(to("r3", "rentguy as it was 48h ago"), "48h ago");
+        assert_eq!(to("previous", "rentguy like an hour ago"), "1 hour ago");
+        assert_eq!(to("previous", "rentguy back, ago is no time"), "previous");
     }
 
     #[test]
@@ -2424,6 +2496,13 @@ mod tests {
             "last lines from the rental app",
         );
         assert_eq!(c.arguments, json!({"service":"rentguy"}));
+        // In the plural too: "abandoned-cart-reminder" of "abandoned-cart reminders".
+        let c = ground_one(
+            "service_logs",
+            json!({"service":"rentguy","grep":"rentals"}),
+            "last lines from the rental app",
+        );
+        assert_eq!(c.arguments, json!({"service":"rentguy"}));
         for filtered in [
             "rentguy lines mentioning rental",
             "rentguy logs with 'rental' in them",
@@ -2534,6 +2613,24 @@ mod tests {
         );
         // The registry's host names nothing: every image is on it.
         assert_eq!(listed("what runs on molar"), json!({}));
+        // A word most of a kind's descriptions share, and no other kind's, names the kind;
+        // one only two of five share does not.
+        let shops = [
+            item("edge", "platform", "router"),
+            item("mailer", "platform", "sends invoices"),
+            item("search", "platform", "product search"),
+            item("jobs-a", "platform", "background jobs: stock sync"),
+            item("jobs-b", "platform", "background jobs: invoices"),
+            item("bluebird", "tenant", "webshop of Bluebird Books"),
+            item("oak", "tenant", "webshop of Oak & Ash"),
+            item("surf", "tenant", "surf school bookings"),
+        ];
+        let listed = |text: &str| ground_among(&shops, "service_list", json!({}), text).arguments;
+        assert_eq!(
+            listed("show me all the webshops"),
+            json!({"kind": "tenant"})
+        );
+        assert_eq!(listed("list the background jobs"), json!({}));
     }
 
     #[test]
@@ -2830,7 +2927,18 @@ mod tests {
         // Without a name, the product still picks its item.
         let c = ground(call("service_restart", json!({"service": "n8n"})), &r);
         assert_eq!(c.arguments, json!({"service": "workflows"}));
+        // A product is named by its first five letters or more: "elastic" is
+        // elasticsearch, "meta" names nothing.
+        r.inventory.services[0].image =
+            "docker.elastic.co/elasticsearch/elasticsearch:8.15.0".into();
+        r.turns = vec![user("elastic is hanging, restart it")];
+        let c = ground(call("service_restart", json!({"service": "elastic"})), &r);
+        assert_eq!(c.arguments, json!({"service": "workflows"}));
+        assert!(names_an_items_product("is elastic up", &r.inventory));
+        assert!(!names_an_items_product("is meta up", &r.inventory));
         // Two items running the product: which one is asked.
+        r.turns = vec![user("n8n is hanging on the lab orders again, restart it")];
+        r.inventory.services[0].image = "docker.n8n.io/n8nio/n8n:1.68.0".into();
         r.inventory.services[1].image = "n8nio/n8n:1.0".into();
         let c = ground(call("service_restart", json!({"service": "n8n"})), &r);
         assert_eq!(c.name, RESPOND);

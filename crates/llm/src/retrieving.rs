@@ -141,6 +141,7 @@ impl Retrieving {
         let acts = without_item_names(step, &req.inventory);
         let matched = !unmatched
             || names_an_item(query, &req.inventory)
+            || crate::ground::names_an_items_product(query, &req.inventory)
             || (refers_back(query) && earlier_calls(&req.turns).next().is_some())
             || names_a_tool(&acts, &candidates);
         // A word that only one tool's vocabulary has settles the tool.
@@ -149,7 +150,7 @@ impl Retrieving {
             .flatten()
             .filter(|named| allowed(named))
             .or_else(|| only_tool_that_scales(req, &candidates, &allowed));
-        let mut names: Vec<String> = match named {
+        let mut names: Vec<String> = match named.clone() {
             Some(named) => {
                 tracing::debug!(%named, "a word of the request names one tool");
                 vec![named]
@@ -176,7 +177,17 @@ impl Retrieving {
             }
         };
         let nothing_fits = names.is_empty() && !matched;
-        names.push(RESPOND.to_string());
+        // "restart it" right after a look at umami: the act is named and "it" has one
+        // referent, so the turn is that call; a small model would rather ask which service.
+        let call_is_settled = named.as_deref().is_some_and(|tool| {
+            matches!(req.turns.last(), Some(Turn::User { .. }))
+                && points_at_one_thing(query)
+                && def(tool).is_some_and(acts_on_an_item)
+                && crate::ground::items_of_last_exchange(req).len() == 1
+        });
+        if !call_is_settled {
+            names.push(RESPOND.to_string());
+        }
         Ok(Some(Offer {
             names,
             nothing_fits,
@@ -186,7 +197,8 @@ impl Retrieving {
 
 /// The tools offered for a request.
 struct Offer {
-    /// Their names, `respond` last.
+    /// Their names, `respond` last unless the call is settled: the act is named and its
+    /// referent is the one item of the last exchange.
     names: Vec<String>,
     /// No tool is offered because nothing matches the person's words: not one tool's
     /// description, not an inventory item, not a word pointing back at the conversation.
@@ -223,6 +235,23 @@ fn refers_back(text: &str) -> bool {
     text.to_lowercase()
         .split(|c: char| !c.is_alphanumeric())
         .any(|w| REFERENTS.contains(&w))
+}
+
+/// Whether `text` points at one thing already spoken of ("restart it", "roll that back"),
+/// not at another one ("now the other one").
+fn points_at_one_thing(text: &str) -> bool {
+    const PRONOUNS: [&str; 4] = ["it", "its", "that", "this"];
+    const ELSEWHERE: [&str; 3] = ["other", "another", "next"];
+    let lower = text.to_lowercase();
+    let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).collect();
+    words.iter().any(|w| PRONOUNS.contains(w)) && !words.iter().any(|w| ELSEWHERE.contains(w))
+}
+
+/// Whether `tool` takes an inventory item (a service, tenant or backup target) to act on.
+fn acts_on_an_item(tool: &ToolDef) -> bool {
+    crate::ground::INVENTORIED
+        .iter()
+        .any(|key| tool.parameters["properties"].get(*key).is_some())
 }
 
 /// Whether a word of `text` is a word of exactly one tool's own name ("play Clair de Lune"
@@ -455,6 +484,15 @@ mod tests {
         );
         let rule = "when ServiceDown fires for wpcs restart it, then roll back if still down";
         assert_eq!(step_now(rule), rule);
+    }
+
+    #[test]
+    fn a_pronoun_points_at_one_thing_and_the_other_one_does_not() {
+        assert!(points_at_one_thing("restart it"));
+        assert!(points_at_one_thing("roll that back"));
+        assert!(!points_at_one_thing("ok now the other one"));
+        assert!(!points_at_one_thing("do it for another tenant"));
+        assert!(!points_at_one_thing("restart psra"));
     }
 
     #[test]

@@ -160,7 +160,29 @@ fn double_it_after_reading_a_limit_offers_only_the_tool_that_sets_it() {
             text: "double it".into(),
         },
     ]);
-    assert_eq!(offered, vec!["service_set_limits", "respond"]);
+    // "it" is the one service just read, so the call is settled: no answer is offered.
+    assert_eq!(offered, vec!["service_set_limits"]);
+}
+
+#[test]
+fn a_named_act_on_the_one_item_just_spoken_of_is_a_call_not_a_question() {
+    assert_eq!(
+        offer_after("status of stark-ind", "service_status", "restart it"),
+        vec!["service_restart"]
+    );
+    // Another item, or a read of something that is no item, may still be asked about.
+    assert_eq!(
+        offer_after(
+            "status of stark-ind",
+            "service_status",
+            "restart the other one"
+        ),
+        vec!["service_restart", "respond"]
+    );
+    assert_eq!(
+        offer_after("stark-ind backups", "db_backups_list", "verify it"),
+        vec!["db_verify_backup", "respond"]
+    );
 }
 
 /// Records that it was asked, and proposes `respond`.

@@ -1,5 +1,5 @@
 //! Time expressions, resolved by deterministic code against an injected clock (never by the
-//! model): durations (`10m`, `3h ago`, `2 days ago`, `last week`, `an hour ago`),
+//! model): durations (`10m`, `3h ago`, `2 days ago`, `last week`, `this week`, `an hour ago`),
 //! `yesterday` (24 hours before now),
 //! `now`, RFC3339 times and plain dates (`2026-11-20`, meaning the end of that day, UTC).
 
@@ -31,11 +31,19 @@ pub fn resolve(expr: &str, now: Timestamp) -> Result<Timestamp, String> {
         return Ok(if at > now { now } else { at });
     }
     let span = text.strip_suffix(" ago").unwrap_or(&text);
-    // "last week", "an hour ago": one of the unit.
-    let one = ["last ", "the last ", "a ", "an "]
-        .iter()
-        .find_map(|p| span.strip_prefix(p))
-        .map(|unit| format!("1 {unit}"));
+    // "last week", "this week", "the past day", "an hour ago": one of the unit.
+    let one = [
+        "last ",
+        "the last ",
+        "a ",
+        "an ",
+        "this ",
+        "past ",
+        "the past ",
+    ]
+    .iter()
+    .find_map(|p| span.strip_prefix(p))
+    .map(|unit| format!("1 {unit}"));
     let ms = duration_ms(one.as_deref().unwrap_or(span)).ok_or_else(err)?;
     Ok(Timestamp(now.0 - ms))
 }
@@ -154,6 +162,8 @@ mod tests {
             Ok(Timestamp(NOW.0 - 3_600_000))
         );
         assert_eq!(resolve("a day ago", NOW), resolve("yesterday", NOW));
+        assert_eq!(resolve("this week", NOW), resolve("last week", NOW));
+        assert_eq!(resolve("the past day", NOW), resolve("yesterday", NOW));
         assert!(resolve("last tuesday", NOW).is_err());
     }
 
