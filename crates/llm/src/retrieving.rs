@@ -179,10 +179,11 @@ impl Retrieving {
         let nothing_fits = names.is_empty() && !matched;
         // "restart it" right after a look at umami: the act is named and "it" has one
         // referent, so the turn is that call; a small model would rather ask which service.
+        // A destructive act may still be asked about.
         let call_is_settled = named.as_deref().is_some_and(|tool| {
             matches!(req.turns.last(), Some(Turn::User { .. }))
                 && points_at_one_thing(query)
-                && def(tool).is_some_and(acts_on_an_item)
+                && def(tool).is_some_and(|t| acts_on_an_item(t) && !t.is_destructive())
                 && crate::ground::items_of_last_exchange(req).len() == 1
         });
         if !call_is_settled {
@@ -197,8 +198,8 @@ impl Retrieving {
 
 /// The tools offered for a request.
 struct Offer {
-    /// Their names, `respond` last unless the call is settled: the act is named and its
-    /// referent is the one item of the last exchange.
+    /// Their names, `respond` last unless the call is settled: the act is named, changes
+    /// but destroys nothing, and its referent is the one item of the last exchange.
     names: Vec<String>,
     /// No tool is offered because nothing matches the person's words: not one tool's
     /// description, not an inventory item, not a word pointing back at the conversation.

@@ -183,6 +183,11 @@ fn a_named_act_on_the_one_item_just_spoken_of_is_a_call_not_a_question() {
         offer_after("stark-ind backups", "db_backups_list", "verify it"),
         vec!["db_verify_backup", "respond"]
     );
+    // A destructive act on it may still be asked about.
+    assert_eq!(
+        offer_after("status of stark-ind", "service_status", "destroy it"),
+        vec!["tenant_destroy", "respond"]
+    );
 }
 
 /// Records that it was asked, and proposes `respond`.
