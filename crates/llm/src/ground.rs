@@ -939,10 +939,20 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
                     // The one item the newest words name, when the model took another from
                     // earlier in the conversation: "restart ws-push", then "do the same for
                     // the van dijk tenant" acts on the van dijk tenant.
+                    // But "restart it so it picks up the data" after restoring initech-hr
+                    // is initech-hr: "it" points at the one item just acted on, more
+                    // surely than a word of another's description ("data").
                     let newest = only_item_named_in(latest, &req.inventory);
+                    let referent = |r: &str| {
+                        crate::intent::points_at_one_thing(latest)
+                            && items_of_last_exchange(req) == [r]
+                    };
                     let resolved = match (resolved, newest.clone()) {
                         (Some(r), Some(n))
-                            if is_required && r != n && !names(latest, &r, &req.inventory) =>
+                            if is_required
+                                && r != n
+                                && !names(latest, &r, &req.inventory)
+                                && !referent(&r) =>
                         {
                             Some(n)
                         }
@@ -2305,6 +2315,9 @@ mod tests {
         let c = then("again for rentguy, psra can wait");
         assert_eq!(c.arguments, json!({"service": "rentguy"}));
         let c = then("once more");
+        assert_eq!(c.arguments, json!({"service": "rentguy"}));
+        // "it" is the one item just acted on, whatever another's description shares.
+        let c = then("restart it again so it picks up the compliance rules");
         assert_eq!(c.arguments, json!({"service": "rentguy"}));
     }
 

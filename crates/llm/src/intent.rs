@@ -370,6 +370,16 @@ fn name_parts(name: &str) -> Vec<String> {
     parts
 }
 
+/// Whether `text` points at one thing already spoken of ("restart it", "roll that back"),
+/// not at another one ("now the other one").
+pub fn points_at_one_thing(text: &str) -> bool {
+    const PRONOUNS: [&str; 4] = ["it", "its", "that", "this"];
+    const ELSEWHERE: [&str; 3] = ["other", "another", "next"];
+    let lower = text.to_lowercase();
+    let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).collect();
+    words.iter().any(|w| PRONOUNS.contains(w)) && !words.iter().any(|w| ELSEWHERE.contains(w))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -587,5 +597,14 @@ mod tests {
         let shop = vec![tool("cancelOrder"), tool("get_order")];
         assert!(asks_for_loss("cancel order 1234", &shop[0], &shop));
         assert!(!asks_for_loss("where is order 1234", &shop[0], &shop));
+    }
+
+    #[test]
+    fn a_pronoun_points_at_one_thing_and_the_other_one_does_not() {
+        assert!(points_at_one_thing("restart it"));
+        assert!(points_at_one_thing("roll that back"));
+        assert!(!points_at_one_thing("ok now the other one"));
+        assert!(!points_at_one_thing("do it for another tenant"));
+        assert!(!points_at_one_thing("restart psra"));
     }
 }

@@ -182,7 +182,7 @@ impl Retrieving {
         // A destructive act may still be asked about.
         let call_is_settled = named.as_deref().is_some_and(|tool| {
             matches!(req.turns.last(), Some(Turn::User { .. }))
-                && points_at_one_thing(query)
+                && crate::intent::points_at_one_thing(query)
                 && def(tool).is_some_and(|t| acts_on_an_item(t) && !t.is_destructive())
                 && crate::ground::items_of_last_exchange(req).len() == 1
         });
@@ -236,16 +236,6 @@ fn refers_back(text: &str) -> bool {
     text.to_lowercase()
         .split(|c: char| !c.is_alphanumeric())
         .any(|w| REFERENTS.contains(&w))
-}
-
-/// Whether `text` points at one thing already spoken of ("restart it", "roll that back"),
-/// not at another one ("now the other one").
-fn points_at_one_thing(text: &str) -> bool {
-    const PRONOUNS: [&str; 4] = ["it", "its", "that", "this"];
-    const ELSEWHERE: [&str; 3] = ["other", "another", "next"];
-    let lower = text.to_lowercase();
-    let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).collect();
-    words.iter().any(|w| PRONOUNS.contains(w)) && !words.iter().any(|w| ELSEWHERE.contains(w))
 }
 
 /// Whether `tool` takes an inventory item (a service, tenant or backup target) to act on.
@@ -485,15 +475,6 @@ mod tests {
         );
         let rule = "when ServiceDown fires for wpcs restart it, then roll back if still down";
         assert_eq!(step_now(rule), rule);
-    }
-
-    #[test]
-    fn a_pronoun_points_at_one_thing_and_the_other_one_does_not() {
-        assert!(points_at_one_thing("restart it"));
-        assert!(points_at_one_thing("roll that back"));
-        assert!(!points_at_one_thing("ok now the other one"));
-        assert!(!points_at_one_thing("do it for another tenant"));
-        assert!(!points_at_one_thing("restart psra"));
     }
 
     #[test]
