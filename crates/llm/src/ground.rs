@@ -1785,6 +1785,11 @@ mod tests {
         ground(call(name, args), &r)
     }
 
+    /// The arguments an empty `service_list` call is grounded to among `services`.
+    fn listed_among(services: &[InventoryItem], text: &str) -> Value {
+        ground_among(services, "service_list", json!({}), text).arguments
+    }
+
     fn inventory() -> Inventory {
         Inventory {
             services: vec![
@@ -2619,7 +2624,7 @@ mod tests {
                 item("de-vries", "tenant", "Tandarts De Vries"),
             ),
         ];
-        let listed = |text: &str| ground_among(&clinic, "service_list", json!({}), text).arguments;
+        let listed = |text: &str| listed_among(&clinic, text);
         assert_eq!(
             listed("which practices do we host atm"),
             json!({"kind": "tenant"})
@@ -2638,7 +2643,7 @@ mod tests {
             item("oak", "tenant", "webshop of Oak & Ash"),
             item("surf", "tenant", "surf school bookings"),
         ];
-        let listed = |text: &str| ground_among(&shops, "service_list", json!({}), text).arguments;
+        let listed = |text: &str| listed_among(&shops, text);
         assert_eq!(
             listed("show me all the webshops"),
             json!({"kind": "tenant"})
