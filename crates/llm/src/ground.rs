@@ -14,6 +14,8 @@
 //!   reading a limit of 0.5 cores gives 1); when the model leaves such a number out, it is
 //!   computed from the limit the data states ([`crate::scale`]).
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
 use crate::decode::RESPOND;
@@ -203,6 +205,12 @@ impl Said {
         self.words.iter().any(|x| x == w)
     }
 
+    /// Whether `w` was said in the singular or the plural: "the barcode thing" speaks of
+    /// what "pushes scanned barcodes" does.
+    fn has_word_in_either_number(&self, w: &str) -> bool {
+        self.words.iter().any(|x| same_word_in_either_number(x, w))
+    }
+
     /// Whether a word said is `product` or its first five letters or more, as products
     /// are shortened ("elastic" for elasticsearch, "postgres" for postgresql).
     fn names_product(&self, product: &str) -> bool {
@@ -386,6 +394,42 @@ const FUNCTION_WORDS: [&str; 32] = [
     "more", "most", "such", "very", "just", "like", "runs", "both",
 ];
 
+/// Whether the person named `v` (lowercased) by its name: whole, part by part, by a part no
+/// other item's name has, or misspelt. With `any_part` false, a lone part names the item
+/// only when the rest of its name is a number ("lowlands" for `lowlands27`): "wayne's world"
+/// is no request about `wayne-foundation`.
+fn named_by_its_name(said: &Said, v: &str, inventory: &Inventory, any_part: bool) -> bool {
+    if said.mentions(v) {
+        return true;
+    }
+    let parts = name_parts(v);
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    if parts.len() > 1 && parts.iter().all(|p| said.has_word(p) || said.misspells(p)) {
+        return true;
+    }
+    // A part of its name that no other item's name has ("the onboarding release" is
+    // rentguy-onboarding when that is the only item with "onboarding" in its name), unless
+    // the person wrote it in another name ("dispatch-worker" is not dispatch-api).
+    let numbered = parts.len() == 2 && parts[1].chars().all(|c| c.is_ascii_digit());
+    if parts.len() > 1
+        && (any_part || numbered)
+        && parts.iter().any(|p| {
+            p.len() >= 4
+                && said.has_word(p)
+                && !said.compounds.iter().any(|c| c != v && name_has_part(c, p))
+                && inventory
+                    .services
+                    .iter()
+                    .filter(|i| name_has_part(&i.name, p))
+                    .count()
+                    == 1
+        })
+    {
+        return true;
+    }
+    said.misspells(&v.replace(['-', '_'], "")) || said.misspells(v)
+}
+
 /// Whether the person named `value` (an identifier) in any accepted way.
 fn named(said: &Said, value: &str, is_image: bool, inventory: &Inventory) -> bool {
     let v = value.to_lowercase();
@@ -398,32 +442,7 @@ fn named(said: &Said, value: &str, is_image: bool, inventory: &Inventory) -> boo
             .rsplit_once(':')
             .is_some_and(|(_, tag)| tag.chars().any(|c| c.is_ascii_digit()) && said.mentions(tag));
     }
-    let parts: Vec<&str> = v.split(['-', '_']).filter(|p| p.len() >= 2).collect();
-    if parts.len() > 1 && parts.iter().all(|p| said.has_word(p) || said.misspells(p)) {
-        return true;
-    }
-    // A part of its name that no other item's name has ("the onboarding release" is
-    // rentguy-onboarding when that is the only item with "onboarding" in its name), unless
-    // the person wrote it in another name ("dispatch-worker" is not dispatch-api).
-    if parts.len() > 1
-        && parts.iter().any(|p| {
-            p.len() >= 4
-                && said.has_word(p)
-                && !said
-                    .compounds
-                    .iter()
-                    .any(|c| *c != v && name_has_part(c, p))
-                && inventory
-                    .services
-                    .iter()
-                    .filter(|i| name_has_part(&i.name, p))
-                    .count()
-                    == 1
-        })
-    {
-        return true;
-    }
-    if said.misspells(&v.replace(['-', '_'], "")) || said.misspells(&v) {
+    if named_by_its_name(said, &v, inventory, true) {
         return true;
     }
     // A word of its description that no other item's description shares ("the rental app").
@@ -440,13 +459,15 @@ fn named(said: &Said, value: &str, is_image: bool, inventory: &Inventory) -> boo
             })
             .map(str::to_lowercase)
             .filter(|w| {
+                // In either number: "e-tickets" is no more distinctive than "ticket shop".
+                let one = w.strip_suffix('s').unwrap_or(w);
                 !inventory
                     .services
                     .iter()
-                    .any(|o| o.name != item.name && o.description.to_lowercase().contains(w))
+                    .any(|o| o.name != item.name && o.description.to_lowercase().contains(one))
             })
             .any(|w| {
-                said.has_word(&w)
+                said.has_word_in_either_number(&w)
                     && !said
                         .compounds
                         .iter()
@@ -455,6 +476,7 @@ fn named(said: &Said, value: &str, is_image: bool, inventory: &Inventory) -> boo
         if distinctive
             || said_distinctive_pair(said, item, inventory)
             || product_named(said, item, inventory)
+            || named_by_product_kind(said, item, inventory)
         {
             return true;
         }
@@ -479,6 +501,34 @@ fn product_named(said: &Said, item: &InventoryItem, inventory: &Inventory) -> bo
             .filter(|o| image_product(&o.image) == product)
             .count()
             == 1
+}
+
+/// The everyday words for what well-known products are ("database" for postgres).
+pub const PRODUCT_KINDS: &str = include_str!("../../../prompts/product_kinds.toml");
+
+/// [`PRODUCT_KINDS`], parsed once (shipped data; a test parses it strictly).
+fn product_kinds() -> &'static HashMap<String, String> {
+    static KINDS: std::sync::OnceLock<HashMap<String, String>> = std::sync::OnceLock::new();
+    KINDS.get_or_init(|| toml::from_str(PRODUCT_KINDS).unwrap_or_default())
+}
+
+/// The kinds of thing `image` runs, in everyday words ("database" for `postgres:16`).
+fn kinds_of_product(image: &str) -> Vec<&'static str> {
+    product_kinds()
+        .get(&image_product(image).to_lowercase())
+        .map(|words| words.split_whitespace().collect())
+        .unwrap_or_default()
+}
+
+/// Whether the person named `item` by the kind of product its image runs ("how hard is the
+/// database working" is `db`, running postgres), when no other item runs a product of that
+/// kind and no other item is named by its name ("paradiso's database" is paradiso's own).
+fn named_by_product_kind(said: &Said, item: &InventoryItem, inventory: &Inventory) -> bool {
+    let others = || inventory.services.iter().filter(|o| o.name != item.name);
+    kinds_of_product(&item.image).into_iter().any(|kind| {
+        said.has_word_in_either_number(kind)
+            && !others().any(|o| kinds_of_product(&o.image).contains(&kind))
+    }) && !others().any(|o| named_by_its_name(said, &o.name.to_lowercase(), inventory, true))
 }
 
 /// The product an image reference is of: its last path segment without the tag, lowercase
@@ -510,7 +560,26 @@ fn said_distinctive_pair(said: &Said, item: &InventoryItem, inventory: &Inventor
 }
 
 fn name_has_part(name: &str, part: &str) -> bool {
-    name.to_lowercase().split(['-', '_']).any(|p| p == part)
+    name_parts(name).iter().any(|p| p == part)
+}
+
+/// The parts of a name a person may say alone, lowercased, of two characters or more: those
+/// between dashes and underscores, and a number run on at the end apart from the word
+/// before it ("lowlands27" is "lowlands" and "27", as "worker-2" is "worker" and "2"; "k8s"
+/// stays whole).
+pub(crate) fn name_parts(name: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    for part in name.to_lowercase().split(['-', '_']) {
+        let stem = part.trim_end_matches(|c: char| c.is_ascii_digit());
+        if stem.len() >= 2 && stem.len() < part.len() && stem.chars().all(char::is_alphabetic) {
+            parts.push(stem.to_string());
+            parts.push(part[stem.len()..].to_string());
+        } else {
+            parts.push(part.to_string());
+        }
+    }
+    parts.retain(|p| p.len() >= 2);
+    parts
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -1082,6 +1151,11 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
     }
 }
 
+/// Whether `a` and `b` are one word, one of them perhaps with a plural "s".
+fn same_word_in_either_number(a: &str, b: &str) -> bool {
+    a == b || a.strip_suffix('s') == Some(b) || b.strip_suffix('s') == Some(a)
+}
+
 /// Whether every word of `text` is a word the item is known by: of its name, its
 /// description or its image's product.
 fn words_name_item(text: &str, item: &InventoryItem) -> bool {
@@ -1100,11 +1174,7 @@ fn words_name_item(text: &str, item: &InventoryItem) -> bool {
         .map(str::to_string)
         .collect();
     // One or many of a thing is the same word: "reminder" of "cart reminders".
-    let known_word = |w: &str| {
-        known.contains(&w) || known.contains(&format!("{w}s").as_str()) || {
-            w.strip_suffix('s').is_some_and(|one| known.contains(&one))
-        }
-    };
+    let known_word = |w: &str| known.iter().any(|k| same_word_in_either_number(w, k));
     !words.is_empty() && words.iter().all(|w| known_word(w))
 }
 
@@ -1237,6 +1307,16 @@ fn names(text: &str, name: &str, inventory: &Inventory) -> bool {
     named(&Said::of_text(text, Vec::new()), name, false, inventory)
 }
 
+/// Whether `text` names an inventory item by its name: whole, part by part, misspelt, or by
+/// its word without its number ("the lowlands presale" names `lowlands27`).
+pub(crate) fn names_an_item_by_its_name(text: &str, inventory: &Inventory) -> bool {
+    let said = Said::of_text(text, Vec::new());
+    inventory
+        .services
+        .iter()
+        .any(|i| named_by_its_name(&said, &i.name.to_lowercase(), inventory, false))
+}
+
 /// Whether `text` names an inventory item by its image's product ("is elastic up").
 pub(crate) fn names_an_items_product(text: &str, inventory: &Inventory) -> bool {
     let said = Said::of_text(text, Vec::new());
@@ -1288,8 +1368,31 @@ fn same_product_image(said: &Said, image: &str, current: &str) -> Option<String>
         None if !image.contains('/') => image.to_string(),
         None => return None,
     };
-    let versioned = tag.chars().any(|c| c.is_ascii_digit()) && said.mentions(&tag);
-    versioned.then(|| format!("{repo}:{tag}"))
+    if tag.chars().any(|c| c.is_ascii_digit()) && said.mentions(&tag) {
+        return Some(format!("{repo}:{tag}"));
+    }
+    // A tag the model made up around the one version the person wrote ("12.5.0-rc1" for
+    // "shop 12.5.0"): the version written.
+    let mut written = said.words.iter().filter(|w| is_version(w));
+    match (written.next(), written.next()) {
+        (Some(version), None) => Some(format!("{repo}:{version}")),
+        _ => None,
+    }
+}
+
+/// Whether `word` is a version: three numbers with dots ("12.5.0", "2.4.1-rc1"), or two
+/// after a "v" ("v3.1"). "1.5" alone is a quantity ("give it 1.5 cpus").
+pub(crate) fn is_version(word: &str) -> bool {
+    let (numbers, v) = match word.strip_prefix('v') {
+        Some(rest) => (rest, true),
+        None => (word, false),
+    };
+    let numbers = numbers.split('-').next().unwrap_or_default();
+    let parts: Vec<&str> = numbers.split('.').collect();
+    parts.len() >= if v { 2 } else { 3 }
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// The answer when a destructive call was proposed for words that ask for no loss.
@@ -3217,5 +3320,118 @@ mod tests {
         // No version of theirs: nothing to put on the repository.
         let c = run("upgrade demo-lab", "demo-lab:latest");
         assert_eq!(c.name, RESPOND);
+        // A tag the model made up around the one version written is that version.
+        let c = run(
+            "put demo-lab on fresco 3.1.0",
+            "ghcr.io/acme/fresco:3.1.0-rc1",
+        );
+        assert_eq!(c.arguments["image"], "ghcr.io/acme/fresco:3.1.0");
+        // Two versions written: which one is not the model's to pick.
+        let c = run(
+            "put demo-lab on fresco 3.1.0, not 3.0.9",
+            "ghcr.io/acme/fresco:3.1.0-rc1",
+        );
+        assert_eq!(c.name, RESPOND);
+    }
+
+    #[test]
+    fn a_version_has_three_numbers_or_a_v_and_a_quantity_is_none() {
+        for v in ["12.5.0", "2.4.1-rc1", "v3.1", "v26.0.1"] {
+            assert!(is_version(v), "{v}");
+        }
+        for q in ["1.5", "0.5", "v1", "12", "3.x.1", "rc1"] {
+            assert!(!is_version(q), "{q}");
+        }
+    }
+
+    #[test]
+    fn a_name_with_a_number_run_on_is_named_by_its_word() {
+        assert_eq!(name_parts("lowlands27"), vec!["lowlands", "27"]);
+        assert_eq!(name_parts("pg-main"), vec!["pg", "main"]);
+        assert_eq!(name_parts("k8s"), vec!["k8s"]);
+        assert_eq!(name_parts("worker-2"), vec!["worker"]);
+        let festival = with_items(&[("lowlands27", ""), ("paradiso", "")]);
+        let said = Said::of_text("whats the state of the lowlands presale", Vec::new());
+        assert!(named(&said, "lowlands27", false, &festival));
+        // Two editions: the word names both (a near spelling of each), so which one is asked.
+        let editions = with_items(&[("lowlands27", ""), ("lowlands26", "")]);
+        assert!(named(&said, "lowlands27", false, &editions));
+        assert!(named(&said, "lowlands26", false, &editions));
+    }
+
+    #[test]
+    fn a_description_word_names_its_item_in_the_singular_or_the_plural() {
+        let inventory = Inventory {
+            services: vec![
+                item(
+                    "gate-sync",
+                    "platform",
+                    "pushes scanned barcodes from the door scanners to the ticket database",
+                ),
+                item("queue", "platform", "virtual waiting room for big on-sales"),
+            ],
+        };
+        let said = Said::of_text("restart the barcode thing", Vec::new());
+        assert!(named(&said, "gate-sync", false, &inventory));
+        assert!(!named(&said, "queue", false, &inventory));
+        // A word another description has in the other number is no one item's.
+        let mut shops = inventory.clone();
+        shops.services.extend([
+            item(
+                "pdf-render",
+                "platform",
+                "renders e-tickets and invoices as PDF",
+            ),
+            item("paradiso", "tenant", "ticket shop for Paradiso"),
+        ]);
+        let said = Said::of_text("restart the ticket shop", Vec::new());
+        assert!(!named(&said, "pdf-render", false, &shops));
+    }
+
+    #[test]
+    fn an_item_is_named_by_the_kind_of_product_it_runs_when_it_alone_runs_one() {
+        let db = running(
+            "postgres:16.6",
+            item("db", "platform", "one schema per venue"),
+        );
+        let cache = running("redis:7.4-alpine", item("cache", "platform", ""));
+        let paradiso = running(
+            "registry.gitlab.com/boxoffice/shop:12.4.0",
+            item("paradiso", "tenant", ""),
+        );
+        let inventory = Inventory {
+            services: vec![db.clone(), cache.clone(), paradiso],
+        };
+        let names = |text: &str, name: &str, inventory: &Inventory| {
+            named(&Said::of_text(text, Vec::new()), name, false, inventory)
+        };
+        assert!(names("how hard is the database working", "db", &inventory));
+        assert!(!names(
+            "how hard is the database working",
+            "cache",
+            &inventory
+        ));
+        assert!(names("flush the caches", "cache", &inventory));
+        // Another item named by its name owns the word: the tenant's own database.
+        assert!(!names(
+            "take a backup of paradiso's database",
+            "db",
+            &inventory
+        ));
+        // Two items of that kind: the word names neither.
+        let second = running("mariadb:11", item("legacy", "platform", ""));
+        let two = Inventory {
+            services: vec![db, cache, second],
+        };
+        assert!(!names("how hard is the database working", "db", &two));
+    }
+
+    #[test]
+    fn the_shipped_product_kinds_parse() {
+        let kinds: HashMap<String, String> = toml::from_str(PRODUCT_KINDS).unwrap();
+        assert!(kinds["postgres"]
+            .split_whitespace()
+            .any(|w| w == "database"));
+        assert_eq!(kinds_of_product("docker.io/library/redis:7"), vec!["cache"]);
     }
 }

@@ -312,16 +312,18 @@ fn tool_vocabulary<'t>(
 }
 
 /// Whether `words` hold a verb of two words, its particle right after it or a word or two
-/// later: "bring grafana up", "their portal switched off".
+/// later: "bring grafana up", "their portal switched off". A particle followed by a word of
+/// state belongs to that state: "go back online" is a start, not "go back".
 fn says_phrasal(words: &[&str], verb: &str, particle: &str) -> bool {
     const MAX_GAP: usize = 3;
+    const STATES: [&str; 6] = ["online", "offline", "up", "down", "on", "off"];
     words.iter().enumerate().any(|(i, w)| {
         inflects(w, verb)
-            && words
-                .iter()
-                .skip(i + 1)
-                .take(MAX_GAP)
-                .any(|p| *p == particle)
+            && (i + 1..words.len()).take(MAX_GAP).any(|j| {
+                words[j] == particle
+                    && (STATES.contains(&particle)
+                        || !words.get(j + 1).is_some_and(|next| STATES.contains(next)))
+            })
     })
 }
 
@@ -520,6 +522,20 @@ mod tests {
         );
         assert_eq!(
             named("nordwind want their portal switched off").as_deref(),
+            Some("service_stop")
+        );
+        // A particle followed by a word of state belongs to the state: back online is a
+        // start, and "go back" alone still a rollback.
+        assert_eq!(
+            changed("oosterpoort can go back online").as_deref(),
+            Some("service_start")
+        );
+        assert_eq!(
+            changed("oosterpoort can go back to r3").as_deref(),
+            Some("service_rollback")
+        );
+        assert_eq!(
+            named("take their shop offline").as_deref(),
             Some("service_stop")
         );
         // Words of two tools: the one a clause's verb names is ordered.

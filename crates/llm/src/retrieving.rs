@@ -150,6 +150,25 @@ impl Retrieving {
             .flatten()
             .filter(|named| allowed(named))
             .or_else(|| only_tool_that_scales(req, &candidates, &allowed));
+        // "and the db?", "melkweg as well": a turn that names an item and says nothing
+        // else asks for the last act again, on that item.
+        let repeated = (named.is_none()
+            && says_nothing_but_connectives(&acts)
+            && names_an_item(query, &req.inventory))
+        .then(|| earlier_calls(&req.turns).next())
+        .flatten()
+        .filter(|tool| allowed(tool) && def(tool).is_some_and(acts_on_an_item));
+        // "put melkweg on shop 12.5.0": a version for a named item, with no act named, is
+        // a deploy of that version (the one tool that takes an image for an item).
+        let deployed = (named.is_none()
+            && repeated.is_none()
+            && !asks
+            && says_a_version(step)
+            && names_an_item(query, &req.inventory))
+        .then(|| only_tool_taking_an_image(&candidates))
+        .flatten()
+        .filter(|tool| allowed(tool));
+        let named = named.or(repeated.clone()).or(deployed);
         let mut names: Vec<String> = match named.clone() {
             Some(named) => {
                 tracing::debug!(%named, "a word of the request names one tool");
@@ -182,9 +201,11 @@ impl Retrieving {
         // A destructive act may still be asked about.
         let call_is_settled = named.as_deref().is_some_and(|tool| {
             matches!(req.turns.last(), Some(Turn::User { .. }))
-                && crate::intent::points_at_one_thing(query)
                 && def(tool).is_some_and(|t| acts_on_an_item(t) && !t.is_destructive())
-                && crate::ground::items_of_last_exchange(req).len() == 1
+                && ((crate::intent::points_at_one_thing(query)
+                    && crate::ground::items_of_last_exchange(req).len() == 1)
+                    || (repeated.is_some()
+                        && crate::ground::only_item_named_in(query, &req.inventory).is_some()))
         });
         if !call_is_settled {
             names.push(RESPOND.to_string());
@@ -238,6 +259,39 @@ fn refers_back(text: &str) -> bool {
         .any(|w| REFERENTS.contains(&w))
 }
 
+/// Whether `text` holds nothing but words that join or repeat ("and the", "as well",
+/// "what about", "same for"): with an item's name taken out, a turn that asks for nothing
+/// of its own.
+fn says_nothing_but_connectives(text: &str) -> bool {
+    const CONNECTIVES: [&str; 24] = [
+        "and", "the", "what", "about", "how", "too", "also", "as", "well", "now", "same", "for",
+        "then", "ok", "okay", "so", "plus", "please", "pls", "do", "again", "one", "of", "with",
+    ];
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .all(|w| CONNECTIVES.contains(&w))
+}
+
+/// Whether `text` holds a version ([`crate::ground::is_version`]).
+fn says_a_version(text: &str) -> bool {
+    text.split(|c: char| c.is_whitespace() || c == ',')
+        .map(|w| w.trim_end_matches(['.', '?', '!']))
+        .any(crate::ground::is_version)
+}
+
+/// The one tool that takes an image for an inventory item: the deploy, in whatever tool
+/// set.
+fn only_tool_taking_an_image(tools: &[ToolDef]) -> Option<String> {
+    let taking: Vec<&ToolDef> = tools
+        .iter()
+        .filter(|t| acts_on_an_item(t) && t.parameters["properties"].get("image").is_some())
+        .collect();
+    match taking.as_slice() {
+        [one] => Some(one.name.clone()),
+        _ => None,
+    }
+}
+
 /// Whether `tool` takes an inventory item (a service, tenant or backup target) to act on.
 fn acts_on_an_item(tool: &ToolDef) -> bool {
     crate::ground::INVENTORIED
@@ -261,10 +315,13 @@ fn earlier_calls(turns: &[Turn]) -> impl Iterator<Item = String> + '_ {
     })
 }
 
-/// Whether `text` names an inventory item, whole ("psra -> steward-demo:v3") or word by
-/// word ("wayne foundation"): such a request is about the platform even when its other
+/// Whether `text` names an inventory item, whole ("psra -> steward-demo:v3"), word by
+/// word ("wayne foundation"), in part or misspelt, as grounding reads names: such a request is about the platform even when its other
 /// words are too terse or misspelt ("bakcup") for the similarity cut-off.
 fn names_an_item(text: &str, inventory: &Inventory) -> bool {
+    if crate::ground::names_an_item_by_its_name(text, inventory) {
+        return true;
+    }
     let text = text.to_lowercase();
     let words: Vec<&str> = text
         .split(|c: char| !c.is_alphanumeric())
@@ -272,10 +329,9 @@ fn names_an_item(text: &str, inventory: &Inventory) -> bool {
         .collect();
     inventory.services.iter().any(|item| {
         let name = item.name.to_lowercase();
-        let parts: Vec<&str> = name.split(['-', '_']).filter(|p| p.len() >= 2).collect();
-        text.contains(&name)
-            || (!parts.is_empty() && parts.iter().all(|p| words.contains(p)))
-            || said_two_parts_in_order(&parts, &words)
+        let parts = crate::ground::name_parts(&name);
+        let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+        said_two_parts_in_order(&parts, &words)
     })
 }
 

@@ -190,6 +190,55 @@ fn a_named_act_on_the_one_item_just_spoken_of_is_a_call_not_a_question() {
     );
 }
 
+#[test]
+fn a_turn_naming_only_an_item_asks_for_the_last_act_again() {
+    // "and umbrella-bio?" after logs of stark-ind: the logs of umbrella-bio, settled.
+    assert_eq!(
+        offer_after("stark-ind logs", "service_logs", "and umbrella-bio?"),
+        vec!["service_logs"]
+    );
+    assert_eq!(
+        offer_after(
+            "restart stark-ind",
+            "service_restart",
+            "acme-research as well"
+        ),
+        vec!["service_restart"]
+    );
+    // Words of its own ask for something else: the model chooses, and may ask.
+    let offered = offer_after(
+        "stark-ind logs",
+        "service_logs",
+        "and is umbrella-bio slow?",
+    );
+    assert_eq!(offered.last().unwrap(), "respond", "{offered:?}");
+    // A destructive act is never repeated on a name alone.
+    let offered = offer_after(
+        "destroy the stark-ind tenant",
+        "tenant_destroy",
+        "and umbrella-bio",
+    );
+    assert!(
+        !offered.contains(&"tenant_destroy".to_string()),
+        "{offered:?}"
+    );
+}
+
+#[test]
+fn a_version_for_a_named_item_with_no_act_named_is_a_deploy() {
+    assert_eq!(
+        offer(vec![Turn::User {
+            text: "put stark-ind on fresco 3.1.0".into()
+        }]),
+        vec!["service_deploy", "respond"]
+    );
+    // A quantity is no version, and a question asks to be told: ranking chooses.
+    for text in ["give stark-ind 1.5 cpus", "is stark-ind on 3.1.0?"] {
+        let offered = offer(vec![Turn::User { text: text.into() }]);
+        assert!(offered.len() > 2, "{text}: {offered:?}");
+    }
+}
+
 /// Records that it was asked, and proposes `respond`.
 #[derive(Debug, Default)]
 struct Model {
