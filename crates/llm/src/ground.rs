@@ -461,6 +461,11 @@ fn named(said: &Said, value: &str, is_image: bool, inventory: &Inventory) -> boo
             .filter(|w| {
                 // In either number: "e-tickets" is no more distinctive than "ticket shop".
                 let one = w.strip_suffix('s').unwrap_or(w);
+                // A kind is what items are, not one item's name: "a new tenant" is not
+                // the app whose description lists "tenants".
+                if inventory.services.iter().any(|o| o.kind == one) {
+                    return false;
+                }
                 !inventory
                     .services
                     .iter()
@@ -3386,6 +3391,14 @@ mod tests {
         ]);
         let said = Said::of_text("restart the ticket shop", Vec::new());
         assert!(!named(&said, "pdf-render", false, &shops));
+        // A kind's word names no one item, whichever description lists it.
+        shops.services.push(item(
+            "rentguy",
+            "platform",
+            "rental property management app (leases, tenants, rent collection)",
+        ));
+        let said = Said::of_text("spin up a new tenant on subdomain foo-bar", Vec::new());
+        assert!(!named(&said, "rentguy", false, &shops));
     }
 
     #[test]
