@@ -570,8 +570,8 @@ fn name_has_part(name: &str, part: &str) -> bool {
 
 /// The parts of a name a person may say alone, lowercased, of two characters or more: those
 /// between dashes and underscores, and a number run on at the end apart from the word
-/// before it ("lowlands27" is "lowlands" and "27", as "worker-2" is "worker" and "2"; "k8s"
-/// stays whole).
+/// before it ("lowlands27" is "lowlands" and "27"; "worker-2" is "worker", its "2" too short
+/// to count; "k8s" stays whole).
 pub(crate) fn name_parts(name: &str) -> Vec<String> {
     let mut parts = Vec::new();
     for part in name.to_lowercase().split(['-', '_']) {

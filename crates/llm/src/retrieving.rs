@@ -161,14 +161,14 @@ impl Retrieving {
         // "put melkweg on shop 12.5.0": a version for a named item, with no act named, is
         // a deploy of that version (the one tool that takes an image for an item).
         let deployed = (named.is_none()
-            && repeated.is_none()
             && !asks
             && says_a_version(step)
             && names_an_item(query, &req.inventory))
         .then(|| only_tool_taking_an_image(&candidates))
         .flatten()
         .filter(|tool| allowed(tool));
-        let named = named.or(repeated.clone()).or(deployed);
+        let repeats = repeated.is_some();
+        let named = named.or(repeated).or(deployed);
         let mut names: Vec<String> = match named.clone() {
             Some(named) => {
                 tracing::debug!(%named, "a word of the request names one tool");
@@ -204,7 +204,7 @@ impl Retrieving {
                 && def(tool).is_some_and(|t| acts_on_an_item(t) && !t.is_destructive())
                 && ((crate::intent::points_at_one_thing(query)
                     && crate::ground::items_of_last_exchange(req).len() == 1)
-                    || (repeated.is_some()
+                    || (repeats
                         && crate::ground::only_item_named_in(query, &req.inventory).is_some()))
         });
         if !call_is_settled {
@@ -259,17 +259,19 @@ fn refers_back(text: &str) -> bool {
         .any(|w| REFERENTS.contains(&w))
 }
 
-/// Whether `text` holds nothing but words that join or repeat ("and the", "as well",
-/// "what about", "same for"): with an item's name taken out, a turn that asks for nothing
-/// of its own.
+/// Whether `text` holds words that join or repeat ("and the", "as well", "what about",
+/// "same for") and nothing else: with an item's name taken out, a turn that asks for
+/// nothing of its own. A bare name says too little to repeat an act on.
 fn says_nothing_but_connectives(text: &str) -> bool {
     const CONNECTIVES: [&str; 24] = [
         "and", "the", "what", "about", "how", "too", "also", "as", "well", "now", "same", "for",
         "then", "ok", "okay", "so", "plus", "please", "pls", "do", "again", "one", "of", "with",
     ];
-    text.split(|c: char| !c.is_alphanumeric())
+    let mut words = text
+        .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .all(|w| CONNECTIVES.contains(&w))
+        .peekable();
+    words.peek().is_some() && words.all(|w| CONNECTIVES.contains(&w))
 }
 
 /// Whether `text` holds a version ([`crate::ground::is_version`]).
@@ -315,9 +317,10 @@ fn earlier_calls(turns: &[Turn]) -> impl Iterator<Item = String> + '_ {
     })
 }
 
-/// Whether `text` names an inventory item, whole ("psra -> steward-demo:v3"), word by
-/// word ("wayne foundation"), in part or misspelt, as grounding reads names: such a request is about the platform even when its other
-/// words are too terse or misspelt ("bakcup") for the similarity cut-off.
+/// Whether `text` names an inventory item as grounding reads names (whole, word by word,
+/// misspelt, without a run-on number) or by two neighbouring parts: such a request is about
+/// the platform even when its other words are too terse or misspelt ("bakcup") for the
+/// similarity cut-off.
 fn names_an_item(text: &str, inventory: &Inventory) -> bool {
     if crate::ground::names_an_item_by_its_name(text, inventory) {
         return true;

@@ -212,6 +212,9 @@ fn a_turn_naming_only_an_item_asks_for_the_last_act_again() {
         "and is umbrella-bio slow?",
     );
     assert_eq!(offered.last().unwrap(), "respond", "{offered:?}");
+    // A bare name says too little to repeat an act on: the model may ask.
+    let offered = offer_after("restart stark-ind", "service_restart", "umbrella-bio");
+    assert_eq!(offered.last().unwrap(), "respond", "{offered:?}");
     // A destructive act is never repeated on a name alone.
     let offered = offer_after(
         "destroy the stark-ind tenant",
