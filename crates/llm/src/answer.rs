@@ -161,15 +161,27 @@ pub fn direct(req: &PlanRequest) -> Option<String> {
     Some(first_sentences(&text, MAX_SENTENCES))
 }
 
+const GREETINGS: [&str; 7] = ["hi", "hey", "hello", "hiya", "howdy", "morning", "yo"];
+const THANKS: [&str; 5] = ["thanks", "thank", "thx", "ty", "cheers"];
+const MAX_SOCIAL_WORDS: usize = 4;
+
+/// Whether `text` is a few words of thanks or greeting ("cheers", "great, thanks", "hi
+/// there"): courtesy, which asks for nothing unless it also names something to act on.
+pub fn is_courtesy(text: &str) -> bool {
+    let said = words(text);
+    said.len() <= MAX_SOCIAL_WORDS
+        && (said.iter().any(|w| THANKS.contains(&w.as_str()))
+            || said
+                .first()
+                .is_some_and(|w| GREETINGS.contains(&w.as_str())))
+}
+
 /// The answer when none of the tools on offer fits the person's words: a plain "I cannot
 /// look that up" with what can be done instead, never a guess from the model's memory
 /// ("the capital of France", "a pizza place near the office") and never a function stretched
 /// to a task it does not do. A greeting or thanks gets a greeting or thanks back, and a
 /// short question about Steward itself ("what can you do?") what it can do.
 pub fn no_tool_fits(req: &PlanRequest) -> String {
-    const GREETINGS: [&str; 7] = ["hi", "hey", "hello", "hiya", "howdy", "morning", "yo"];
-    const THANKS: [&str; 5] = ["thanks", "thank", "thx", "ty", "cheers"];
-    const MAX_SOCIAL_WORDS: usize = 4;
     let said = words(req.latest_user_text());
     let social = said.len() <= MAX_SOCIAL_WORDS;
     let first = said.first().map(String::as_str).unwrap_or_default();

@@ -480,7 +480,7 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             Shape::Integer => self.number(false),
             Shape::Number => self.number(true),
             Shape::Bool => self.choose(&["true".into(), "false".into()]).map(drop),
-            Shape::Array(item) => {
+            Shape::Array { item, min_items } => {
                 self.force("[");
                 // Choices not taken yet: a list of choices names each at most once.
                 let mut left: Vec<&String> = match item.as_ref() {
@@ -489,29 +489,35 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
                 };
                 for n in 0..self.limits.array_items {
                     let sep = if n == 0 { "" } else { "," };
+                    // Below the schema's `minItems` the list cannot close yet.
+                    let may_close = n >= *min_items;
                     match item.as_ref() {
                         // Whether to go on and with what are one choice over whole texts,
                         // so the model sees its own tokens (`["` and `[]` are single ones);
                         // asked for `"` after a lone `[`, it closed every list at once.
                         Shape::Str { options: Some(_) } => {
-                            let mut options = vec!["]".to_string()];
+                            let close = may_close || left.is_empty();
+                            let mut options = if close { vec!["]".to_string()] } else { vec![] };
                             options.extend(left.iter().map(|v| format!("{sep}\"{}\"", escape(v))));
                             match self.choose(&options)? {
-                                0 => return Ok(()),
+                                0 if close => return Ok(()),
                                 i => {
-                                    left.remove(i - 1);
+                                    left.remove(i - usize::from(close));
                                 }
                             }
                         }
                         Shape::Str { options: None } => {
-                            if self.choose(&["]".into(), format!("{sep}\"")])? == 0 {
+                            if may_close && self.choose(&["]".into(), format!("{sep}\"")])? == 0 {
                                 return Ok(());
+                            }
+                            if !may_close {
+                                self.force(&format!("{sep}\""));
                             }
                             self.free_string(string_limit, None)?;
                             self.force("\"");
                         }
                         _ => {
-                            if !self.array_continues(item, n == 0)? {
+                            if may_close && !self.array_continues(item, n == 0)? {
                                 break;
                             }
                             self.force(sep);
@@ -533,7 +539,7 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             match item {
                 Shape::Str { .. } => self.single_token("\""),
                 Shape::Object(_) | Shape::Tagged { .. } => self.single_token("{"),
-                Shape::Array(_) => self.single_token("["),
+                Shape::Array { .. } => self.single_token("["),
                 Shape::Bool => self.single_token("t"),
                 Shape::Integer | Shape::Number => self.single_token("1"),
             }
@@ -1134,6 +1140,26 @@ mod tests {
             Echo::Settled(None)
         );
         assert!(echoed_call_answer(None, After::Person).contains("a tool call"));
+    }
+
+    #[test]
+    fn a_list_closes_only_after_its_minimum_of_items() {
+        let schema = |min: u64| {
+            json!({"type": "object", "required": ["tags"], "properties": {
+                "tags": {"type": "array", "minItems": min,
+                         "items": {"enum": ["red", "green", "blue"]}}}})
+        };
+        let target = "<tool_call>\n{\"name\":\"paint\",\"arguments\":{\"tags\":[\"red\"]}}";
+        let tags = |min| {
+            decode(target, &[("paint", schema(min))], After::Person)["arguments"]["tags"].clone()
+        };
+        assert_eq!(tags(0), json!(["red"]));
+        // Past the text it follows, this test model goes on as it likes: at least two.
+        let two = tags(2);
+        assert!(two.as_array().is_some_and(|t| t.len() >= 2), "{two}");
+        assert_eq!(two[0], "red");
+        // A minimum above the choices there are ends with the last of them.
+        assert_eq!(tags(5).as_array().map(Vec::len), Some(3));
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub const DRAFT_TEMPLATE: &str = include_str!("../../../prompts/rule_draft.txt")
 pub struct DraftSpec {
     pub tool: ToolDef,
     system: String,
+    /// The tools a step may call.
+    steps: Vec<ToolDef>,
 }
 
 impl DraftSpec {
@@ -38,17 +40,27 @@ impl DraftSpec {
                 effect: None,
             },
             system: DRAFT_TEMPLATE.replace("{tools}", &tool_lines(&steps)),
+            steps,
         }
     }
 
     /// The request for one instruction: only the draft is offered, so the model must fill
-    /// it in (no plain answer, no other tool).
+    /// it in (no plain answer, no other tool). Its ladder has at least as many steps as
+    /// the instruction names changes ([`changes_named`]): a small model closes the list
+    /// after the first step of "restart it, and if that does not help roll it back and
+    /// page me".
     pub fn request(&self, text: &str) -> PlanRequest {
+        let mut tool = self.tool.clone();
+        let asked = changes_named(text, &self.steps);
+        if let Some(steps) = tool.parameters["properties"]["steps"].as_object_mut() {
+            let at_least = steps.get("minItems").and_then(Value::as_u64).unwrap_or(0);
+            steps.insert("minItems".into(), Value::from(at_least.max(asked as u64)));
+        }
         PlanRequest {
             turns: vec![Turn::User {
                 text: text.to_string(),
             }],
-            tools: vec![self.tool.clone()],
+            tools: vec![tool],
             offer: Some(vec![self.tool.name.clone()]),
             system: Some(self.system.clone()),
             ..PlanRequest::default()
@@ -67,6 +79,20 @@ impl DraftSpec {
         scope_to_the_named_service(text, inventory, &mut proposal.call.arguments);
         Ok(proposal)
     }
+}
+
+/// How many tools that change something the words of `text` name ([`crate::intent::tools_named`]):
+/// "restart it, then roll back and page me" names three. Reads are left out: "unless it is
+/// healthy again" is a step's condition, not a step.
+fn changes_named(text: &str, tools: &[ToolDef]) -> usize {
+    crate::intent::tools_named(text, tools, crate::intent::tool_verbs())
+        .iter()
+        .filter(|name| {
+            tools
+                .iter()
+                .any(|t| &t.name == *name && !t.changes_nothing())
+        })
+        .count()
 }
 
 /// Gives an alert or monitor trigger without a `service` label the one service its steps
@@ -173,6 +199,38 @@ mod tests {
         assert!(prompt.prefix.contains("<tool_call>"));
         assert!(!prompt.prefix.contains("Inventory"));
         assert!(prompt.suffix.contains("restart psra when it dies"));
+    }
+
+    #[test]
+    fn the_ladder_has_a_step_for_each_change_the_instruction_names() {
+        let tools = crate::eval::ToolSet::catalogue().defs;
+        let schema = json!({"type": "object", "properties": {
+            "steps": {"type": "array", "minItems": 1, "items": {"type": "object"}}}});
+        let spec = DraftSpec::new("rule", schema, &tools);
+        let at_least = |text: &str| {
+            spec.request(text).tools[0].parameters["properties"]["steps"]["minItems"].clone()
+        };
+        let ladder = "if psra stays unhealthy for 2 minutes restart it, and if that does not help roll it back and page me";
+        assert_eq!(at_least(ladder), 3);
+        assert_eq!(
+            at_least("psra crashed? start it, and if it isn't healthy in 90 seconds page someone"),
+            2,
+            "a step's condition is no step"
+        );
+        assert_eq!(
+            at_least("on HighErrorRate for rentguy roll rentguy back to the previous release and tell the team"),
+            2
+        );
+        // A change spoken of as the event is no step; the schema's own minimum stays.
+        assert_eq!(
+            at_least("if n8n is stuck in a restart loop, roll it back to the previous release"),
+            1
+        );
+        assert_eq!(at_least("check the status of psra every hour"), 1);
+        assert_eq!(
+            at_least("back up the acme-research database every night at 2am"),
+            1
+        );
     }
 
     #[test]

@@ -211,6 +211,12 @@ impl Said {
         self.words.iter().any(|x| same_word_in_either_number(x, w))
     }
 
+    /// Whether `w` was said in any of its forms ([`same_word_in_any_form`]): "the image
+    /// resizer" speaks of what "resizes press photos" does.
+    fn has_word_in_any_form(&self, w: &str) -> bool {
+        self.words.iter().any(|x| same_word_in_any_form(x, w))
+    }
+
     /// Whether a word said is `product` or its first five letters or more, as products
     /// are shortened ("elastic" for elasticsearch, "postgres" for postgresql).
     fn names_product(&self, product: &str) -> bool {
@@ -472,7 +478,7 @@ fn named(said: &Said, value: &str, is_image: bool, inventory: &Inventory) -> boo
                     .any(|o| o.name != item.name && o.description.to_lowercase().contains(one))
             })
             .any(|w| {
-                said.has_word_in_either_number(&w)
+                said.has_word_in_any_form(&w)
                     && !said
                         .compounds
                         .iter()
@@ -740,7 +746,7 @@ fn options_named_but_left_out(
                 Shape::Str {
                     options: Some(options),
                 } => (options, false),
-                Shape::Array(item) => match *item {
+                Shape::Array { item, .. } => match *item {
                     Shape::Str {
                         options: Some(options),
                     } => (options, true),
@@ -929,12 +935,18 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
     let Some(args) = call.arguments.as_object() else {
         return call;
     };
-    // The item the call acts on, whose image grounds an image argument.
-    let target = INVENTORIED
+    // The item the call acts on, whose image grounds an image argument: the model's, or,
+    // when that is no item the newest words name while they name one, theirs ("move
+    // noordkrant to cms 8.4.0" read as a service called "cms").
+    let proposed = INVENTORIED
         .iter()
         .filter_map(|k| args.get(*k).and_then(Value::as_str))
-        .find_map(|v| resolve(v, &req.inventory))
-        .and_then(|name| req.inventory.services.iter().find(|i| i.name == name));
+        .find_map(|v| resolve(v, &req.inventory));
+    let target = match (proposed, only_item_named_in(latest, &req.inventory)) {
+        (Some(p), Some(n)) if p != n && !names(latest, &p, &req.inventory) => Some(n),
+        (p, n) => p.or(n),
+    }
+    .and_then(|name| req.inventory.services.iter().find(|i| i.name == name));
     let required = required_of(tool);
     // Another project's `target` or `image` is not a platform name: identifiers are
     // grounded in the inventory for the catalogue's tools only.
@@ -1159,6 +1171,26 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
 /// Whether `a` and `b` are one word, one of them perhaps with a plural "s".
 fn same_word_in_either_number(a: &str, b: &str) -> bool {
     a == b || a.strip_suffix('s') == Some(b) || b.strip_suffix('s') == Some(a)
+}
+
+/// Whether `a` and `b` are one word in either number, or two forms of one stem of five
+/// letters or more: the doer and the deed ("resizer", "resizes"; "renderer", "renders";
+/// "scanner", "scanned").
+fn same_word_in_any_form(a: &str, b: &str) -> bool {
+    const ENDINGS: [&str; 6] = ["s", "es", "er", "ers", "ed", "ing"];
+    const SHORTEST_STEM: usize = 5;
+    let stems = |w: &str| -> Vec<String> {
+        ENDINGS
+            .iter()
+            .filter_map(|e| w.strip_suffix(e))
+            .filter(|stem| stem.len() >= SHORTEST_STEM)
+            .map(str::to_string)
+            .collect()
+    };
+    let (of_a, of_b) = (stems(a), stems(b));
+    same_word_in_either_number(a, b)
+        || of_a.iter().any(|s| s == b || of_b.contains(s))
+        || of_b.iter().any(|s| s == a)
 }
 
 /// Whether every word of `text` is a word the item is known by: of its name, its
@@ -3317,6 +3349,28 @@ mod tests {
         };
         let c = run("upgrade demo-lab to fresco 3.1.0", "demo-lab:3.1.0");
         assert_eq!(c.arguments["image"], "ghcr.io/acme/fresco:3.1.0");
+        // The model read the product as the service, and took another item's tag: the
+        // item named is the target, and its repository takes the version written.
+        let r = PlanRequest {
+            turns: vec![user("move demo-lab to fresco 3.1.0")],
+            tools: vec![deploy.clone()],
+            inventory: with_items(&[
+                ("demo-lab", "ghcr.io/acme/fresco:3.0.2"),
+                ("erasmus-mc", "ghcr.io/acme/fresco:3.2.0-beta2"),
+            ]),
+            ..Default::default()
+        };
+        let c = ground(
+            call(
+                "service_deploy",
+                json!({"service": "fresco", "image": "ghcr.io/acme/fresco:3.2.0-beta2"}),
+            ),
+            &r,
+        );
+        assert_eq!(
+            c.arguments,
+            json!({"service": "demo-lab", "image": "ghcr.io/acme/fresco:3.1.0"})
+        );
         let c = run("move demo-lab to 3.1.0", "3.1.0");
         assert_eq!(c.arguments["image"], "ghcr.io/acme/fresco:3.1.0");
         // A reference the person wrote whole is theirs.
@@ -3379,6 +3433,25 @@ mod tests {
         let said = Said::of_text("restart the barcode thing", Vec::new());
         assert!(named(&said, "gate-sync", false, &inventory));
         assert!(!named(&said, "queue", false, &inventory));
+        // The doer is named by the deed: "the image resizer" is what "resizes" photos.
+        let mut resizing = inventory.clone();
+        resizing.services.push(item(
+            "imgproxy",
+            "platform",
+            "resizes press photos on the fly",
+        ));
+        let said = Said::of_text("reboot the image resizer", Vec::new());
+        assert!(named(&said, "imgproxy", false, &resizing));
+        assert!(!named(&said, "gate-sync", false, &resizing));
+        assert!(same_word_in_any_form("resizer", "resizes"));
+        assert!(same_word_in_any_form("renderer", "renders"));
+        for (a, b) in [
+            ("mailer", "mails"),
+            ("resize", "reside"),
+            ("update", "updates2"),
+        ] {
+            assert!(!same_word_in_any_form(a, b), "{a} {b}");
+        }
         // A word another description has in the other number is no one item's.
         let mut shops = inventory.clone();
         shops.services.extend([

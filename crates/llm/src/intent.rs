@@ -233,6 +233,35 @@ pub fn named_tool(
     tools: &[ToolDef],
     verbs: &HashMap<String, String>,
 ) -> Option<String> {
+    let named = tools_named(text, tools, verbs);
+    match named.as_slice() {
+        [one] => Some(one.to_string()),
+        [] => None,
+        // Words of several tools: the one a clause's verb names is the act ordered ("kick
+        // the proctoring service, exams start in 10 min" is a restart).
+        _ => {
+            let vocabulary = tool_vocabulary(tools, verbs);
+            let lower = text.to_lowercase();
+            let verbs = clause_verbs(&lower);
+            let ordered: Vec<&str> = vocabulary
+                .iter()
+                .filter(|(name, words)| {
+                    named.iter().any(|n| n == name) && verbs.iter().any(|v| orders_with(words, v))
+                })
+                .map(|(name, _)| *name)
+                .collect();
+            match ordered.as_slice() {
+                [one] => Some(one.to_string()),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// Every tool of `tools` that a word of `text` names, as [`named_tool`] reads words: a
+/// word in exactly one tool's vocabulary, or a verb of two words, and not a change spoken
+/// of as an event ("a restart loop"). Sorted, each once.
+pub fn tools_named(text: &str, tools: &[ToolDef], verbs: &HashMap<String, String>) -> Vec<String> {
     let vocabulary = tool_vocabulary(tools, verbs);
     let owners = |word: &str| -> Vec<&str> {
         vocabulary
@@ -247,7 +276,7 @@ pub fn named_tool(
         .filter(|w| !w.is_empty())
         .collect();
     let reads = |name: &str| tools.iter().any(|t| t.name == name && t.changes_nothing());
-    let mut named: Vec<&str> = words
+    let mut named: Vec<String> = words
         .iter()
         .enumerate()
         .filter(|(_, w)| w.len() >= 3)
@@ -255,39 +284,24 @@ pub fn named_tool(
             // "the psra deploy broke it" and "a restart loop" speak of an act, and do not
             // ask for it; a read is asked for by its noun ("the status of n8n").
             [one] if is_event_noun(&words, i) && !reads(one) => None,
-            [one] => Some(*one),
+            [one] => Some(one.to_string()),
             _ => None,
         })
         .collect();
-    named.extend(vocabulary.iter().filter_map(|(name, vocabulary)| {
+    named.extend(
         vocabulary
             .iter()
-            .filter_map(|w| w.split_once('+'))
-            .any(|(verb, particle)| says_phrasal(&words, verb, particle))
-            .then_some(*name)
-    }));
+            .filter(|(_, vocabulary)| {
+                vocabulary
+                    .iter()
+                    .filter_map(|w| w.split_once('+'))
+                    .any(|(verb, particle)| says_phrasal(&words, verb, particle))
+            })
+            .map(|(name, _)| name.to_string()),
+    );
     named.sort_unstable();
     named.dedup();
-    match named.as_slice() {
-        [one] => Some(one.to_string()),
-        [] => None,
-        // Words of several tools: the one a clause's verb names is the act ordered ("kick
-        // the proctoring service, exams start in 10 min" is a restart).
-        _ => {
-            let verbs = clause_verbs(&lower);
-            let ordered: Vec<&str> = vocabulary
-                .iter()
-                .filter(|(name, words)| {
-                    named.contains(name) && verbs.iter().any(|v| orders_with(words, v))
-                })
-                .map(|(name, _)| *name)
-                .collect();
-            match ordered.as_slice() {
-                [one] => Some(one.to_string()),
-                _ => None,
-            }
-        }
-    }
+    named
 }
 
 /// Each tool's vocabulary: the words of its name (four letters or more, and not

@@ -111,6 +111,17 @@ impl Retrieving {
         }) else {
             return Ok(None);
         };
+        // "cheers" after a look at search: courtesy asks for nothing, whatever a tool's
+        // description resembles it ("message" for `notify`).
+        if crate::answer::is_courtesy(query)
+            && !names_an_item(query, &req.inventory)
+            && crate::intent::named_tool(query, &candidates, crate::intent::tool_verbs()).is_none()
+        {
+            return Ok(Some(Offer {
+                names: vec![RESPOND.to_string()],
+                nothing_fits: true,
+            }));
+        }
         // "back it up first, then we upgrade": this turn's step is the backup.
         let step = step_now(query);
         let ranked = self.index(&candidates)?.rank(&self.embedder, step)?;

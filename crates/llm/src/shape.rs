@@ -17,7 +17,12 @@ pub enum Shape {
     Integer,
     Number,
     Bool,
-    Array(Box<Shape>),
+    /// A list; the decoder closes it only after `min_items` items (the schema's
+    /// `minItems`).
+    Array {
+        item: Box<Shape>,
+        min_items: usize,
+    },
     /// An object whose first property, `tag`, is a constant that picks the variant: the
     /// model chooses the tag, and the rest follows that variant's properties (without it).
     Tagged {
@@ -119,10 +124,16 @@ fn compile(node: &Value, root: &Value, depth: usize) -> Shape {
         "integer" => Shape::Integer,
         "number" => Shape::Number,
         "boolean" => Shape::Bool,
-        "array" => Shape::Array(Box::new(
-            obj.get("items")
-                .map_or(free.clone(), |i| compile(i, root, depth + 1)),
-        )),
+        "array" => Shape::Array {
+            item: Box::new(
+                obj.get("items")
+                    .map_or(free.clone(), |i| compile(i, root, depth + 1)),
+            ),
+            min_items: obj
+                .get("minItems")
+                .and_then(Value::as_u64)
+                .map_or(0, |n| n as usize),
+        },
         _ => free,
     }
 }
@@ -238,7 +249,10 @@ mod tests {
         assert_eq!(by_name("cpus"), &Shape::Number);
         assert_eq!(
             by_name("tags"),
-            &Shape::Array(Box::new(Shape::Str { options: None }))
+            &Shape::Array {
+                item: Box::new(Shape::Str { options: None }),
+                min_items: 0
+            }
         );
     }
 

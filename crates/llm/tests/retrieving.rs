@@ -311,6 +311,42 @@ async fn a_request_nothing_fits_is_answered_without_the_model() {
 }
 
 #[tokio::test]
+async fn thanks_after_a_result_is_answered_without_the_model() {
+    let model = Arc::new(Model::default());
+    let retrieving = retrieving_over(model.clone());
+    let status = json!({"service": "psra"});
+    let after_a_look = |next: &str| PlanRequest {
+        turns: vec![
+            Turn::User {
+                text: "is psra up?".into(),
+            },
+            Turn::Call {
+                name: "service_status".into(),
+                arguments: status.clone(),
+            },
+            Turn::tool_result("service_status", "psra: running (healthy)", &status),
+            Turn::User { text: next.into() },
+        ],
+        tools: ToolSet::catalogue().with_respond().defs,
+        inventory: Inventory {
+            services: vec![item("psra", "platform")],
+        },
+        ..Default::default()
+    };
+    for text in ["cheers", "great, thanks!"] {
+        let p = retrieving.propose(&after_a_look(text)).await.unwrap();
+        assert_eq!(p.backend, steward_llm::answer::NO_TOOL, "{text}");
+        assert_eq!(p.call.arguments["text"], "You're welcome.", "{text}");
+    }
+    assert_eq!(model.asked.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // Thanks that also ask for something are a request.
+    for text in ["thanks, now restart it", "cheers, and psra logs?"] {
+        let p = retrieving.propose(&after_a_look(text)).await.unwrap();
+        assert_eq!(p.backend, "model", "{text}");
+    }
+}
+
+#[tokio::test]
 async fn a_word_of_one_tools_name_is_a_match_however_far_the_rest_is() {
     let model = Arc::new(Model::default());
     let retrieving = retrieving_over(model.clone());
