@@ -213,6 +213,10 @@ mod tests {
         let ladder = "if psra stays unhealthy for 2 minutes restart it, and if that does not help roll it back and page me";
         assert_eq!(at_least(ladder), 3);
         assert_eq!(
+            at_least("if claude-chat is unhealthy restart it and if it is not healthy within a minute notify me"),
+            2
+        );
+        assert_eq!(
             at_least("psra crashed? start it, and if it isn't healthy in 90 seconds page someone"),
             2,
             "a step's condition is no step"

@@ -354,8 +354,16 @@ const LIGHT_VERBS: [&str; 14] = [
 ];
 
 /// Whether `words[i]` is a noun for an event (after a determiner, or after a determiner and
-/// one more word: "the nightly backup") that no light verb asks to have done.
+/// one more word: "the nightly backup") that no light verb asks to have done, and that
+/// takes no pronoun for an object.
 fn is_event_noun(words: &[&str], i: usize) -> bool {
+    // A word with a pronoun for its object is a verb: "within a minute notify me".
+    const OBJECTS: [&str; 8] = [
+        "me", "us", "it", "them", "him", "her", "someone", "everyone",
+    ];
+    if words.get(i + 1).is_some_and(|next| OBJECTS.contains(next)) {
+        return false;
+    }
     let at = |k: usize| i.checked_sub(k).map(|j| words[j]);
     let determiner = |k: usize| at(k).is_some_and(|w| DETERMINERS.contains(&w));
     let Some(det) = [1, 2].into_iter().find(|&k| determiner(k)) else {
