@@ -11,6 +11,17 @@ use bollard::Docker;
 
 use crate::{labels, Error, Result};
 
+/// Docker's answer for a missing object.
+pub fn is_not_found(e: &BollardError) -> bool {
+    matches!(
+        e,
+        BollardError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
 /// A connected Docker Engine client, API version negotiated with the engine (the engine here
 /// may be older than bollard's default API version).
 #[derive(Debug, Clone)]
@@ -88,9 +99,13 @@ impl DockerClient {
         let mut out = Vec::new();
         for summary in self.docker.list_containers(Some(opts)).await? {
             let Some(id) = summary.id else { continue };
-            out.push(from_inspect(
-                self.docker.inspect_container(&id, None).await?,
-            ));
+            match self.docker.inspect_container(&id, None).await {
+                Ok(container) => out.push(from_inspect(container)),
+                // Removed between the listing and the look at it (a release retired, a
+                // tenant destroyed): it is gone, which fails no one's read of the rest.
+                Err(e) if is_not_found(&e) => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
         out.sort_by(|a, b| (&a.service, &a.name).cmp(&(&b.service, &b.name)));
         Ok(out)

@@ -73,16 +73,7 @@ pub struct ContainerSpec<'a> {
     pub extra_labels: &'a [(String, String)],
 }
 
-/// Docker's answer for a missing object.
-pub fn is_not_found(e: &BollardError) -> bool {
-    matches!(
-        e,
-        BollardError::DockerResponseServerError {
-            status_code: 404,
-            ..
-        }
-    )
-}
+pub use crate::docker::is_not_found;
 
 /// The tenant container as Docker has it.
 #[derive(Debug, Clone, PartialEq)]
