@@ -165,15 +165,33 @@ const GREETINGS: [&str; 7] = ["hi", "hey", "hello", "hiya", "howdy", "morning", 
 const THANKS: [&str; 5] = ["thanks", "thank", "thx", "ty", "cheers"];
 const MAX_SOCIAL_WORDS: usize = 4;
 
+/// What a few social words say: thanks, a greeting, or neither (`said` is [`words`]).
+#[derive(Debug, PartialEq)]
+enum Courtesy {
+    Thanks,
+    Greeting,
+    None,
+}
+
+fn courtesy(said: &[String]) -> Courtesy {
+    if said.len() > MAX_SOCIAL_WORDS {
+        Courtesy::None
+    } else if said.iter().any(|w| THANKS.contains(&w.as_str())) {
+        Courtesy::Thanks
+    } else if said
+        .first()
+        .is_some_and(|w| GREETINGS.contains(&w.as_str()))
+    {
+        Courtesy::Greeting
+    } else {
+        Courtesy::None
+    }
+}
+
 /// Whether `text` is a few words of thanks or greeting ("cheers", "great, thanks", "hi
 /// there"): courtesy, which asks for nothing unless it also names something to act on.
 pub fn is_courtesy(text: &str) -> bool {
-    let said = words(text);
-    said.len() <= MAX_SOCIAL_WORDS
-        && (said.iter().any(|w| THANKS.contains(&w.as_str()))
-            || said
-                .first()
-                .is_some_and(|w| GREETINGS.contains(&w.as_str())))
+    courtesy(&words(text)) != Courtesy::None
 }
 
 /// The answer when none of the tools on offer fits the person's words: a plain "I cannot
@@ -184,8 +202,8 @@ pub fn is_courtesy(text: &str) -> bool {
 pub fn no_tool_fits(req: &PlanRequest) -> String {
     let said = words(req.latest_user_text());
     let social = said.len() <= MAX_SOCIAL_WORDS;
-    let first = said.first().map(String::as_str).unwrap_or_default();
-    if social && said.iter().any(|w| THANKS.contains(&w.as_str())) {
+    let courtesy = courtesy(&said);
+    if courtesy == Courtesy::Thanks {
         return "You're welcome.".to_string();
     }
     let tools: Vec<&str> = req
@@ -208,7 +226,7 @@ pub fn no_tool_fits(req: &PlanRequest) -> String {
     } else {
         CAPABILITIES.to_string()
     };
-    if social && GREETINGS.contains(&first) {
+    if courtesy == Courtesy::Greeting {
         return format!("Hello. {offer}");
     }
     // "what can you do?", "help": the person asks about Steward itself.

@@ -942,11 +942,8 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
         .iter()
         .filter_map(|k| args.get(*k).and_then(Value::as_str))
         .find_map(|v| resolve(v, &req.inventory));
-    let target = match (proposed, only_item_named_in(latest, &req.inventory)) {
-        (Some(p), Some(n)) if p != n && !names(latest, &p, &req.inventory) => Some(n),
-        (p, n) => p.or(n),
-    }
-    .and_then(|name| req.inventory.services.iter().find(|i| i.name == name));
+    let target = item_meant(proposed, req, true)
+        .and_then(|name| req.inventory.services.iter().find(|i| i.name == name));
     let required = required_of(tool);
     // Another project's `target` or `image` is not a platform name: identifiers are
     // grounded in the inventory for the catalogue's tools only.
@@ -1022,31 +1019,7 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
                     continue;
                 }
                 if inventoried {
-                    // The one item the newest words name, when the model took another from
-                    // earlier in the conversation: "restart ws-push", then "do the same for
-                    // the van dijk tenant" acts on the van dijk tenant.
-                    // But "restart it so it picks up the data" after restoring initech-hr
-                    // is initech-hr: "it" points at the one item just acted on, more
-                    // surely than a word of another's description ("data").
-                    let newest = only_item_named_in(latest, &req.inventory);
-                    let referent = |r: &str| {
-                        crate::intent::points_at_one_thing(latest)
-                            && items_of_last_exchange(req) == [r]
-                    };
-                    let resolved = match (resolved, newest.clone()) {
-                        (Some(r), Some(n))
-                            if is_required
-                                && r != n
-                                && !names(latest, &r, &req.inventory)
-                                && !referent(&r) =>
-                        {
-                            Some(n)
-                        }
-                        (resolved, _) => resolved,
-                    };
-                    // A word that is no item ("fresco", the product the tenants run) when
-                    // the person's words name exactly one item: that item.
-                    match resolved.or(newest) {
+                    match item_meant(resolved, req, is_required) {
                         // A tenant argument acts on tenants only: "nuke the logs of
                         // sms-reminders" read as destroying it must not reach a platform
                         // service.
@@ -1165,6 +1138,29 @@ pub fn ground(call: ProposedCall, req: &PlanRequest) -> ProposedCall {
     ProposedCall {
         name: call.name,
         arguments: Value::Object(kept),
+    }
+}
+
+/// The item a call means, given the item the model's value `resolved` to:
+/// - the one item the newest words name, when the model took another from earlier in the
+///   conversation ("restart ws-push", then "do the same for the van dijk tenant") and
+///   `may_replace`; but "restart it so it picks up the data" after restoring initech-hr is
+///   initech-hr: "it" points at the one item just acted on, more surely than a word of
+///   another's description ("data");
+/// - when the model's value is no item ("fresco", the product the tenants run, or "cms" in
+///   "move noordkrant to cms 8.4.0"), the one item the newest words name.
+fn item_meant(resolved: Option<String>, req: &PlanRequest, may_replace: bool) -> Option<String> {
+    let latest = req.latest_user_text();
+    let newest = only_item_named_in(latest, &req.inventory);
+    let referent =
+        |r: &str| crate::intent::points_at_one_thing(latest) && items_of_last_exchange(req) == [r];
+    match (resolved, newest) {
+        (Some(r), Some(n))
+            if may_replace && r != n && !names(latest, &r, &req.inventory) && !referent(&r) =>
+        {
+            Some(n)
+        }
+        (resolved, newest) => resolved.or(newest),
     }
 }
 
@@ -3445,10 +3441,11 @@ mod tests {
         assert!(!named(&said, "gate-sync", false, &resizing));
         assert!(same_word_in_any_form("resizer", "resizes"));
         assert!(same_word_in_any_form("renderer", "renders"));
+        // A stem under five letters is no stem: "stored" and "stores" share only "stor".
         for (a, b) in [
             ("mailer", "mails"),
             ("resize", "reside"),
-            ("update", "updates2"),
+            ("stored", "stores"),
         ] {
             assert!(!same_word_in_any_form(a, b), "{a} {b}");
         }

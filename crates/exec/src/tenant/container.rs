@@ -15,7 +15,7 @@ use bollard::query_parameters::{
 use steward_tools::args::TenantPlan;
 
 use super::names::{TenantNames, APP_PORT};
-use crate::docker::{DockerClient, ManagedContainer, SubnetPool};
+use crate::docker::{is_not_found, DockerClient, ManagedContainer, SubnetPool};
 use crate::{labels, Error, Result};
 
 /// Resources of one plan.
@@ -72,8 +72,6 @@ pub struct ContainerSpec<'a> {
     pub limits: Limits,
     pub extra_labels: &'a [(String, String)],
 }
-
-pub use crate::docker::is_not_found;
 
 /// The tenant container as Docker has it.
 #[derive(Debug, Clone, PartialEq)]

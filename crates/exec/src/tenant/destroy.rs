@@ -143,7 +143,7 @@ async fn run_locked(shared: &Shared, args: &TenantDestroyArgs) -> Result<Done> {
         for id in targets {
             match api.remove_container(&id, Some(opts.clone())).await {
                 Ok(()) => removed += 1,
-                Err(e) if container::is_not_found(&e) => {}
+                Err(e) if crate::docker::is_not_found(&e) => {}
                 // Already being removed by the call for its other name.
                 Err(bollard::errors::Error::DockerResponseServerError {
                     status_code: 409, ..
