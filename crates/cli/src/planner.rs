@@ -51,7 +51,8 @@ pub fn planner_over(cfg: &Config, router: Arc<dyn Backend>) -> Result<Arc<dyn Ba
         .parse()
         .context("planner_top_k must be a number of tools, e.g. 12")?;
     let weights = std::path::PathBuf::from(cfg.require(Key::WeightsDir)?);
-    let retrieving = Retrieving::load(router, &weights.join(EMBEDDER), load_hints(TOOL_HINTS)?, k)?;
+    let retrieving = Retrieving::load(router, &weights.join(EMBEDDER), load_hints(TOOL_HINTS)?, k)?
+        .saving_indexes_in(cfg.home.join("cache").join("tools"));
     Ok(Arc::new(Answering {
         inner: Grounding { inner: retrieving },
     }))

@@ -374,6 +374,7 @@ impl<'a, M: TokenModel> Decoder<'a, M> {
             .collect();
         let i = self.choose(&names)?;
         let (name, shape) = &tools[i];
+        tracing::debug!(tool = %name, p = self.log_probs.iter().sum::<f32>().exp(), "tool choice");
         self.force(",\"arguments\":");
         self.answering = name == RESPOND;
         let string_limit = if self.answering {

@@ -20,6 +20,9 @@ const MAX_TOKENS: usize = 128;
 
 /// The sentence embedder.
 pub struct Embedder {
+    /// Which weights these are (directory name and size), so embeddings saved by another
+    /// embedder are not taken for this one's.
+    identity: String,
     model: BertModel,
     vocab: HashMap<String, u32>,
     cls: u32,
@@ -73,11 +76,17 @@ impl Embedder {
         let (cls, sep, unk) = (id("[CLS]")?, id("[SEP]")?, id("[UNK]")?);
         let device = Device::Cpu;
         let weights = dir.join("model.safetensors");
-        let vb =
-            VarBuilder::from_buffered_safetensors(read("model.safetensors")?, DType::F32, &device)
-                .map_err(|e| model_err(&weights, e))?;
+        let bytes = read("model.safetensors")?;
+        let identity = format!(
+            "{} {}",
+            dir.file_name().unwrap_or_default().to_string_lossy(),
+            bytes.len()
+        );
+        let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &device)
+            .map_err(|e| model_err(&weights, e))?;
         let model = BertModel::load(vb, &config).map_err(|e| model_err(&weights, e))?;
         Ok(Embedder {
+            identity,
             model,
             vocab,
             cls,
@@ -85,6 +94,11 @@ impl Embedder {
             unk,
             device,
         })
+    }
+
+    /// Which weights embed: the same identity means the same vectors for the same text.
+    pub fn identity(&self) -> &str {
+        &self.identity
     }
 
     /// WordPiece ids of `text`, with [CLS] and [SEP], cut to [`MAX_TOKENS`].
@@ -179,7 +193,7 @@ fn basic_words(text: &str) -> Vec<String> {
 }
 
 /// The embedded tools of one catalogue.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ToolIndex {
     tools: Vec<(String, Vec<f32>)>,
 }

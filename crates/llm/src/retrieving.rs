@@ -5,7 +5,7 @@
 //! ([`crate::typos`]).
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -27,11 +27,107 @@ pub const MIN_SCORE: f32 = 0.15;
 #[derive(Debug)]
 pub struct Retrieving {
     inner: Arc<dyn Backend>,
+    indexes: Arc<Indexes>,
+    k: usize,
+}
+
+/// The embedder and the tool indexes it has built, shared so that warming can build an
+/// index on a blocking thread while the model warms.
+#[derive(Debug)]
+struct Indexes {
     embedder: Arc<Embedder>,
     hints: HashMap<String, String>,
-    /// Indexes by catalogue fingerprint: evals may bring their own tool lists.
-    indexes: std::sync::Mutex<HashMap<String, Arc<ToolIndex>>>,
-    k: usize,
+    /// By catalogue fingerprint: evals may bring their own tool lists.
+    built: std::sync::Mutex<HashMap<String, Arc<ToolIndex>>>,
+    /// Where indexes are saved, one file per fingerprint, so that a new process loads the
+    /// catalogue's embeddings (about a second and a half of work on two cores) instead of
+    /// computing them before its first answer.
+    saved: Option<PathBuf>,
+}
+
+impl Indexes {
+    /// The index of `tools`: built on first use, or loaded when saved; a second caller
+    /// waits for the first.
+    fn of(&self, tools: &[ToolDef]) -> Result<Arc<ToolIndex>> {
+        let key = self.fingerprint(tools);
+        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = built.get(&key) {
+            return Ok(i.clone());
+        }
+        let index = match self.load(&key) {
+            Some(index) => index,
+            None => {
+                let index = ToolIndex::build(&self.embedder, tools, &self.hints)?;
+                self.save(&key, &index);
+                index
+            }
+        };
+        let index = Arc::new(index);
+        built.insert(key, index.clone());
+        Ok(index)
+    }
+
+    /// What the embeddings depend on: the embedder, and each tool's name, description and
+    /// hints.
+    fn fingerprint(&self, tools: &[ToolDef]) -> String {
+        let mut h = Sha256::new();
+        h.update(self.embedder.identity().as_bytes());
+        for t in tools {
+            for part in [&t.name, &t.description] {
+                h.update(part.as_bytes());
+                h.update([0]);
+            }
+            h.update(
+                self.hints
+                    .get(&t.name)
+                    .map_or("", String::as_str)
+                    .as_bytes(),
+            );
+            h.update([0]);
+        }
+        hex::encode(h.finalize())
+    }
+
+    fn file(&self, key: &str) -> Option<PathBuf> {
+        Some(self.saved.as_ref()?.join(format!("{key}.json")))
+    }
+
+    /// A saved index; one that cannot be read is built again.
+    fn load(&self, key: &str) -> Option<ToolIndex> {
+        let path = self.file(key)?;
+        let bytes = std::fs::read(&path).ok()?;
+        match serde_json::from_slice(&bytes) {
+            Ok(index) => Some(index),
+            Err(e) => {
+                tracing::warn!("ignoring the saved tool index {}: {e}", path.display());
+                None
+            }
+        }
+    }
+
+    /// Saves `index` whole or not at all (written aside, then renamed); a failure costs
+    /// only the next process the time to build it again.
+    fn save(&self, key: &str, index: &ToolIndex) {
+        let Some(path) = self.file(key) else { return };
+        let aside = path.with_extension("json.part");
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&aside, serde_json::to_vec(index).unwrap_or_default()))
+            .and_then(|()| std::fs::rename(&aside, &path));
+        if let Err(e) = written {
+            tracing::warn!("could not save the tool index to {}: {e}", path.display());
+        }
+    }
+}
+
+/// The tools retrieval ranks: all but `respond`, which is always offered.
+fn candidates(tools: &[ToolDef]) -> Vec<ToolDef> {
+    tools
+        .iter()
+        .filter(|t| t.name != RESPOND)
+        .cloned()
+        .collect()
 }
 
 impl Retrieving {
@@ -43,9 +139,12 @@ impl Retrieving {
     ) -> Retrieving {
         Retrieving {
             inner,
-            embedder,
-            hints,
-            indexes: std::sync::Mutex::new(HashMap::new()),
+            indexes: Arc::new(Indexes {
+                embedder,
+                hints,
+                built: std::sync::Mutex::new(HashMap::new()),
+                saved: None,
+            }),
             k,
         }
     }
@@ -65,20 +164,19 @@ impl Retrieving {
         ))
     }
 
-    fn index(&self, tools: &[ToolDef]) -> Result<Arc<ToolIndex>> {
-        let mut h = Sha256::new();
-        for t in tools {
-            h.update(t.name.as_bytes());
-            h.update(t.description.as_bytes());
+    /// Saves the catalogue's embeddings in `dir`, and loads them from there in the next
+    /// process.
+    pub fn saving_indexes_in(self, dir: PathBuf) -> Retrieving {
+        let indexes = Indexes {
+            embedder: self.indexes.embedder.clone(),
+            hints: self.indexes.hints.clone(),
+            built: std::sync::Mutex::new(HashMap::new()),
+            saved: Some(dir),
+        };
+        Retrieving {
+            indexes: Arc::new(indexes),
+            ..self
         }
-        let key = hex::encode(h.finalize());
-        let mut indexes = self.indexes.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = indexes.get(&key) {
-            return Ok(i.clone());
-        }
-        let index = Arc::new(ToolIndex::build(&self.embedder, tools, &self.hints)?);
-        indexes.insert(key, index.clone());
-        Ok(index)
     }
 
     /// The names offered for `req`: the `k` best for the person's latest words, and
@@ -99,12 +197,7 @@ impl Retrieving {
 
     /// [`Retrieving::offer`], and whether nothing fits at all.
     fn choose(&self, req: &PlanRequest) -> Result<Option<Offer>> {
-        let candidates: Vec<ToolDef> = req
-            .tools
-            .iter()
-            .filter(|t| t.name != RESPOND)
-            .cloned()
-            .collect();
+        let candidates = candidates(&req.tools);
         let Some(query) = req.turns.iter().rev().find_map(|t| match t {
             Turn::User { text } => Some(text.as_str()),
             _ => None,
@@ -124,7 +217,10 @@ impl Retrieving {
         }
         // "back it up first, then we upgrade": this turn's step is the backup.
         let step = step_now(query);
-        let ranked = self.index(&candidates)?.rank(&self.embedder, step)?;
+        let ranked = self
+            .indexes
+            .of(&candidates)?
+            .rank(&self.indexes.embedder, step)?;
         let data_last = matches!(req.turns.last(), Some(Turn::Untrusted { .. }));
         let def = |name: &str| candidates.iter().find(|t| t.name == name);
         let reads_only = |name: &str| def(name).is_some_and(ToolDef::changes_nothing);
@@ -440,8 +536,18 @@ impl Backend for Retrieving {
         self.inner.name()
     }
 
+    /// Warms the model and, meanwhile, embeds the catalogue, which the first request
+    /// would otherwise wait for.
     async fn warm(&self, req: &PlanRequest) -> Result<()> {
-        self.inner.warm(req).await
+        let indexes = self.indexes.clone();
+        let tools = candidates(&req.tools);
+        let index = tokio::task::spawn_blocking(move || indexes.of(&tools).map(drop));
+        let (warmed, indexed) = tokio::join!(self.inner.warm(req), index);
+        indexed.map_err(|e| crate::Error::Unavailable {
+            backend: "tool retrieval".into(),
+            message: format!("the index build stopped: {e}"),
+        })??;
+        warmed
     }
 
     async fn propose(&self, req: &PlanRequest) -> Result<Proposal> {
@@ -483,6 +589,7 @@ impl Backend for Retrieving {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::plan::InventoryItem;
 
@@ -577,5 +684,88 @@ mod tests {
         inv.services.push(item("tandarts-de-vries"));
         assert!(names_an_item("hows de vries doing", &inv));
         assert!(!names_an_item("vries de la", &inv));
+    }
+
+    /// Records that the model was warmed.
+    #[derive(Debug, Default)]
+    struct WarmedOnly(std::sync::atomic::AtomicBool);
+
+    #[async_trait::async_trait]
+    impl Backend for WarmedOnly {
+        fn name(&self) -> String {
+            "warmed-only".into()
+        }
+
+        async fn propose(&self, _req: &PlanRequest) -> Result<Proposal> {
+            unreachable!("only warmed")
+        }
+
+        async fn warm(&self, _req: &PlanRequest) -> Result<()> {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn warming_embeds_the_catalogue_beside_warming_the_model_and_saves_it() {
+        let home = std::env::var("STEWARD_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.steward"));
+        let saved = std::env::temp_dir().join(format!("steward-tools-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&saved);
+        let retrieving = |model: Arc<dyn Backend>| {
+            Retrieving::load(
+                model,
+                &home.join("models/all-minilm-l6-v2"),
+                HashMap::new(),
+                DEFAULT_TOP_K,
+            )
+            .expect("the embedder is fetched by scripts/setup")
+            .saving_indexes_in(saved.clone())
+        };
+        let model = Arc::new(WarmedOnly::default());
+        let first = retrieving(model.clone());
+        let req = PlanRequest {
+            tools: crate::eval::ToolSet::catalogue().defs,
+            inventory: inventory(),
+            ..PlanRequest::default()
+        };
+        first.warm(&req).await.unwrap();
+        assert!(model.0.load(std::sync::atomic::Ordering::SeqCst));
+        let built: Vec<Arc<ToolIndex>> = first
+            .indexes
+            .built
+            .lock()
+            .unwrap()
+            .values()
+            .cloned()
+            .collect();
+        assert_eq!(built.len(), 1, "one catalogue, one index");
+        // The first request ranks with the index warming built.
+        let asked = PlanRequest {
+            turns: vec![Turn::User {
+                text: "restart psra".into(),
+            }],
+            ..req.clone()
+        };
+        assert!(first.offer(&asked).unwrap().is_some());
+        assert_eq!(first.indexes.built.lock().unwrap().len(), 1);
+        // The next process loads the same embeddings from the file warming saved.
+        let files: Vec<_> = std::fs::read_dir(&saved).unwrap().collect();
+        assert_eq!(files.len(), 1, "no part file is left behind");
+        let next = retrieving(Arc::new(WarmedOnly::default()));
+        let key = next.indexes.fingerprint(&candidates(&req.tools));
+        assert_eq!(next.indexes.load(&key).as_ref(), Some(built[0].as_ref()));
+        // Another catalogue has another fingerprint.
+        assert_ne!(key, next.indexes.fingerprint(&candidates(&req.tools[1..])));
+        // A saved index that cannot be read is built again and saved over.
+        std::fs::write(next.indexes.file(&key).unwrap(), "{").unwrap();
+        assert!(next.indexes.load(&key).is_none());
+        assert_eq!(
+            next.indexes.of(&candidates(&req.tools)).unwrap().as_ref(),
+            built[0].as_ref()
+        );
+        assert_eq!(next.indexes.load(&key).as_ref(), Some(built[0].as_ref()));
+        std::fs::remove_dir_all(&saved).unwrap();
     }
 }
