@@ -61,6 +61,7 @@ impl Backend for Script {
             call,
             backend: "script".into(),
             confidence: 1.0,
+            choice: 1.0,
             prompt_tokens: 0,
             generated_tokens: 0,
             forward_passes: 0,

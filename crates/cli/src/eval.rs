@@ -343,6 +343,7 @@ mod tests {
                     call,
                     backend: "scripted".into(),
                     confidence: 1.0,
+                    choice: 1.0,
                     prompt_tokens: 10,
                     generated_tokens: 5,
                     forward_passes: 4,

@@ -236,6 +236,16 @@ pub fn no_tool_fits(req: &PlanRequest) -> String {
     format!("I cannot do or look that up with the tools I have. {offer}")
 }
 
+/// The answer when the model was unsure that a read is what the person asked for ("how
+/// many readers did alpenpost gain?" reads as a status check): the read is named, not run.
+pub fn unsure_read(call: &crate::plan::ProposedCall) -> String {
+    format!(
+        "I cannot do or look that up with the tools I have. The nearest is {} {}: ask for it \
+         if that is what you meant.",
+        call.name, call.arguments
+    )
+}
+
 /// Whether `tool`'s results carry text that others wrote, which takes reading: log lines.
 /// (Their `untrusted` fact comes last and may be cut off with the lines after
 /// [`crate::plan::MAX_RESULT_CHARS`], so the tool decides, not the fact.)
@@ -581,6 +591,7 @@ pub(crate) fn without_model(text: String, backend: &str) -> Proposal {
         },
         backend: backend.to_string(),
         confidence: 1.0,
+        choice: 1.0,
         prompt_tokens: 0,
         generated_tokens: 0,
         forward_passes: 0,

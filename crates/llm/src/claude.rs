@@ -395,6 +395,7 @@ impl ClaudeBackend {
             },
             backend: self.name(),
             confidence: 1.0,
+            choice: 1.0,
             prompt_tokens: count("input_tokens")
                 .saturating_add(count("cache_creation_input_tokens"))
                 .saturating_add(count("cache_read_input_tokens")),

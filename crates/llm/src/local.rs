@@ -268,6 +268,7 @@ fn worker(
                     call,
                     backend: name.clone(),
                     confidence: d.confidence,
+                    choice: d.choice,
                     prompt_tokens: decoded_prompt,
                     generated_tokens: d.tokens,
                     forward_passes: d.passes,

@@ -314,6 +314,9 @@ pub struct Proposal {
     /// Geometric-mean probability of the tokens the model chose freely (1.0 when the
     /// backend does not report one); low values route to the fallback.
     pub confidence: f32,
+    /// The probability the model gave to this tool, over a plain answer and the other
+    /// tools offered, whatever its arguments (1.0 when the backend does not report one).
+    pub choice: f32,
     /// Prompt tokens decoded for this request (after prefix reuse) and tokens generated.
     pub prompt_tokens: usize,
     pub generated_tokens: usize,

@@ -19,6 +19,11 @@ use crate::Result;
 /// tool, recall@8 0.946 (`cargo run -p steward-llm --example retrieval_recall`).
 pub const DEFAULT_TOP_K: usize = 12;
 
+/// Below this probability of its choice, a read proposed for the person's words is named
+/// rather than run: of the single-turn cases of the dev sets and the suite, 8 of the 12
+/// off-topic requests proposed as reads chose below it, and 2 of the 154 right reads.
+pub const MIN_READ_CHOICE: f32 = 0.1;
+
 /// Below this best similarity nothing on the platform matches the request, so only
 /// `respond` is offered: 10 of the 12 irrelevant eval requests score below it, and 6 of the
 /// other 186 (see the same example).
@@ -484,6 +489,25 @@ fn step_now(text: &str) -> &str {
     }
 }
 
+/// Whether `proposal` reads the platform although the model all but chose otherwise:
+/// a question off the platform's topic that names an item ("write a post about the
+/// booking widget") comes out as a read of it. Only the platform's own reads, when a
+/// plain answer was on offer: another project's tools are its own to judge.
+fn is_unsure_read(req: &PlanRequest, proposal: &Proposal) -> bool {
+    let offered = |name: &str| {
+        req.offer
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|n| n == name))
+    };
+    proposal.choice < MIN_READ_CHOICE
+        && offered(RESPOND)
+        && !crate::prompt::is_foreign(&req.tools)
+        && req
+            .tools
+            .iter()
+            .any(|t| t.name == proposal.call.name && t.name != RESPOND && t.changes_nothing())
+}
+
 /// `text` without the inventory's names in it, so that a service called "search" or
 /// "backup-agent" is not read as the act: "do the same for search" names no tool.
 fn without_item_names(text: &str, inventory: &Inventory) -> String {
@@ -583,7 +607,15 @@ impl Backend for Retrieving {
             ));
         }
         req.offer = offer.map(|o| o.names);
-        self.inner.propose(&req).await
+        let proposal = self.inner.propose(&req).await?;
+        if from_person && is_unsure_read(&req, &proposal) {
+            tracing::debug!(tool = %proposal.call.name, choice = proposal.choice, "unsure read");
+            return Ok(crate::answer::without_model(
+                crate::answer::unsure_read(&proposal.call),
+                crate::answer::NO_TOOL,
+            ));
+        }
+        Ok(proposal)
     }
 }
 
@@ -684,6 +716,51 @@ mod tests {
         inv.services.push(item("tandarts-de-vries"));
         assert!(names_an_item("hows de vries doing", &inv));
         assert!(!names_an_item("vries de la", &inv));
+    }
+
+    fn proposal(name: &str, choice: f32) -> Proposal {
+        let mut p = crate::answer::without_model(String::new(), "test");
+        p.call.name = name.into();
+        p.choice = choice;
+        p
+    }
+
+    #[test]
+    fn a_read_the_model_all_but_chose_against_is_named_not_run() {
+        let req = PlanRequest {
+            tools: crate::eval::ToolSet::catalogue().defs,
+            inventory: inventory(),
+            ..PlanRequest::default()
+        };
+        assert!(is_unsure_read(&req, &proposal("service_status", 0.05)));
+        // Sure enough; or a change, which policy and approval stand in front of; or the
+        // answer itself.
+        assert!(!is_unsure_read(
+            &req,
+            &proposal("service_status", MIN_READ_CHOICE)
+        ));
+        assert!(!is_unsure_read(&req, &proposal("service_restart", 0.05)));
+        assert!(!is_unsure_read(&req, &proposal(RESPOND, 0.05)));
+        // No plain answer on offer: the read is what is left.
+        let no_answer = PlanRequest {
+            offer: Some(vec!["service_status".into()]),
+            ..req.clone()
+        };
+        assert!(!is_unsure_read(
+            &no_answer,
+            &proposal("service_status", 0.05)
+        ));
+        // Another project's reads are its own to judge.
+        let foreign = PlanRequest {
+            tools: vec![ToolDef {
+                name: "get_weather".into(),
+                description: "Current weather of a city.".into(),
+                parameters: serde_json::json!({"type": "object", "properties": {}}),
+                effect: None,
+            }],
+            ..req
+        };
+        assert!(!is_unsure_read(&foreign, &proposal("get_weather", 0.05)));
     }
 
     /// Records that the model was warmed.

@@ -546,6 +546,7 @@ impl Backend for FakeLocal {
                 call: call.clone(),
                 backend: self.name(),
                 confidence: *confidence,
+                choice: 1.0,
                 prompt_tokens: 100,
                 generated_tokens: 10,
                 forward_passes: 8,

@@ -263,6 +263,7 @@ impl Backend for Model {
             },
             backend: "model".into(),
             confidence: 1.0,
+            choice: 1.0,
             prompt_tokens: 1,
             generated_tokens: 1,
             forward_passes: 1,

@@ -441,6 +441,7 @@ impl Backend for Canned {
                 call,
                 backend: "canned".into(),
                 confidence: 1.0,
+                choice: 1.0,
                 prompt_tokens: 100,
                 generated_tokens: 10,
                 forward_passes: 8,
