@@ -22,6 +22,7 @@ pub mod prompt;
 pub mod retrieval;
 pub mod retrieving;
 pub mod router;
+mod saved;
 pub mod scale;
 pub mod shape;
 pub mod typos;

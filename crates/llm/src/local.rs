@@ -706,24 +706,7 @@ impl PrefixCache {
             }
         }
         if saved == Saved::Inventory {
-            prune_inventory_states(dir);
+            crate::saved::keep_newest(dir, ".inv.kv", KEPT_INVENTORY_STATES);
         }
-    }
-}
-
-/// Removes all but the newest [`KEPT_INVENTORY_STATES`] inventory state files.
-fn prune_inventory_states(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with(".inv.kv"))
-        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
-        .collect();
-    files.sort_by_key(|f| std::cmp::Reverse(f.0));
-    for (_, old) in files.into_iter().skip(KEPT_INVENTORY_STATES) {
-        let _ = std::fs::remove_file(old);
     }
 }

@@ -102,7 +102,10 @@ impl Indexes {
         let path = self.file(key)?;
         let bytes = std::fs::read(&path).ok()?;
         match serde_json::from_slice(&bytes) {
-            Ok(index) => Some(index),
+            Ok(index) => {
+                crate::saved::touch(&path);
+                Some(index)
+            }
             Err(e) => {
                 tracing::warn!("ignoring the saved tool index {}: {e}", path.display());
                 None
@@ -114,17 +117,27 @@ impl Indexes {
     /// only the next process the time to build it again.
     fn save(&self, key: &str, index: &ToolIndex) {
         let Some(path) = self.file(key) else { return };
-        let aside = path.with_extension("json.part");
+        // A name of this process's own: two processes on one home must not write into
+        // the same file.
+        let aside = path.with_extension(format!("{}.part", std::process::id()));
         let written = path
             .parent()
             .map_or(Ok(()), std::fs::create_dir_all)
             .and_then(|()| std::fs::write(&aside, serde_json::to_vec(index).unwrap_or_default()))
             .and_then(|()| std::fs::rename(&aside, &path));
-        if let Err(e) = written {
-            tracing::warn!("could not save the tool index to {}: {e}", path.display());
+        match written {
+            Ok(()) => {
+                if let Some(dir) = &self.saved {
+                    crate::saved::keep_newest(dir, ".json", KEPT_TOOL_INDEXES);
+                }
+            }
+            Err(e) => tracing::warn!("could not save the tool index to {}: {e}", path.display()),
         }
     }
 }
+
+/// Saved tool indexes kept: the platform's catalogue, and the tool sets of recent evals.
+const KEPT_TOOL_INDEXES: usize = 16;
 
 /// The tools retrieval ranks: all but `respond`, which is always offered.
 fn candidates(tools: &[ToolDef]) -> Vec<ToolDef> {
