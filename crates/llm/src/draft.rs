@@ -52,9 +52,16 @@ impl DraftSpec {
     pub fn request(&self, text: &str) -> PlanRequest {
         let mut tool = self.tool.clone();
         let asked = changes_named(text, &self.steps);
+        let named = crate::intent::tools_named(text, &self.steps, crate::intent::tool_verbs());
         if let Some(steps) = tool.parameters["properties"]["steps"].as_object_mut() {
             let at_least = steps.get("minItems").and_then(Value::as_u64).unwrap_or(0);
             steps.insert("minItems".into(), Value::from(at_least.max(asked as u64)));
+            if let Some(kinds) = steps
+                .get_mut("items")
+                .and_then(|i| i["oneOf"].as_array_mut())
+            {
+                only_named_steps(kinds, &named);
+            }
         }
         PlanRequest {
             turns: vec![Turn::User {
@@ -93,6 +100,19 @@ fn changes_named(text: &str, tools: &[ToolDef]) -> usize {
                 .any(|t| &t.name == *name && !t.changes_nothing())
         })
         .count()
+}
+
+/// Keeps only the step kinds whose tool `named` holds, when the words name any: "tell me
+/// when any container gets oom killed" is a `notify`, not a look at the logs.
+fn only_named_steps(kinds: &mut Vec<Value>, named: &[String]) {
+    let is_named = |kind: &Value| {
+        kind["properties"]["tool"]["const"]
+            .as_str()
+            .is_some_and(|t| named.iter().any(|n| n == t))
+    };
+    if kinds.iter().any(is_named) {
+        kinds.retain(is_named);
+    }
 }
 
 /// Gives an alert or monitor trigger without a `service` label the one service its steps
@@ -199,6 +219,41 @@ mod tests {
         assert!(prompt.prefix.contains("<tool_call>"));
         assert!(!prompt.prefix.contains("Inventory"));
         assert!(prompt.suffix.contains("restart psra when it dies"));
+    }
+
+    #[test]
+    fn a_step_is_one_of_the_tools_the_instruction_names_when_it_names_any() {
+        let tools = crate::eval::ToolSet::catalogue().defs;
+        let kind = |tool: &str| json!({"type": "object", "properties": {"tool": {"const": tool}}});
+        let schema = json!({"type": "object", "properties": {"steps": {"type": "array",
+            "items": {"oneOf": [kind("service_logs"), kind("notify"), kind("service_restart")]}}}});
+        let spec = DraftSpec::new("rule", schema, &tools);
+        let kinds = |text: &str| -> Vec<String> {
+            spec.request(text).tools[0].parameters["properties"]["steps"]["items"]["oneOf"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| {
+                    k["properties"]["tool"]["const"]
+                        .as_str()
+                        .unwrap()
+                        .to_string()
+                })
+                .collect()
+        };
+        assert_eq!(
+            kinds("tell me when any container gets oom killed"),
+            ["notify"]
+        );
+        assert_eq!(
+            kinds("if psra is unhealthy restart it and if it is not healthy within a minute notify me"),
+            ["notify", "service_restart"]
+        );
+        // Words that name no step tool leave every kind on offer.
+        assert_eq!(
+            kinds("when the DiskFull alert fires do what is needed"),
+            ["service_logs", "notify", "service_restart"]
+        );
     }
 
     #[test]
