@@ -19,6 +19,9 @@ pub const DIRECT: &str = "steward:finding";
 const CAPABILITIES: &str = "I can check, restart, deploy, roll back, back up and restore the \
     services and tenants of this platform: name one and say what you need.";
 
+/// How an answer says that no tool does what was asked.
+const CANNOT: &str = "I cannot do or look that up with the tools I have.";
+
 /// Function names an answer for another project's tool set lists at most.
 const MAX_LISTED_TOOLS: usize = 5;
 
@@ -233,15 +236,14 @@ pub fn no_tool_fits(req: &PlanRequest) -> String {
     if social && said.iter().any(|w| w == "you" || w == "help") {
         return offer;
     }
-    format!("I cannot do or look that up with the tools I have. {offer}")
+    format!("{CANNOT} {offer}")
 }
 
 /// The answer when the model was unsure that a read is what the person asked for ("how
 /// many readers did alpenpost gain?" reads as a status check): the read is named, not run.
 pub fn unsure_read(call: &crate::plan::ProposedCall) -> String {
     format!(
-        "I cannot do or look that up with the tools I have. The nearest is {} {}: ask for it \
-         if that is what you meant.",
+        "{CANNOT} The nearest is {} {}: ask for it if that is what you meant.",
         call.name, call.arguments
     )
 }

@@ -123,7 +123,8 @@ impl Indexes {
         let written = path
             .parent()
             .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| std::fs::write(&aside, serde_json::to_vec(index).unwrap_or_default()))
+            .and_then(|()| serde_json::to_vec(index).map_err(std::io::Error::other))
+            .and_then(|bytes| std::fs::write(&aside, bytes))
             .and_then(|()| std::fs::rename(&aside, &path));
         match written {
             Ok(()) => {
