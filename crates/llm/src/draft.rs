@@ -5,6 +5,9 @@
 //! (`prompts/rule_draft.txt`) replaces the planner's; it is the same for every request, so
 //! its KV cache is reused like the planner's.
 
+mod health_words;
+mod trigger_words;
+
 use serde_json::Value;
 
 use crate::plan::{Backend, Inventory, PlanRequest, Proposal, ToolDef, Turn};
@@ -48,12 +51,24 @@ impl DraftSpec {
     /// it in (no plain answer, no other tool). Its ladder has at least as many steps as
     /// the instruction names changes ([`changes_named`]): a small model closes the list
     /// after the first step of "restart it, and if that does not help roll it back and
-    /// page me".
+    /// page me". Its steps are the tools the words name and its trigger the one they
+    /// speak of, when they name any ([`only_named_steps`], [`only_named_triggers`]).
     pub fn request(&self, text: &str) -> PlanRequest {
         let mut tool = self.tool.clone();
         let asked = changes_named(text, &self.steps);
-        let named = crate::intent::tools_named(text, &self.steps, crate::intent::tool_verbs());
-        if let Some(steps) = tool.parameters["properties"]["steps"].as_object_mut() {
+        let named = crate::intent::tools_named(
+            &health_words::without_health_conditions(text),
+            &self.steps,
+            crate::intent::tool_verbs(),
+        );
+        if let Some(trigger) = tool.parameters.pointer_mut("/properties/trigger") {
+            only_named_triggers(trigger, &trigger_words::triggers_named(text));
+        }
+        if let Some(steps) = tool
+            .parameters
+            .pointer_mut("/properties/steps")
+            .and_then(Value::as_object_mut)
+        {
             let at_least = steps.get("minItems").and_then(Value::as_u64).unwrap_or(0);
             steps.insert("minItems".into(), Value::from(at_least.max(asked as u64)));
             if let Some(kinds) = steps
@@ -84,6 +99,10 @@ impl DraftSpec {
     ) -> Result<Proposal> {
         let mut proposal = backend.propose(&self.request(text)).await?;
         scope_to_the_named_service(text, inventory, &mut proposal.call.arguments);
+        wait_for_health_as_said(
+            &health_words::health_deadlines(text),
+            &mut proposal.call.arguments,
+        );
         Ok(proposal)
     }
 }
@@ -112,6 +131,54 @@ fn only_named_steps(kinds: &mut Vec<Value>, named: &[String]) {
     };
     if kinds.iter().any(is_named) {
         kinds.retain(is_named);
+    }
+}
+
+/// Keeps only the trigger sources, and the monitor's kinds, that the words name when they
+/// name any ([`trigger_words`]): "check the status of psra every hour" is a schedule.
+fn only_named_triggers(trigger: &mut Value, named: &trigger_words::TriggersNamed) {
+    fn keep_named(values: &mut Vec<Value>, named: &[&str], key: impl Fn(&Value) -> Option<&str>) {
+        let is_named = |v: &Value| key(v).is_some_and(|k| named.contains(&k));
+        if values.iter().any(is_named) {
+            values.retain(is_named);
+        }
+    }
+    let Some(variants) = trigger.get_mut("oneOf").and_then(Value::as_array_mut) else {
+        return;
+    };
+    keep_named(variants, &named.sources, |v| {
+        v["properties"]["source"]["const"].as_str()
+    });
+    for variant in variants {
+        if variant["properties"]["source"]["const"] != "monitor" {
+            continue;
+        }
+        if let Some(kinds) = variant["properties"]["kind"]["enum"].as_array_mut() {
+            keep_named(kinds, &named.monitor_kinds, Value::as_str);
+        }
+    }
+}
+
+/// Gives the first steps of a ladder that waits for nothing the health conditions the
+/// words set between its steps, in order ([`health_words`]): "restart it, and if it is
+/// not healthy within a minute notify me" is a restart `until = "healthy within 1m"`. The
+/// last step has nothing after it to go on to. A ladder with any `until` of the model's is
+/// left as drafted.
+fn wait_for_health_as_said(deadlines: &[String], draft: &mut Value) {
+    let Some(steps) = draft.get_mut("steps").and_then(Value::as_array_mut) else {
+        return;
+    };
+    if steps.iter().any(|s| s.get("until").is_some()) {
+        return;
+    }
+    let before_last = steps.len().saturating_sub(1);
+    for (step, deadline) in steps.iter_mut().take(before_last).zip(deadlines) {
+        if let Some(step) = step.as_object_mut() {
+            step.insert(
+                "until".into(),
+                Value::String(format!("healthy within {deadline}")),
+            );
+        }
     }
 }
 
@@ -290,6 +357,105 @@ mod tests {
             at_least("back up the acme-research database every night at 2am"),
             1
         );
+    }
+
+    #[test]
+    fn the_trigger_is_the_one_the_instruction_speaks_of_when_it_speaks_of_one() {
+        let tools = crate::eval::ToolSet::catalogue().defs;
+        let variant = |source: &str, key: &str, value: Value| json!({"type": "object", "properties": {"source": {"const": source}, key: value}});
+        let kinds = json!({"type": "string", "enum": ["unhealthy", "died", "oom", "restart_loop"]});
+        let schema = json!({"type": "object", "properties": {"trigger": {"oneOf": [
+            variant("alert", "name", json!({"type": "string"})),
+            variant("monitor", "kind", kinds),
+            variant("hook", "name", json!({"type": "string"})),
+            variant("schedule", "cron", json!({"type": "string"})),
+        ]}}});
+        let spec = DraftSpec::new("rule", schema, &tools);
+        let offered = |text: &str| -> Vec<String> {
+            let req = spec.request(text);
+            req.tools[0].parameters["properties"]["trigger"]["oneOf"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|v| {
+                    let source = v["properties"]["source"]["const"].as_str().unwrap();
+                    match v["properties"]["kind"]["enum"].as_array() {
+                        Some(kinds) => kinds
+                            .iter()
+                            .map(|k| format!("{source}:{}", k.as_str().unwrap()))
+                            .collect(),
+                        None => vec![source.to_string()],
+                    }
+                })
+                .collect()
+        };
+        assert_eq!(offered("check the status of psra every hour"), ["schedule"]);
+        assert_eq!(
+            offered("psra crashed? start it, and if it isn't healthy in 90 seconds page someone"),
+            ["monitor:died"]
+        );
+        assert_eq!(offered("destroy every tenant when CPU is high"), ["alert"]);
+        assert_eq!(
+            offered("do what is needed for psra"),
+            [
+                "alert",
+                "monitor:unhealthy",
+                "monitor:died",
+                "monitor:oom",
+                "monitor:restart_loop",
+                "hook",
+                "schedule"
+            ],
+            "words that name no trigger leave every one on offer"
+        );
+        // A schema without a trigger is left as it is.
+        let bare = DraftSpec::new("rule", json!({"type": "object"}), &tools);
+        assert_eq!(
+            bare.request("restart psra every hour").tools[0].parameters,
+            json!({"type": "object"})
+        );
+    }
+
+    #[test]
+    fn a_health_condition_the_words_set_between_steps_is_the_step_befores_until() {
+        let ladder = |steps: Value| json!({"trigger": {"source": "monitor", "kind": "died"}, "steps": steps});
+        let restart = json!({"tool": "service_restart", "args": {"service": "psra"}});
+        let notify = json!({"tool": "notify", "args": {"message": "psra is down"}});
+        let rollback =
+            json!({"tool": "service_rollback", "args": {"service": "psra", "to": "previous"}});
+        let untils = |draft: &Value| -> Vec<Value> {
+            draft["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["until"].clone())
+                .collect()
+        };
+
+        let mut draft = ladder(json!([restart, notify]));
+        wait_for_health_as_said(&["1m".to_string()], &mut draft);
+        assert_eq!(untils(&draft), [json!("healthy within 1m"), Value::Null]);
+
+        let mut draft = ladder(json!([restart, rollback, notify]));
+        wait_for_health_as_said(&["60s".to_string(), "2m".to_string()], &mut draft);
+        assert_eq!(
+            untils(&draft),
+            [
+                json!("healthy within 60s"),
+                json!("healthy within 2m"),
+                Value::Null
+            ]
+        );
+
+        // One step has nothing to go on to; a ladder with an until of its own stays.
+        let mut draft = ladder(json!([restart]));
+        wait_for_health_as_said(&["1m".to_string()], &mut draft);
+        assert_eq!(untils(&draft), [Value::Null]);
+        let mut own = restart.clone();
+        own["until"] = json!("healthy within 30s");
+        let mut draft = ladder(json!([own, notify]));
+        wait_for_health_as_said(&["1m".to_string()], &mut draft);
+        assert_eq!(untils(&draft), [json!("healthy within 30s"), Value::Null]);
     }
 
     #[test]
