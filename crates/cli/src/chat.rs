@@ -146,14 +146,21 @@ impl LiveAnswer {
 
 async fn session(cfg: &Config, inventory_file: Option<&Path>) -> Result<Session> {
     let principal = Principal::parse(cfg.require(Key::Principal)?)?;
+    // The model loads (seconds) while Docker, the stores and the policies open.
+    eprintln!("steward: loading the planner model...");
+    let loading = {
+        let cfg = cfg.clone();
+        tokio::task::spawn_blocking(move || planner::backend(&cfg, None))
+    };
     // One Docker connection serves both the inventory and the executors.
     let steward = call::steward(cfg)
         .await
         .map_err(|e| anyhow::anyhow!(e.message))?;
     let inventory = inventory(&steward.env, inventory_file).await?;
     let orchestrator = steward.orchestrator.clone();
-    eprintln!("steward: loading the planner model...");
-    let planner = planner::backend(cfg, None)?;
+    let planner = loading
+        .await
+        .context("the planner stopped while loading")??;
     Ok(Session {
         planner,
         orchestrator,

@@ -229,6 +229,7 @@ fn worker(
             return;
         }
     };
+    let model_ms = started.elapsed().as_millis();
     let threads = i32::try_from(cfg.threads).unwrap_or(2);
     let params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(cfg.n_ctx))
@@ -243,7 +244,14 @@ fn worker(
         }
     };
     let mut engine = Engine::new(&model, ctx, cfg.n_ctx);
+    let context_ms = started.elapsed().as_millis();
     let classes = VocabClasses::of(&engine);
+    tracing::debug!(
+        model_ms,
+        context_ms,
+        vocabulary_ms = started.elapsed().as_millis(),
+        "model loaded"
+    );
     let _ = ready.send(Ok(LoadStats {
         load_ms: started.elapsed().as_millis() as u64,
     }));
