@@ -153,7 +153,10 @@ fn only_named_triggers(trigger: &mut Value, named: &trigger_words::TriggersNamed
         if variant["properties"]["source"]["const"] != "monitor" {
             continue;
         }
-        if let Some(kinds) = variant["properties"]["kind"]["enum"].as_array_mut() {
+        if let Some(kinds) = variant
+            .pointer_mut("/properties/kind/enum")
+            .and_then(Value::as_array_mut)
+        {
             keep_named(kinds, &named.monitor_kinds, Value::as_str);
         }
     }
