@@ -73,7 +73,7 @@ fn is_time_unit(u: &str) -> bool {
 }
 
 /// Number words operators type instead of digits.
-fn number_word(w: &str) -> Option<f64> {
+pub(crate) fn number_word(w: &str) -> Option<f64> {
     Some(match w {
         "half" => 0.5,
         "quarter" => 0.25,

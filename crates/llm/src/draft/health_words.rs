@@ -58,43 +58,29 @@ fn conditions(words: &[String]) -> Vec<Condition> {
 }
 
 /// The duration `words` begin with, as a rule writes it ("90s", "1m", "2h"), and how many
-/// words it took: "90 seconds", "60s", "a minute", "two minutes".
+/// words it took: "90 seconds", "60s", "a minute", "two minutes". Units are those of the
+/// tools' own durations ([`steward_tools::when::duration_ms`]), number words the planner's.
 fn duration(words: &[String]) -> Option<(String, usize)> {
-    const SMALL: [&str; 11] = [
-        "a", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    ];
-    let unit = |w: &str| -> Option<char> {
-        let w = if w.len() > 1 {
-            w.strip_suffix('s').unwrap_or(w)
-        } else {
-            w
-        };
-        match w {
-            "s" | "sec" | "second" => Some('s'),
-            "m" | "min" | "minute" => Some('m'),
-            "h" | "hr" | "hour" => Some('h'),
-            _ => None,
-        }
-    };
     let first = words.first()?;
     // "60s", "5m": the number and its unit in one word.
-    let digits: String = first.chars().take_while(char::is_ascii_digit).collect();
-    if !digits.is_empty() && digits.len() < first.len() {
-        let u = unit(&first[digits.len()..])?;
-        return Some((format!("{digits}{u}"), 1));
+    if first.starts_with(|c: char| c.is_ascii_digit())
+        && steward_tools::when::duration_ms(first).is_some()
+    {
+        return Some((first.clone(), 1));
     }
-    let n = match first.parse::<u32>() {
-        Ok(n) => n,
-        Err(_) => match first.as_str() {
-            "an" => 1,
-            w => SMALL
-                .iter()
-                .position(|s| *s == w)
-                .map(|p| p.max(1) as u32)?,
-        },
+    let n = match first.as_str() {
+        "a" | "an" => 1.0,
+        w => w
+            .parse::<f64>()
+            .ok()
+            .or_else(|| crate::ground::number_word(w))?,
     };
-    let u = unit(words.get(1)?)?;
-    Some((format!("{n}{u}"), 2))
+    let unit = words.get(1)?;
+    let whole = n.fract() == 0.0 && n >= 1.0;
+    let said = format!("{n} {unit}");
+    let abbreviated = unit.chars().next()?;
+    (whole && steward_tools::when::duration_ms(&said).is_some())
+        .then(|| (format!("{n}{abbreviated}"), 2))
 }
 
 /// The deadlines of `text`'s health conditions, in order: "not healthy within a minute"

@@ -225,30 +225,28 @@ mod tests {
 
     #[test]
     fn a_containers_fate_is_the_monitors_kind() {
-        assert_eq!(
-            named("psra crashed? start it, and if it isn't healthy in 90 seconds page someone"),
-            (vec!["monitor"], vec!["died"])
-        );
-        assert_eq!(
-            named("if the worker container exits, bring it back"),
-            (vec!["monitor"], vec!["died"])
-        );
-        assert_eq!(
-            named("tell me when any container gets oom killed"),
-            (vec!["monitor"], vec!["oom"])
-        );
-        assert_eq!(
-            named("if vps-manager runs out of memory raise its memory limit"),
-            (vec!["monitor"], vec!["oom"])
-        );
-        assert_eq!(
-            named("let me know whenever something is in a restart loop"),
-            (vec!["monitor"], vec!["restart_loop"])
-        );
-        assert_eq!(
-            named("page me if langgraph goes unhealthy for 5 minutes"),
-            (vec!["monitor"], vec!["unhealthy"])
-        );
+        for (text, kind) in [
+            (
+                "psra crashed? start it, and if it isn't healthy in 90 seconds page someone",
+                "died",
+            ),
+            ("if the worker container exits, bring it back", "died"),
+            ("tell me when any container gets oom killed", "oom"),
+            (
+                "if vps-manager runs out of memory raise its memory limit",
+                "oom",
+            ),
+            (
+                "let me know whenever something is in a restart loop",
+                "restart_loop",
+            ),
+            (
+                "page me if langgraph goes unhealthy for 5 minutes",
+                "unhealthy",
+            ),
+        ] {
+            assert_eq!(named(text), (vec!["monitor"], vec![kind]), "{text}");
+        }
         assert_eq!(
             named("if billing keeps crashing roll it back"),
             (vec!["monitor"], vec!["died", "restart_loop"]),
